@@ -1,0 +1,92 @@
+// Schema pieces shared by FineTuneJob and LoraAdapter.
+import { z } from 'zod';
+
+/** A CEL rule attached to a schema node; the API server enforces it (x-kubernetes-validations). */
+export interface CelRule {
+  rule: string;
+  message: string;
+  /** JSONPath (relative to the node) the API server names in the error. */
+  fieldPath?: string;
+  reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
+}
+
+export const cel = (...rules: CelRule[]) => ({ 'x-kubernetes-validations': rules });
+
+/** A field that may be set at creation and never changed afterwards. */
+export const immutable = (field: string): CelRule => ({
+  rule: 'self == oldSelf',
+  message: `${field} is immutable; create a new object instead`,
+});
+
+const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export const objectName = z.string().min(1).max(253).regex(dnsSubdomain);
+export const labelValueName = z.string().min(1).max(63).regex(dnsLabel);
+
+/** Kubernetes resource quantity, e.g. `32Gi`, `500m`, `4`. */
+export const quantity = z
+  .string()
+  .regex(/^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$/)
+  .meta({ description: 'A Kubernetes quantity such as 32Gi or 500m.' });
+
+export const secretReference = z
+  .object({
+    name: objectName.meta({
+      description:
+        'Secret in the same namespace with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and optionally AWS_SESSION_TOKEN).',
+    }),
+  })
+  .strict();
+
+export const s3Location = z
+  .object({
+    bucket: z.string().min(3).max(63).regex(/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/),
+    prefix: z.string().max(1024).default('').meta({ description: 'Key prefix; a folder-like path without leading slash.' }),
+    endpoint: z
+      .string()
+      .regex(/^https?:\/\/[^\s]+$/)
+      .optional()
+      .meta({ description: 'S3-compatible endpoint URL, e.g. http://minio.storage:9000. Empty for AWS.' }),
+    region: z.string().min(1).default('us-east-1'),
+    forcePathStyle: z.boolean().default(true).meta({ description: 'Path-style addressing, as most S3-compatible servers need.' }),
+    credentialsSecret: secretReference.optional().meta({
+      description: 'Credentials reach the trainer only through secretKeyRef; omit for anonymous or workload identity.',
+    }),
+  })
+  .strict();
+export type S3Location = z.infer<typeof s3Location>;
+
+export const pvcLocation = z
+  .object({
+    claimName: objectName,
+    path: z.string().max(1024).default('').meta({ description: 'Path inside the volume.' }),
+  })
+  .strict();
+
+/** Where a model, a dataset or an output lives: exactly one of s3 or pvc. */
+export const storageSource = z
+  .object({ s3: s3Location.optional(), pvc: pvcLocation.optional() })
+  .strict()
+  .meta(cel({ rule: 'has(self.s3) != has(self.pvc)', message: 'exactly one of s3 or pvc must be set' }));
+export type StorageSource = z.infer<typeof storageSource>;
+
+/** kstatus-compatible condition (metav1.Condition). */
+export const condition = z.object({
+  type: z.string().min(1).max(316),
+  status: z.enum(['True', 'False', 'Unknown']),
+  reason: z.string().min(1).max(1024),
+  message: z.string().max(32768).default(''),
+  observedGeneration: z.number().int().min(0).optional(),
+  lastTransitionTime: z.string().meta({ format: 'date-time' }),
+});
+export type Condition = z.infer<typeof condition>;
+
+export const conditionList = z
+  .array(condition)
+  .max(16)
+  .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] });
+
+export const timestamp = z.string().meta({ format: 'date-time' });
+
+export const sha256Digest = z.string().regex(/^sha256:[a-f0-9]{64}$/);

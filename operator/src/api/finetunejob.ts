@@ -1,0 +1,232 @@
+// FineTuneJob: one QLoRA/LoRA fine-tuning run. The zod schema is the single source of the
+// TypeScript types, the operator's runtime validation and the CRD in crds/ (see crd.ts).
+import { z } from 'zod';
+import {
+  cel,
+  conditionList,
+  immutable,
+  labelValueName,
+  objectName,
+  quantity,
+  s3Location,
+  sha256Digest,
+  storageSource,
+  timestamp,
+} from './common.js';
+
+export const TARGET_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+
+const baseModel = z
+  .object({
+    name: z.string().min(1).max(256).meta({
+      description: 'Model id recorded in adapter_config.json, e.g. meta-llama/Llama-3.2-3B-Instruct.',
+    }),
+    source: storageSource.meta({ description: 'Where the HF model directory (config.json, safetensors, tokenizer) is.' }),
+  })
+  .strict();
+
+const dataset = z
+  .object({
+    source: storageSource.meta({ description: 'A JSONL/JSON file, or a folder of them.' }),
+    format: z.enum(['auto', 'messages', 'prompt-completion', 'text', 'alpaca', 'sharegpt']).default('auto'),
+    validationSplit: z.number().min(0).lt(0.5).default(0.1).meta({ description: 'Fraction held out for evaluation, in [0, 0.5).' }),
+    seed: z.number().int().min(0).default(42),
+    skipInvalidRows: z.boolean().default(false).meta({ description: 'Skip malformed rows (and count them) instead of failing.' }),
+  })
+  .strict();
+
+const quantization = z
+  .object({
+    type: z.enum(['nf4', 'fp4']).default('nf4'),
+    doubleQuant: z.boolean().default(true),
+    blockSize: z.number().int().min(32).max(4096).default(64).meta(
+      cel({ rule: 'self in [32, 64, 128, 256, 512, 1024, 2048, 4096]', message: 'blockSize must be a power of two between 32 and 4096' }),
+    ),
+    computeDtype: z.enum(['bfloat16', 'float16', 'float32']).default('bfloat16'),
+  })
+  .strict();
+
+const lora = z
+  .object({
+    r: z.number().int().min(1).max(1024).default(16),
+    alpha: z.number().gt(0).default(32),
+    dropout: z.number().min(0).lt(1).default(0.05),
+    targetModules: z.array(z.enum(TARGET_MODULES)).min(1).max(7).default([...TARGET_MODULES]).meta({ 'x-kubernetes-list-type': 'set' }),
+    useRslora: z.boolean().default(false).meta({ description: 'Scale by alpha/sqrt(r) instead of alpha/r.' }),
+  })
+  .strict();
+
+const training = z
+  .object({
+    epochs: z.number().int().min(1).max(1000).optional(),
+    maxSteps: z.number().int().min(1).optional(),
+    batchSize: z.number().int().min(1).max(1024).default(4),
+    gradientAccumulationSteps: z.number().int().min(1).max(1024).default(4),
+    learningRate: z.number().gt(0).lt(1).default(0.0002),
+    lrScheduler: z.enum(['linear', 'cosine', 'constant']).default('cosine'),
+    warmupRatio: z.number().min(0).lt(1).default(0.03),
+    weightDecay: z.number().min(0).lt(1).default(0),
+    maxGradNorm: z.number().gt(0).default(1),
+    maxSeqLength: z.number().int().min(16).max(131072).default(1024),
+    packing: z.boolean().default(false),
+    loss: z.enum(['assistant', 'completion', 'all']).default('assistant'),
+    evalSteps: z.number().int().min(1).optional(),
+    saveSteps: z.number().int().min(1).optional(),
+    saveTotalLimit: z.number().int().min(1).default(2),
+    loadBestModelAtEnd: z.boolean().default(false),
+    seed: z.number().int().min(0).default(42),
+  })
+  .strict()
+  .meta(
+    cel(
+      { rule: 'has(self.epochs) != has(self.maxSteps)', message: 'exactly one of epochs or maxSteps must be set', fieldPath: '.epochs' },
+      { rule: '!self.loadBestModelAtEnd || has(self.evalSteps)', message: 'loadBestModelAtEnd needs evalSteps', fieldPath: '.evalSteps' },
+    ),
+  );
+
+const toleration = z
+  .object({
+    key: z.string().max(316).optional(),
+    operator: z.enum(['Exists', 'Equal']).optional(),
+    value: z.string().max(63).optional(),
+    effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+    tolerationSeconds: z.number().int().optional(),
+  })
+  .strict();
+
+const resources = z
+  .object({
+    gpus: z.number().int().min(1).max(64).default(1).meta({ description: 'nvidia.com/gpu per trainer pod; at least 1.' }),
+    gpuProduct: z.string().min(1).max(63).optional().meta({
+      description: 'Value of the node label nvidia.com/gpu.product, e.g. NVIDIA-H100-80GB-HBM3.',
+    }),
+    cpu: quantity.optional(),
+    memory: quantity.optional(),
+    sharedMemory: quantity.default('8Gi').meta({ description: 'Size of the in-memory /dev/shm.' }),
+    scratch: quantity.default('50Gi').meta({ description: 'Size limit of the /scratch volume (model cache, checkpoints).' }),
+    nodeSelector: z.record(z.string(), z.string()).optional(),
+    tolerations: z.array(toleration).max(32).optional(),
+    affinity: z.object({}).passthrough().optional().meta({ description: 'A core/v1 Affinity, passed to the pod as is.' }),
+    priorityClassName: objectName.optional(),
+  })
+  .strict();
+
+const output = z
+  .object({
+    adapterName: objectName.meta({ description: 'Name of the LoraAdapter this job creates or updates.' }),
+    storage: z.object({ s3: s3Location }).strict().meta({ description: 'Where the adapter is written.' }),
+    labels: z.record(z.string(), z.string()).optional(),
+  })
+  .strict();
+
+const envVar = z
+  .object({
+    name: z.string().min(1).max(256).regex(/^[-._a-zA-Z][-._a-zA-Z0-9]*$/),
+    value: z.string().default(''),
+  })
+  .strict();
+
+const trainer = z
+  .object({
+    image: z.string().min(1).optional().meta({ description: 'Overrides the operator default trainer image.' }),
+    serviceAccountName: objectName.optional(),
+    env: z.array(envVar).max(64).optional().meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] }),
+  })
+  .strict();
+
+export const fineTuneJobSpec = z
+  .object({
+    baseModel: baseModel.meta(cel(immutable('spec.baseModel'))),
+    dataset: dataset.meta(cel(immutable('spec.dataset'))),
+    method: z.enum(['qlora', 'lora']).default('qlora').meta(cel(immutable('spec.method'))),
+    quantization: quantization.default({ type: 'nf4', doubleQuant: true, blockSize: 64, computeDtype: 'bfloat16' }).meta(cel(immutable('spec.quantization'))),
+    lora: lora.default({ r: 16, alpha: 32, dropout: 0.05, targetModules: [...TARGET_MODULES], useRslora: false }).meta(cel(immutable('spec.lora'))),
+    training: training.meta(cel(immutable('spec.training'))),
+    resources: resources.default({ gpus: 1, sharedMemory: '8Gi', scratch: '50Gi' }).meta(cel(immutable('spec.resources'))),
+    queueName: labelValueName.optional().meta({ description: 'Kueue LocalQueue; the Job is created suspended for Kueue to admit.', ...cel(immutable('spec.queueName')) }),
+    suspend: z.boolean().default(false).meta({ description: 'Suspends the trainer (its pods are deleted; it resumes from the last checkpoint).' }),
+    backoffLimit: z.number().int().min(0).max(100).default(3),
+    activeDeadlineSeconds: z.number().int().min(1).optional(),
+    ttlSecondsAfterFinished: z.number().int().min(0).optional(),
+    output: output.meta(cel(immutable('spec.output'))),
+    trainer: trainer.optional().meta(cel(immutable('spec.trainer'))),
+  })
+  .strict()
+  .meta(
+    cel({
+      rule: 'has(self.queueName) == has(oldSelf.queueName)',
+      message: 'spec.queueName cannot be added or removed after creation',
+      fieldPath: '.queueName',
+    }),
+  );
+export type FineTuneJobSpec = z.infer<typeof fineTuneJobSpec>;
+
+export const PHASES = ['Pending', 'Queued', 'Running', 'Succeeded', 'Failed', 'Suspended'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export const fineTuneJobStatus = z.object({
+  phase: z.enum(PHASES).optional(),
+  observedGeneration: z.number().int().optional(),
+  conditions: conditionList.optional(),
+  jobName: z.string().optional(),
+  startTime: timestamp.optional(),
+  completionTime: timestamp.optional(),
+  attempts: z.number().int().min(0).optional(),
+  message: z.string().optional(),
+  progress: z
+    .object({
+      step: z.number().int().optional(),
+      totalSteps: z.number().int().optional(),
+      percent: z.number().int().min(0).max(100).optional(),
+      epoch: z.number().optional(),
+      trainLoss: z.number().optional(),
+      evalLoss: z.number().optional(),
+      learningRate: z.number().optional(),
+      tokensPerSecond: z.number().optional(),
+      eta: timestamp.optional(),
+    })
+    .optional(),
+  checkpoint: z.object({ step: z.number().int(), uri: z.string() }).optional(),
+  result: z
+    .object({
+      adapter: z.string().optional(),
+      uri: z.string().optional(),
+      digest: sha256Digest.optional(),
+      metrics: z.record(z.string(), z.number()).optional(),
+    })
+    .optional(),
+});
+export type FineTuneJobStatus = z.infer<typeof fineTuneJobStatus>;
+
+const objectMeta = z.object({
+  name: z.string(),
+  namespace: z.string().optional(),
+  uid: z.string().optional(),
+  generation: z.number().int().optional(),
+  resourceVersion: z.string().optional(),
+  creationTimestamp: z.union([z.string(), z.date()]).optional(),
+  deletionTimestamp: z.union([z.string(), z.date()]).optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+});
+
+export const fineTuneJob = z.object({
+  apiVersion: z.string(),
+  kind: z.literal('FineTuneJob'),
+  metadata: objectMeta,
+  spec: fineTuneJobSpec,
+  status: fineTuneJobStatus.optional(),
+});
+export type FineTuneJob = z.infer<typeof fineTuneJob>;
+
+/** kubectl get ftj columns. */
+export const fineTuneJobPrinterColumns = [
+  { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+  { name: 'Progress', type: 'integer', jsonPath: '.status.progress.percent', description: 'Percent of training steps done' },
+  { name: 'Step', type: 'integer', jsonPath: '.status.progress.step', priority: 1 },
+  { name: 'Loss', type: 'number', jsonPath: '.status.progress.trainLoss' },
+  { name: 'Eval-Loss', type: 'number', jsonPath: '.status.progress.evalLoss', priority: 1 },
+  { name: 'GPUs', type: 'integer', jsonPath: '.spec.resources.gpus', priority: 1 },
+  { name: 'Adapter', type: 'string', jsonPath: '.spec.output.adapterName' },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+] as const;

@@ -1,0 +1,53 @@
+// LoraAdapter: a verified adapter artifact in object storage, declared in Git or produced by a FineTuneJob.
+import { z } from 'zod';
+import { cel, conditionList, immutable, objectName, s3Location, sha256Digest, timestamp } from './common.js';
+import { TARGET_MODULES } from './finetunejob.js';
+
+export const loraAdapterSpec = z
+  .object({
+    baseModel: z.object({ name: z.string().min(1).max(256) }).strict(),
+    source: z
+      .object({
+        fineTuneJob: z.object({ name: objectName }).strict().optional(),
+        s3: s3Location.optional(),
+      })
+      .strict()
+      .meta(
+        cel(
+          { rule: 'has(self.fineTuneJob) != has(self.s3)', message: 'exactly one of fineTuneJob or s3 must be set' },
+          immutable('spec.source'),
+        ),
+      ),
+    reclaimPolicy: z.enum(['Retain', 'Delete']).default('Retain'),
+  })
+  .strict();
+export type LoraAdapterSpec = z.infer<typeof loraAdapterSpec>;
+
+export const loraAdapterStatus = z.object({
+  phase: z.enum(['Pending', 'Ready', 'Failed']).optional(),
+  observedGeneration: z.number().int().optional(),
+  conditions: conditionList.optional(),
+  uri: z.string().optional(),
+  digest: sha256Digest.optional(),
+  sizeBytes: z.number().int().min(0).optional(),
+  r: z.number().int().optional(),
+  alpha: z.number().optional(),
+  targetModules: z.array(z.enum(TARGET_MODULES)).optional(),
+  baseModel: z.string().optional(),
+  metrics: z.record(z.string(), z.number()).optional(),
+  provenance: z
+    .object({
+      fineTuneJob: z.object({ name: z.string(), uid: z.string() }).optional(),
+      datasetDigest: sha256Digest.optional(),
+    })
+    .optional(),
+  verifiedAt: timestamp.optional(),
+});
+
+export const loraAdapterPrinterColumns = [
+  { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+  { name: 'Base-Model', type: 'string', jsonPath: '.spec.baseModel.name' },
+  { name: 'Rank', type: 'integer', jsonPath: '.status.r', priority: 1 },
+  { name: 'Digest', type: 'string', jsonPath: '.status.digest' },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+] as const;

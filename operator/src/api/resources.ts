@@ -1,0 +1,26 @@
+// The custom resources loraplane serves, as the CRD generator and the clients see them.
+import type { CrdSource } from './crd.js';
+import { fineTuneJobPrinterColumns, fineTuneJobSpec, fineTuneJobStatus } from './finetunejob.js';
+import { loraAdapterPrinterColumns, loraAdapterSpec, loraAdapterStatus } from './loraadapter.js';
+
+export const FINETUNEJOB: CrdSource = {
+  kind: 'FineTuneJob',
+  plural: 'finetunejobs',
+  shortNames: ['ftj'],
+  spec: fineTuneJobSpec,
+  status: fineTuneJobStatus,
+  printerColumns: fineTuneJobPrinterColumns,
+  description: 'FineTuneJob fine-tunes a base model with QLoRA or LoRA on GPU nodes and produces a LoraAdapter.',
+};
+
+export const LORAADAPTER: CrdSource = {
+  kind: 'LoraAdapter',
+  plural: 'loraadapters',
+  shortNames: ['lora'],
+  spec: loraAdapterSpec,
+  status: loraAdapterStatus,
+  printerColumns: loraAdapterPrinterColumns,
+  description: 'LoraAdapter is a verified LoRA adapter artifact in object storage, with provenance and a reclaim policy.',
+};
+
+export const CRD_SOURCES = [FINETUNEJOB, LORAADAPTER];

@@ -1,0 +1,62 @@
+// The operator ↔ trainer contract: the config the operator hands to the trainer pod (one env var,
+// frozen into the Job's immutable pod template) and the result the trainer leaves in the
+// container's termination message. Secrets never appear here: S3 credentials arrive as env vars
+// from secretKeyRef, under the names credentialEnv() gives.
+import { z } from 'zod';
+import { fineTuneJobSpec } from './finetunejob.js';
+import { sha256Digest } from './common.js';
+
+export const TRAINER_CONFIG_ENV = 'LORAPLANE_TRAINER_CONFIG';
+export const TERMINATION_MESSAGE_ENV = 'LORAPLANE_TERMINATION_MESSAGE_PATH';
+export const TERMINATION_MESSAGE_PATH = '/dev/termination-log';
+export const SCRATCH_PATH = '/scratch';
+export const METRICS_PORT = 9090;
+
+/** Where a PVC source is mounted read-only in the trainer pod; a source's path is relative to it. */
+export const pvcMountPath = (claimName: string): string => `/data/pvc/${claimName}`;
+
+export const STORAGE_ROLES = ['baseModel', 'dataset', 'output'] as const;
+export type StorageRole = (typeof STORAGE_ROLES)[number];
+
+const SECRET_KEYS = { accessKeyId: 'AWS_ACCESS_KEY_ID', secretAccessKey: 'AWS_SECRET_ACCESS_KEY', sessionToken: 'AWS_SESSION_TOKEN' } as const;
+export type CredentialPart = keyof typeof SECRET_KEYS;
+
+/** Key in the user's Secret that holds a credential part. */
+export const secretKey = (part: CredentialPart): string => SECRET_KEYS[part];
+
+/** Env var in the trainer pod that carries a credential part for one storage role. */
+export const credentialEnv = (role: StorageRole, part: CredentialPart): string =>
+  `LORAPLANE_${role.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}_${SECRET_KEYS[part]}`;
+
+export const trainerConfig = z.object({
+  apiVersion: z.literal('loraplane.io/v1alpha1'),
+  kind: z.literal('TrainerConfig'),
+  job: z.object({ namespace: z.string(), name: z.string(), uid: z.string() }),
+  spec: fineTuneJobSpec,
+  metricsPort: z.number().int(),
+  scratchPath: z.string(),
+});
+export type TrainerConfig = z.infer<typeof trainerConfig>;
+
+export const trainerResult = z.union([
+  z.object({
+    adapterUri: z.string().min(1),
+    digest: sha256Digest,
+    sizeBytes: z.number().int().min(0).optional(),
+    datasetDigest: sha256Digest.optional(),
+    metrics: z.record(z.string(), z.number()).default({}),
+  }),
+  z.object({ error: z.string().min(1) }),
+]);
+export type TrainerResult = z.infer<typeof trainerResult>;
+
+/** Parses a termination message; anything else (e.g. log lines from FallbackToLogsOnError) is undefined. */
+export function parseTrainerResult(message: string | undefined): TrainerResult | undefined {
+  if (!message) return undefined;
+  try {
+    const parsed = trainerResult.safeParse(JSON.parse(message));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,38 @@
+// The operator's settings, from the environment (the Helm chart sets them).
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+const csv = z
+  .string()
+  .default('')
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
+
+const env = z.object({
+  WATCH_NAMESPACES: csv,
+  POD_NAMESPACE: z.string().min(1).default('loraplane-system'),
+  POD_NAME: z.string().min(1).default(`${hostname()}-${process.pid}`),
+  LEADER_ELECT: bool.default(true),
+  LEASE_NAME: z.string().min(1).default('loraplane-operator-leader'),
+  LEASE_DURATION_SECONDS: z.coerce.number().int().min(1).default(15),
+  RENEW_DEADLINE_MS: z.coerce.number().int().min(100).default(10_000),
+  RETRY_PERIOD_MS: z.coerce.number().int().min(50).default(2_000),
+  HTTP_HOST: z.string().default('0.0.0.0'),
+  HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  MAX_CONCURRENT_RECONCILES: z.coerce.number().int().min(1).max(64).default(4),
+  TRAINER_IMAGE: z.string().min(1).default('ghcr.io/loraplane/trainer:0.1.0'),
+  TRAINER_SERVICE_ACCOUNT: z.string().min(1).default('loraplane-trainer'),
+  TRAINER_IMAGE_PULL_POLICY: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+});
+
+export type OperatorConfig = z.infer<typeof env>;
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): OperatorConfig {
+  const parsed = env.safeParse(source);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid operator configuration: ${problems}`);
+  }
+  return parsed.data;
+}

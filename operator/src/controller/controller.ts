@@ -1,0 +1,83 @@
+// Runs a reconcile function over a keyed queue with N workers, as controller-runtime does:
+// an error requeues with per-key back-off, a TerminalError is recorded and not retried,
+// and a result's requeueAfterMs schedules time-based work.
+import type { Logger } from 'pino';
+import type { OperatorMetrics } from '../ops/metrics.js';
+import { WorkQueue } from './workqueue.js';
+
+export interface Result {
+  requeueAfterMs?: number;
+}
+
+export type Reconcile = (key: ObjectKey) => Promise<Result | void>;
+
+export interface ObjectKey {
+  namespace: string;
+  name: string;
+}
+
+/** An error that retrying cannot fix (bad spec): logged and recorded, never requeued. */
+export class TerminalError extends Error {
+  override readonly name = 'TerminalError';
+}
+
+export const keyOf = (k: ObjectKey): string => `${k.namespace}/${k.name}`;
+export const parseKey = (key: string): ObjectKey => {
+  const i = key.indexOf('/');
+  return { namespace: key.slice(0, i), name: key.slice(i + 1) };
+};
+
+export class Controller {
+  readonly queue = new WorkQueue();
+  private workers: Promise<void>[] = [];
+
+  constructor(
+    readonly name: string,
+    private readonly reconcile: Reconcile,
+    private readonly metrics: OperatorMetrics,
+    private readonly log: Logger,
+    private readonly concurrency = 4,
+  ) {}
+
+  enqueue(key: ObjectKey): void {
+    this.queue.add(keyOf(key));
+    this.metrics.queueDepth.set({ controller: this.name }, this.queue.length);
+  }
+
+  start(): void {
+    this.workers = Array.from({ length: this.concurrency }, () => this.work());
+  }
+
+  /** Stops taking keys and waits for the reconciles in flight. */
+  async stop(): Promise<void> {
+    this.queue.shutDown();
+    await Promise.all(this.workers);
+  }
+
+  private async work(): Promise<void> {
+    for (let key = await this.queue.get(); key !== undefined; key = await this.queue.get()) {
+      this.metrics.queueDepth.set({ controller: this.name }, this.queue.length);
+      await this.processOne(key);
+      this.queue.done(key);
+    }
+  }
+
+  private async processOne(key: string): Promise<void> {
+    const end = this.metrics.reconcileDuration.startTimer({ controller: this.name });
+    try {
+      const result = await this.reconcile(parseKey(key));
+      this.queue.forget(key);
+      if (result?.requeueAfterMs) this.queue.addAfter(key, result.requeueAfterMs);
+      this.metrics.reconciles.inc({ controller: this.name, result: result?.requeueAfterMs ? 'requeue_after' : 'success' });
+    } catch (err) {
+      const terminal = err instanceof TerminalError;
+      this.metrics.reconciles.inc({ controller: this.name, result: terminal ? 'terminal_error' : 'error' });
+      this.metrics.reconcileErrors.inc({ controller: this.name });
+      this.log.error({ controller: this.name, key, err, retries: this.queue.retries(key) }, 'reconcile failed');
+      if (terminal) this.queue.forget(key);
+      else this.queue.addRateLimited(key);
+    } finally {
+      end();
+    }
+  }
+}

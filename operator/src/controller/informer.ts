@@ -1,0 +1,101 @@
+// A list+watch cache of one resource, over client-node's ListWatch (which keeps the resourceVersion
+// and relists on 410 Gone). This wrapper adds what a controller needs on top: restart with back-off
+// after any other error, a synced signal, and one cache per watched namespace behind a single view.
+import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { ExponentialBackoff } from './rate-limiter.js';
+
+export type EventType = 'add' | 'update' | 'delete';
+export type Handler<T> = (obj: T, event: EventType) => void;
+
+export interface InformerOptions<T extends KubernetesObject> {
+  name: string;
+  /** URL path of the collection for one namespace (or all, when namespace is undefined). */
+  path: (namespace: string | undefined) => string;
+  list: (namespace: string | undefined) => Promise<KubernetesListObject<T>>;
+  /** Namespaces to watch; empty means all namespaces. */
+  namespaces: string[];
+  labelSelector?: string;
+  log: Logger;
+}
+
+export class Informer<T extends KubernetesObject> {
+  private readonly caches = new Map<string, ListWatch<T>>();
+  private readonly handlers: Handler<T>[] = [];
+  private readonly backoff = new ExponentialBackoff(500, 30_000);
+  private readonly unsynced = new Set<string>();
+  private syncWaiters: (() => void)[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly opts: InformerOptions<T>,
+  ) {}
+
+  on(handler: Handler<T>): void {
+    this.handlers.push(handler);
+  }
+
+  /** Starts watching; resolves once every namespace has been listed. */
+  async start(): Promise<void> {
+    const scopes: (string | undefined)[] = this.opts.namespaces.length ? this.opts.namespaces : [undefined];
+    for (const ns of scopes) this.startScope(ns);
+    await this.synced();
+  }
+
+  synced(): Promise<void> {
+    if (this.unsynced.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  get hasSynced(): boolean {
+    return this.unsynced.size === 0;
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.cacheFor(namespace)?.get(name, namespace);
+  }
+
+  list(namespace?: string): T[] {
+    if (namespace !== undefined) return [...(this.cacheFor(namespace)?.list(namespace) ?? [])];
+    return [...this.caches.values()].flatMap((c) => [...c.list()]);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([...this.caches.values()].map((c) => c.stop()));
+  }
+
+  private cacheFor(namespace: string): ListWatch<T> | undefined {
+    return this.caches.get(namespace) ?? this.caches.get('*');
+  }
+
+  private startScope(ns: string | undefined): void {
+    const scope = ns ?? '*';
+    this.unsynced.add(scope);
+    const list = async () => {
+      const result = await this.opts.list(ns);
+      this.backoff.forget(scope);
+      this.markSynced(scope);
+      return result;
+    };
+    const lw = new ListWatch<T>(this.opts.path(ns), new Watch(this.kc), list, false, this.opts.labelSelector);
+    for (const event of ['add', 'update', 'delete'] as const) {
+      lw.on(event, (obj: T) => this.handlers.forEach((h) => h(obj, event)));
+    }
+    lw.on('error', (err: unknown) => {
+      if (this.stopped) return;
+      const delay = this.backoff.when(scope);
+      this.opts.log.warn({ informer: this.opts.name, namespace: ns, err: String(err), retryInMs: delay }, 'watch failed; restarting');
+      setTimeout(() => void (this.stopped ? undefined : lw.start()), delay).unref();
+    });
+    this.caches.set(scope, lw);
+    void lw.start();
+  }
+
+  private markSynced(scope: string): void {
+    if (!this.unsynced.delete(scope) || this.unsynced.size) return;
+    this.syncWaiters.forEach((w) => w());
+    this.syncWaiters = [];
+  }
+}

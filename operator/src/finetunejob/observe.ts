@@ -1,0 +1,135 @@
+// What the trainer Job and its pods say about a FineTuneJob: phase, a reason, and a message that
+// names the cause (unschedulable and for which resource, image pull, OOMKilled, deadline, backoff).
+import type { V1Job, V1JobCondition, V1Pod } from '@kubernetes/client-node';
+import type { FineTuneJob, Phase } from '../api/finetunejob.js';
+import { parseTrainerResult, type TrainerResult } from '../api/trainer-contract.js';
+
+export interface Observation {
+  phase: Phase;
+  /** CamelCase reason for the conditions and events. */
+  reason: string;
+  message: string;
+  scheduled?: { status: 'True' | 'False'; reason: string; message: string };
+  startTime?: string;
+  completionTime?: string;
+  attempts: number;
+  result?: Extract<TrainerResult, { adapterUri: string }>;
+}
+
+const IMAGE_PROBLEMS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
+const CONFIG_PROBLEMS = new Set(['CreateContainerConfigError', 'CreateContainerError', 'RunContainerError']);
+
+const iso = (t: Date | string | undefined): string | undefined => (t === undefined ? undefined : new Date(t).toISOString());
+const jobCondition = (job: V1Job, type: string): V1JobCondition | undefined =>
+  job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
+
+const byCreation = (a: V1Pod, b: V1Pod) =>
+  new Date(a.metadata?.creationTimestamp ?? 0).getTime() - new Date(b.metadata?.creationTimestamp ?? 0).getTime();
+
+/** How one finished trainer container ended, in words. */
+export function describeTermination(pod: V1Pod): string | undefined {
+  const state = pod.status?.containerStatuses?.find((c) => c.name === 'trainer')?.state?.terminated;
+  if (!state) return pod.status?.reason ? `pod ${pod.status.reason}: ${pod.status.message ?? ''}`.trim() : undefined;
+  if (state.reason === 'OOMKilled') {
+    const limit = pod.spec?.containers.find((c) => c.name === 'trainer')?.resources?.limits?.memory;
+    return `trainer was OOMKilled${limit ? ` (memory limit ${limit})` : ''}`;
+  }
+  const result = parseTrainerResult(state.message);
+  const detail = result && 'error' in result ? result.error : state.message?.trim().split('\n').slice(-3).join(' | ');
+  return `trainer exited with code ${state.exitCode}${detail ? `: ${detail}` : ''}`;
+}
+
+function pendingCause(pod: V1Pod): Pick<Observation, 'reason' | 'message' | 'scheduled'> {
+  const scheduledCond = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
+  if (scheduledCond?.status === 'False') {
+    const message = `no node can run the trainer: ${scheduledCond.message ?? scheduledCond.reason ?? 'unschedulable'}`;
+    const reason = scheduledCond.reason ?? 'Unschedulable';
+    return { reason, message, scheduled: { status: 'False', reason, message } };
+  }
+  const scheduled = pod.spec?.nodeName
+    ? { status: 'True' as const, reason: 'Scheduled', message: `trainer pod ${pod.metadata?.name} bound to node ${pod.spec.nodeName}` }
+    : undefined;
+  const waiting = pod.status?.containerStatuses?.find((c) => c.name === 'trainer')?.state?.waiting;
+  if (waiting?.reason && IMAGE_PROBLEMS.has(waiting.reason)) {
+    const image = pod.spec?.containers[0]?.image;
+    return { reason: waiting.reason, message: `cannot pull trainer image ${image}: ${waiting.message ?? waiting.reason}`, scheduled };
+  }
+  if (waiting?.reason && CONFIG_PROBLEMS.has(waiting.reason)) {
+    return { reason: waiting.reason, message: `cannot start the trainer container: ${waiting.message ?? waiting.reason}`, scheduled };
+  }
+  return { reason: 'PodStarting', message: `trainer pod ${pod.metadata?.name} is starting`, scheduled };
+}
+
+export function observe(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[]): Observation {
+  const attempts = job ? (job.status?.active ?? 0) + (job.status?.failed ?? 0) + (job.status?.succeeded ?? 0) : 0;
+  if (!job) return { phase: 'Pending', reason: 'JobCreating', message: 'creating the trainer Job', attempts };
+
+  const sorted = [...pods].sort(byCreation);
+  const startTime = iso(job.status?.startTime);
+  const complete = jobCondition(job, 'Complete');
+  if (complete) {
+    const succeededPod = sorted.findLast((p) => p.status?.phase === 'Succeeded');
+    const message = succeededPod?.status?.containerStatuses?.find((c) => c.name === 'trainer')?.state?.terminated?.message;
+    const parsed = parseTrainerResult(message);
+    const result = parsed && 'adapterUri' in parsed ? parsed : undefined;
+    return {
+      phase: 'Succeeded',
+      reason: 'TrainingSucceeded',
+      message: result ? `adapter written to ${result.adapterUri}` : 'trainer finished',
+      startTime,
+      completionTime: iso(job.status?.completionTime ?? complete.lastTransitionTime),
+      attempts,
+      result,
+    };
+  }
+  const failed = jobCondition(job, 'Failed');
+  if (failed) {
+    const lastFailed = sorted.findLast((p) => p.status?.phase === 'Failed');
+    const cause = lastFailed ? describeTermination(lastFailed) : undefined;
+    const what =
+      failed.reason === 'DeadlineExceeded'
+        ? `exceeded activeDeadlineSeconds=${job.spec?.activeDeadlineSeconds}`
+        : failed.reason === 'BackoffLimitExceeded'
+          ? `failed ${job.status?.failed ?? 0} time(s), backoffLimit=${job.spec?.backoffLimit}`
+          : (failed.message ?? 'failed');
+    return {
+      phase: 'Failed',
+      reason: failed.reason ?? 'JobFailed',
+      message: `trainer ${what}${cause ? `; last attempt: ${cause}` : ''}`,
+      startTime,
+      completionTime: iso(failed.lastTransitionTime),
+      attempts,
+    };
+  }
+  if (job.spec?.suspend) {
+    return ftj.spec.suspend
+      ? { phase: 'Suspended', reason: 'Suspended', message: 'suspended by spec.suspend', startTime, attempts }
+      : {
+          phase: 'Queued',
+          reason: 'WaitingForAdmission',
+          message: `waiting for Kueue to admit the Job from queue ${ftj.spec.queueName}`,
+          startTime,
+          attempts,
+        };
+  }
+
+  const live = sorted.filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase !== 'Failed' && p.status?.phase !== 'Succeeded');
+  const previousFailure = sorted.findLast((p) => p.status?.phase === 'Failed');
+  const retryNote = previousFailure ? ` (retrying; previous attempt: ${describeTermination(previousFailure)})` : '';
+  const current = live.at(-1);
+  if (current?.status?.phase === 'Running') {
+    return {
+      phase: 'Running',
+      reason: 'TrainerRunning',
+      message: `trainer pod ${current.metadata?.name} running on ${current.spec?.nodeName}${retryNote}`,
+      scheduled: { status: 'True', reason: 'Scheduled', message: `bound to node ${current.spec?.nodeName}` },
+      startTime: startTime ?? iso(current.status.startTime),
+      attempts,
+    };
+  }
+  if (current) {
+    const cause = pendingCause(current);
+    return { phase: 'Pending', ...cause, message: cause.message + retryNote, startTime, attempts };
+  }
+  return { phase: 'Pending', reason: 'PodCreating', message: `waiting for the Job controller to create a trainer pod${retryNote}`, startTime, attempts };
+}

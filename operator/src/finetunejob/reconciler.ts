@@ -1,0 +1,117 @@
+// The FineTuneJob reconciler: level-triggered and idempotent. Reads the FineTuneJob, its Job and
+// pods from the informer caches, creates the Job when missing, keeps Job.spec.suspend in step with
+// spec.suspend, and writes what it observed to the status subresource. One step per call.
+import { ApiException, PatchStrategy, setHeaderOptions, type BatchV1Api, type CustomObjectsApi, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from 'pino';
+import { fineTuneJob, type FineTuneJob, type FineTuneJobStatus } from '../api/finetunejob.js';
+import { GROUP, VERSION } from '../api/group.js';
+import { FINETUNEJOB } from '../api/resources.js';
+import { TerminalError, type ObjectKey, type Result } from '../controller/controller.js';
+import type { EventRecorder } from '../kube/events.js';
+import { LABEL_JOB_NAME, trainerJobName } from './naming.js';
+import { observe } from './observe.js';
+import { renderTrainerJob, type TrainerDefaults } from './render-job.js';
+import { isTerminal, nextStatus } from './status.js';
+
+export interface Cache<T> {
+  get(namespace: string, name: string): T | undefined;
+  list(namespace?: string): T[];
+}
+
+export interface FineTuneJobReconcilerDeps {
+  fineTuneJobs: Cache<unknown>;
+  jobs: Cache<V1Job>;
+  pods: Cache<V1Pod>;
+  batch: BatchV1Api;
+  customObjects: CustomObjectsApi;
+  events: EventRecorder;
+  trainer: TrainerDefaults;
+  log: Logger;
+  now?: () => Date;
+}
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const isConflictOrGone = (err: unknown) => err instanceof ApiException && (err.code === 409 || err.code === 404);
+
+export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
+  const now = deps.now ?? (() => new Date());
+
+  async function writeStatus(ftj: FineTuneJob, status: FineTuneJobStatus): Promise<void> {
+    const ignoreTimes = (s: FineTuneJobStatus | undefined) => ({
+      ...s,
+      conditions: s?.conditions?.map(({ lastTransitionTime: _ignored, ...c }) => c),
+    });
+    if (isDeepStrictEqual(JSON.parse(JSON.stringify(ignoreTimes(ftj.status))), JSON.parse(JSON.stringify(ignoreTimes(status))))) return;
+    await deps.customObjects.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: FINETUNEJOB.plural,
+        namespace: ftj.metadata.namespace!,
+        name: ftj.metadata.name,
+        body: { metadata: { resourceVersion: ftj.metadata.resourceVersion }, status },
+      },
+      mergePatch,
+    );
+  }
+
+  async function announce(ftj: FineTuneJob, before: FineTuneJobStatus | undefined, after: FineTuneJobStatus): Promise<void> {
+    const reason = after.conditions?.find((c) => c.type === 'Ready')?.reason;
+    const beforeReason = before?.conditions?.find((c) => c.type === 'Ready')?.reason;
+    if (before?.phase === after.phase && beforeReason === reason) return;
+    const warning = after.phase === 'Failed' || ['Unschedulable', 'ErrImagePull', 'ImagePullBackOff', 'CreateContainerConfigError'].includes(reason ?? '');
+    await deps.events.record(ftj, warning ? 'Warning' : 'Normal', reason ?? after.phase ?? 'Unknown', `${after.phase}: ${after.message}`);
+  }
+
+  return async function reconcile(key: ObjectKey): Promise<Result> {
+    const raw = deps.fineTuneJobs.get(key.namespace, key.name);
+    if (!raw) return {}; // deleted: the garbage collector removes the Job and its pods via ownerReferences
+    const parsed = fineTuneJob.safeParse(raw);
+    if (!parsed.success) throw new TerminalError(`FineTuneJob ${key.namespace}/${key.name} does not match the API: ${parsed.error.message}`);
+    const ftj = parsed.data;
+    const { uid, namespace } = ftj.metadata;
+    if (ftj.metadata.deletionTimestamp || !uid || !namespace) return {};
+    const log = deps.log.child({ finetunejob: `${namespace}/${ftj.metadata.name}`, resourceVersion: ftj.metadata.resourceVersion });
+
+    const jobName = trainerJobName(ftj.metadata.name, uid);
+    let job = deps.jobs.get(namespace, jobName);
+    if (!job && isTerminal(ftj.status?.phase)) return {}; // finished and the Job was reaped by its TTL
+
+    if (!job) {
+      const desired = renderTrainerJob({ ...ftj, metadata: { ...ftj.metadata, uid, namespace } }, deps.trainer);
+      try {
+        job = await deps.batch.createNamespacedJob({ namespace, body: desired });
+        log.info({ job: jobName }, 'created trainer Job');
+        await deps.events.record(ftj, 'Normal', 'JobCreated', `created trainer Job ${jobName}`);
+      } catch (err) {
+        // Created by an earlier incarnation whose cache had not caught up: the watch will bring it.
+        if (err instanceof ApiException && err.code === 409) return { requeueAfterMs: 1000 };
+        throw err;
+      }
+    } else if (!job.metadata?.ownerReferences?.some((o) => o.uid === uid)) {
+      throw new TerminalError(`Job ${namespace}/${jobName} exists and is not owned by this FineTuneJob`);
+    }
+
+    const wantSuspended = ftj.spec.suspend;
+    const jobSuspended = !!job.spec?.suspend;
+    // With a queue, Kueue owns unsuspending; the operator only suspends on request.
+    if (!isTerminal(ftj.status?.phase) && wantSuspended !== jobSuspended && (wantSuspended || !ftj.spec.queueName)) {
+      await deps.batch.patchNamespacedJob({ namespace, name: jobName, body: { spec: { suspend: wantSuspended } } }, mergePatch);
+      log.info({ job: jobName, suspend: wantSuspended }, wantSuspended ? 'suspended trainer Job' : 'resumed trainer Job');
+      await deps.events.record(ftj, 'Normal', wantSuspended ? 'Suspending' : 'Resuming', `${wantSuspended ? 'suspending' : 'resuming'} trainer Job ${jobName}`);
+      return {};
+    }
+
+    const pods = deps.pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_JOB_NAME] === jobName);
+    const status = nextStatus(ftj, observe(ftj, job, pods), jobName, now().toISOString());
+    try {
+      await writeStatus(ftj, status);
+    } catch (err) {
+      if (isConflictOrGone(err)) return { requeueAfterMs: 200 };
+      throw err;
+    }
+    await announce(ftj, ftj.status, status);
+    return {};
+  };
+}

@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { credentialEnv, trainerConfig, TRAINER_CONFIG_ENV } from '../api/trainer-contract.js';
+import { exampleFineTuneJob } from '../../../test/fixtures/finetunejob.js';
+import { trainerJobName } from './naming.js';
+import { renderTrainerJob } from './render-job.js';
+
+const defaults = { image: 'ghcr.io/loraplane/trainer:test', serviceAccountName: 'loraplane-trainer', imagePullPolicy: 'IfNotPresent' as const };
+
+describe('renderTrainerJob', () => {
+  const ftj = exampleFineTuneJob();
+  const job = renderTrainerJob(ftj, defaults);
+  const pod = job.spec!.template.spec!;
+  const container = pod.containers[0]!;
+
+  it('names the Job deterministically from name and uid, within 63 characters', () => {
+    expect(job.metadata!.name).toBe(trainerJobName('support-assistant', ftj.metadata.uid));
+    expect(renderTrainerJob(ftj, defaults)).toEqual(job);
+    expect(trainerJobName('x'.repeat(253), 'u')).toHaveLength(63);
+    expect(trainerJobName('a', 'uid-1')).not.toBe(trainerJobName('a', 'uid-2'));
+  });
+
+  it('is owned by the FineTuneJob so garbage collection removes it', () => {
+    expect(job.metadata!.ownerReferences).toEqual([
+      { apiVersion: 'loraplane.io/v1alpha1', kind: 'FineTuneJob', name: 'support-assistant', uid: ftj.metadata.uid, controller: true, blockOwnerDeletion: true },
+    ]);
+  });
+
+  it('asks for the GPUs on the requested product and tolerates the GPU taint', () => {
+    expect(container.resources!.limits).toEqual({ 'nvidia.com/gpu': '1', memory: '32Gi' });
+    expect(pod.nodeSelector).toEqual({ 'nvidia.com/gpu.product': 'NVIDIA-H100-80GB-HBM3' });
+    expect(pod.tolerations).toContainEqual({ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' });
+    expect(pod.restartPolicy).toBe('Never');
+  });
+
+  it('passes S3 credentials only through secretKeyRef and never in the config', () => {
+    const env = container.env!;
+    const keyId = env.find((e) => e.name === credentialEnv('output', 'accessKeyId'));
+    expect(keyId?.valueFrom?.secretKeyRef).toEqual({ name: 's3-credentials', key: 'AWS_ACCESS_KEY_ID', optional: false });
+    const config = env.find((e) => e.name === TRAINER_CONFIG_ENV)!.value!;
+    expect(config).not.toContain('loraplane-secret');
+    expect(trainerConfig.parse(JSON.parse(config)).spec.training.epochs).toBe(3);
+    expect(env.every((e) => e.value === undefined || !/secret/i.test(e.value) || e.name === TRAINER_CONFIG_ENV)).toBe(true);
+  });
+
+  it('runs restricted, with scratch and in-memory /dev/shm and the termination message path', () => {
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(container.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(pod.volumes).toContainEqual({ name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: '8Gi' } });
+    expect(container.volumeMounts!.map((m) => m.mountPath)).toEqual(['/scratch', '/dev/shm']);
+    expect(container.terminationMessagePath).toBe('/dev/termination-log');
+    expect(container.terminationMessagePolicy).toBe('FallbackToLogsOnError');
+    expect(pod.automountServiceAccountToken).toBe(false);
+  });
+
+  it('creates the Job suspended with the Kueue label when a queue is named, and on spec.suspend', () => {
+    expect(job.spec!.suspend).toBe(false);
+    const queued = renderTrainerJob({ ...ftj, spec: { ...ftj.spec, queueName: 'gpu-queue' } }, defaults);
+    expect(queued.spec!.suspend).toBe(true);
+    expect(queued.metadata!.labels!['kueue.x-k8s.io/queue-name']).toBe('gpu-queue');
+    expect(queued.spec!.template.metadata!.labels!['kueue.x-k8s.io/queue-name']).toBe('gpu-queue');
+    expect(renderTrainerJob({ ...ftj, spec: { ...ftj.spec, suspend: true } }, defaults).spec!.suspend).toBe(true);
+  });
+
+  it('carries priority class, extra tolerations, node selector and deadlines', () => {
+    const custom = renderTrainerJob(
+      {
+        ...ftj,
+        spec: {
+          ...ftj.spec,
+          activeDeadlineSeconds: 3600,
+          backoffLimit: 1,
+          resources: {
+            ...ftj.spec.resources,
+            gpus: 4,
+            priorityClassName: 'training-high',
+            nodeSelector: { pool: 'a' },
+            tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'ml', effect: 'NoSchedule' }],
+          },
+        },
+      },
+      defaults,
+    );
+    const spec = custom.spec!.template.spec!;
+    expect(spec.priorityClassName).toBe('training-high');
+    expect(spec.nodeSelector).toEqual({ pool: 'a', 'nvidia.com/gpu.product': 'NVIDIA-H100-80GB-HBM3' });
+    expect(spec.tolerations).toHaveLength(2);
+    expect(spec.containers[0]!.resources!.limits!['nvidia.com/gpu']).toBe('4');
+    expect(custom.spec!.activeDeadlineSeconds).toBe(3600);
+    expect(custom.spec!.backoffLimit).toBe(1);
+  });
+});

@@ -1,0 +1,177 @@
+// FineTuneJob → batch/v1 Job for the trainer. Pure: same inputs, same Job.
+import type { V1Affinity, V1EnvVar, V1Job, V1Toleration } from '@kubernetes/client-node';
+import { API_VERSION } from '../api/group.js';
+import type { FineTuneJob } from '../api/finetunejob.js';
+import {
+  METRICS_PORT,
+  SCRATCH_PATH,
+  STORAGE_ROLES,
+  TERMINATION_MESSAGE_ENV,
+  TERMINATION_MESSAGE_PATH,
+  TRAINER_CONFIG_ENV,
+  credentialEnv,
+  pvcMountPath,
+  secretKey,
+  type CredentialPart,
+  type StorageRole,
+  type TrainerConfig,
+} from '../api/trainer-contract.js';
+import { LABEL_KUEUE_QUEUE, trainerJobName, trainerLabels } from './naming.js';
+
+export interface TrainerDefaults {
+  image: string;
+  serviceAccountName: string;
+  imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+}
+
+export const GPU_RESOURCE = 'nvidia.com/gpu';
+export const GPU_PRODUCT_LABEL = 'nvidia.com/gpu.product';
+/** The taint GPU operators put on GPU nodes; the trainer must tolerate it. */
+export const GPU_TOLERATION: V1Toleration = { key: GPU_RESOURCE, operator: 'Exists', effect: 'NoSchedule' };
+
+type Identified = FineTuneJob & { metadata: { namespace: string; uid: string } };
+
+export function trainerConfigOf(ftj: Identified): TrainerConfig {
+  return {
+    apiVersion: 'loraplane.io/v1alpha1',
+    kind: 'TrainerConfig',
+    job: { namespace: ftj.metadata.namespace, name: ftj.metadata.name, uid: ftj.metadata.uid },
+    spec: ftj.spec,
+    metricsPort: METRICS_PORT,
+    scratchPath: SCRATCH_PATH,
+  };
+}
+
+function secretNameFor(ftj: FineTuneJob, role: StorageRole): string | undefined {
+  switch (role) {
+    case 'baseModel':
+      return ftj.spec.baseModel.source.s3?.credentialsSecret?.name;
+    case 'dataset':
+      return ftj.spec.dataset.source.s3?.credentialsSecret?.name;
+    case 'output':
+      return ftj.spec.output.storage.s3.credentialsSecret?.name;
+  }
+}
+
+/** S3 credentials reach the trainer only through secretKeyRef, never through the config. */
+function credentialEnvVars(ftj: FineTuneJob): V1EnvVar[] {
+  const parts: CredentialPart[] = ['accessKeyId', 'secretAccessKey', 'sessionToken'];
+  return STORAGE_ROLES.flatMap((role) => {
+    const secret = secretNameFor(ftj, role);
+    if (!secret) return [];
+    return parts.map((part) => ({
+      name: credentialEnv(role, part),
+      valueFrom: { secretKeyRef: { name: secret, key: secretKey(part), optional: part === 'sessionToken' } },
+    }));
+  });
+}
+
+function pvcVolumes(ftj: FineTuneJob) {
+  const claims = new Set(
+    [ftj.spec.baseModel.source.pvc?.claimName, ftj.spec.dataset.source.pvc?.claimName].filter((c): c is string => !!c),
+  );
+  return [...claims].map((claimName) => ({
+    volume: { name: `pvc-${claimName}`.slice(0, 63), persistentVolumeClaim: { claimName, readOnly: true } },
+    mount: { name: `pvc-${claimName}`.slice(0, 63), mountPath: pvcMountPath(claimName), readOnly: true },
+  }));
+}
+
+export function renderTrainerJob(ftj: Identified, defaults: TrainerDefaults): V1Job {
+  const { spec, metadata } = ftj;
+  const res = spec.resources;
+  const labels = { ...trainerLabels(metadata.name), ...(spec.queueName ? { [LABEL_KUEUE_QUEUE]: spec.queueName } : {}) };
+  const limits: Record<string, string> = { [GPU_RESOURCE]: String(res.gpus) };
+  const requests: Record<string, string> = { [GPU_RESOURCE]: String(res.gpus) };
+  if (res.cpu) requests.cpu = res.cpu;
+  if (res.memory) {
+    requests.memory = res.memory;
+    limits.memory = res.memory;
+  }
+  const nodeSelector = { ...(res.nodeSelector ?? {}), ...(res.gpuProduct ? { [GPU_PRODUCT_LABEL]: res.gpuProduct } : {}) };
+  const pvcs = pvcVolumes(ftj);
+  const env: V1EnvVar[] = [
+    { name: TRAINER_CONFIG_ENV, value: JSON.stringify(trainerConfigOf(ftj)) },
+    { name: TERMINATION_MESSAGE_ENV, value: TERMINATION_MESSAGE_PATH },
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    { name: 'HOME', value: SCRATCH_PATH },
+    ...credentialEnvVars(ftj),
+    ...(spec.trainer?.env ?? []),
+  ];
+
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name: trainerJobName(metadata.name, metadata.uid),
+      namespace: metadata.namespace,
+      labels,
+      ownerReferences: [
+        { apiVersion: API_VERSION, kind: 'FineTuneJob', name: metadata.name, uid: metadata.uid, controller: true, blockOwnerDeletion: true },
+      ],
+    },
+    spec: {
+      // Kueue admits a queued Job by unsuspending it; without a queue, spec.suspend decides.
+      suspend: spec.suspend || !!spec.queueName,
+      backoffLimit: spec.backoffLimit,
+      activeDeadlineSeconds: spec.activeDeadlineSeconds,
+      ttlSecondsAfterFinished: spec.ttlSecondsAfterFinished,
+      completions: 1,
+      parallelism: 1,
+      // A preempted or evicted pod is not the trainer's fault; it resumes from its checkpoint.
+      podFailurePolicy: {
+        rules: [{ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] }],
+      },
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: 'Never',
+          serviceAccountName: spec.trainer?.serviceAccountName ?? defaults.serviceAccountName,
+          // Progress is read from the trainer's /metrics; it needs no API access.
+          automountServiceAccountToken: false,
+          priorityClassName: res.priorityClassName,
+          nodeSelector: Object.keys(nodeSelector).length ? nodeSelector : undefined,
+          tolerations: [GPU_TOLERATION, ...(res.tolerations ?? [])],
+          affinity: res.affinity as V1Affinity | undefined,
+          terminationGracePeriodSeconds: 120,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 1000,
+            runAsGroup: 1000,
+            fsGroup: 1000,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          containers: [
+            {
+              name: 'trainer',
+              image: spec.trainer?.image ?? defaults.image,
+              imagePullPolicy: defaults.imagePullPolicy,
+              command: ['loraplane-trainer'],
+              env,
+              ports: [{ name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
+              resources: { limits, requests },
+              volumeMounts: [
+                { name: 'scratch', mountPath: SCRATCH_PATH },
+                { name: 'dshm', mountPath: '/dev/shm' },
+                ...pvcs.map((p) => p.mount),
+              ],
+              terminationMessagePath: TERMINATION_MESSAGE_PATH,
+              terminationMessagePolicy: 'FallbackToLogsOnError',
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ['ALL'] },
+              },
+            },
+          ],
+          volumes: [
+            { name: 'scratch', emptyDir: { sizeLimit: res.scratch } },
+            { name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: res.sharedMemory } },
+            ...pvcs.map((p) => p.volume),
+          ],
+        },
+      },
+    },
+  };
+}

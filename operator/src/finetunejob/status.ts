@@ -1,0 +1,44 @@
+// Observation → FineTuneJob status with kstatus conditions (Ready, Reconciling, Stalled) plus
+// Scheduled and Suspended. Start and completion times are kept once set.
+import type { FineTuneJob, FineTuneJobStatus } from '../api/finetunejob.js';
+import { mergeConditions, type ConditionInput } from '../kube/conditions.js';
+import type { Observation } from './observe.js';
+
+const TERMINAL = new Set(['Succeeded', 'Failed']);
+
+export const isTerminal = (phase: string | undefined): boolean => !!phase && TERMINAL.has(phase);
+
+function conditionsFor(o: Observation): ConditionInput[] {
+  const inProgress = o.phase === 'Pending' || o.phase === 'Queued' || o.phase === 'Running';
+  const held = o.phase === 'Suspended' || o.phase === 'Queued';
+  const conditions: ConditionInput[] = [
+    { type: 'Ready', status: o.phase === 'Succeeded' ? 'True' : 'False', reason: o.reason, message: o.message },
+    { type: 'Reconciling', status: inProgress ? 'True' : 'False', reason: o.reason, message: inProgress ? o.message : '' },
+    { type: 'Stalled', status: o.phase === 'Failed' ? 'True' : 'False', reason: o.phase === 'Failed' ? o.reason : 'NotStalled', message: o.phase === 'Failed' ? o.message : '' },
+    { type: 'Suspended', status: held ? 'True' : 'False', reason: held ? o.reason : 'NotSuspended', message: held ? o.message : '' },
+  ];
+  if (o.scheduled) conditions.push({ type: 'Scheduled', ...o.scheduled });
+  return conditions;
+}
+
+export function nextStatus(ftj: FineTuneJob, o: Observation, jobName: string, now: string): FineTuneJobStatus {
+  const prev = ftj.status ?? {};
+  const prevScheduled = prev.conditions?.find((c) => c.type === 'Scheduled');
+  const conditions = mergeConditions(prev.conditions, conditionsFor(o), ftj.metadata.generation, now);
+  // Keep the last known scheduling condition once the pod is gone (e.g. after it finished).
+  if (!o.scheduled && prevScheduled) conditions.push(prevScheduled);
+  return {
+    ...prev,
+    phase: o.phase,
+    observedGeneration: ftj.metadata.generation,
+    conditions,
+    jobName,
+    startTime: prev.startTime ?? o.startTime,
+    completionTime: isTerminal(o.phase) ? (prev.completionTime ?? o.completionTime ?? now) : undefined,
+    attempts: Math.max(o.attempts, prev.attempts ?? 0),
+    message: o.message,
+    result: o.result
+      ? { adapter: ftj.spec.output.adapterName, uri: o.result.adapterUri, digest: o.result.digest, metrics: o.result.metrics }
+      : prev.result,
+  };
+}
