@@ -1,7 +1,7 @@
 // The operator process: serves probes and metrics at once, campaigns for the leader Lease, and
 // runs the controllers only while leading. SIGTERM drains in-flight reconciles and hands the
 // Lease over so the standby replica takes over without waiting for it to expire.
-import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { loadConfig } from './config.js';
 import { createOperator } from './operator.js';
 import { startHttpServer } from './ops/http-server.js';
@@ -18,7 +18,7 @@ let running = false;
 
 const elector = cfg.LEADER_ELECT
   ? new LeaderElector(
-      kc.makeApiClient(CoordinationV1Api),
+      kc.makeApiClient(CustomObjectsApi),
       {
         namespace: cfg.POD_NAMESPACE,
         name: cfg.LEASE_NAME,

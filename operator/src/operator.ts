@@ -9,6 +9,7 @@ import { Controller } from './controller/controller.js';
 import { Informer } from './controller/informer.js';
 import { LABEL_FINETUNEJOB, LABEL_MANAGED_BY, MANAGED_BY } from './finetunejob/naming.js';
 import { createFineTuneJobReconciler } from './finetunejob/reconciler.js';
+import { createServiceAccountEnsurer } from './finetunejob/service-account.js';
 import { EventRecorder } from './kube/events.js';
 import { createOperatorMetrics } from './ops/metrics.js';
 
@@ -67,6 +68,7 @@ export function createOperator(kc: KubeConfig, cfg: OperatorConfig, log: Logger)
     customObjects,
     events: new EventRecorder(core, 'loraplane-operator', log),
     trainer: { image: cfg.TRAINER_IMAGE, serviceAccountName: cfg.TRAINER_SERVICE_ACCOUNT, imagePullPolicy: cfg.TRAINER_IMAGE_PULL_POLICY },
+    ensureServiceAccount: createServiceAccountEnsurer(core, cfg.TRAINER_SERVICE_ACCOUNT),
     log,
   });
   const controller = new Controller('finetunejob', reconcile, metrics, log, cfg.MAX_CONCURRENT_RECONCILES);

@@ -13,6 +13,8 @@ export interface CrdSource {
   status: z.ZodType;
   printerColumns: readonly { name: string; type: string; jsonPath: string; description?: string; priority?: number }[];
   description: string;
+  /** CEL rules on the whole object (e.g. on metadata.name). */
+  rootRules?: { rule: string; message: string; fieldPath?: string }[];
 }
 
 const JS_SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
@@ -78,6 +80,7 @@ export function buildCrd(src: CrdSource): JsonSchema {
               type: 'object',
               description: src.description,
               required: ['spec'],
+              ...(src.rootRules ? { 'x-kubernetes-validations': src.rootRules } : {}),
               properties: {
                 apiVersion: { type: 'string' },
                 kind: { type: 'string' },

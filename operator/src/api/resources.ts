@@ -10,6 +10,8 @@ export const FINETUNEJOB: CrdSource = {
   spec: fineTuneJobSpec,
   status: fineTuneJobStatus,
   printerColumns: fineTuneJobPrinterColumns,
+  // The trainer Job's name, and the label values that point back here, must fit in 63 characters.
+  rootRules: [{ rule: 'self.metadata.name.size() <= 63', message: 'metadata.name must be at most 63 characters' }],
   description: 'FineTuneJob fine-tunes a base model with QLoRA or LoRA on GPU nodes and produces a LoraAdapter.',
 };
 

@@ -127,9 +127,14 @@ export function observe(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[])
       attempts,
     };
   }
+  const latest = sorted.at(-1);
+  if (!current && latest?.status?.phase === 'Succeeded') {
+    // The trainer exited 0; the Job controller has yet to mark the Job Complete.
+    return { phase: 'Running', reason: 'TrainerFinished', message: `trainer pod ${latest.metadata?.name} finished; completing the Job`, startTime, attempts };
+  }
   if (current) {
     const cause = pendingCause(current);
     return { phase: 'Pending', ...cause, message: cause.message + retryNote, startTime, attempts };
   }
-  return { phase: 'Pending', reason: 'PodCreating', message: `waiting for the Job controller to create a trainer pod${retryNote}`, startTime, attempts };
+  return { phase: 'Pending', reason: 'PodCreating', message: `waiting for the Job controller to create a trainer pod (kubectl describe job ${job.metadata?.name})${retryNote}`, startTime, attempts };
 }

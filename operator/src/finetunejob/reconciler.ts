@@ -27,10 +27,13 @@ export interface FineTuneJobReconcilerDeps {
   customObjects: CustomObjectsApi;
   events: EventRecorder;
   trainer: TrainerDefaults;
+  /** Makes the default trainer ServiceAccount exist in a namespace. */
+  ensureServiceAccount: (namespace: string) => Promise<void>;
   log: Logger;
   now?: () => Date;
 }
 
+const WARNING_REASONS = new Set(['Unschedulable', 'ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError']);
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const isConflictOrGone = (err: unknown) => err instanceof ApiException && (err.code === 409 || err.code === 404);
 
@@ -56,12 +59,13 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
     );
   }
 
+  /** One event per phase change, plus one whenever a new problem appears while the phase stays. */
   async function announce(ftj: FineTuneJob, before: FineTuneJobStatus | undefined, after: FineTuneJobStatus): Promise<void> {
-    const reason = after.conditions?.find((c) => c.type === 'Ready')?.reason;
+    const reason = after.conditions?.find((c) => c.type === 'Ready')?.reason ?? after.phase ?? 'Unknown';
     const beforeReason = before?.conditions?.find((c) => c.type === 'Ready')?.reason;
-    if (before?.phase === after.phase && beforeReason === reason) return;
-    const warning = after.phase === 'Failed' || ['Unschedulable', 'ErrImagePull', 'ImagePullBackOff', 'CreateContainerConfigError'].includes(reason ?? '');
-    await deps.events.record(ftj, warning ? 'Warning' : 'Normal', reason ?? after.phase ?? 'Unknown', `${after.phase}: ${after.message}`);
+    const problem = after.phase === 'Failed' || WARNING_REASONS.has(reason);
+    if (before?.phase === after.phase && (beforeReason === reason || !problem)) return;
+    await deps.events.record(ftj, problem ? 'Warning' : 'Normal', reason, `${after.phase}: ${after.message}`);
   }
 
   return async function reconcile(key: ObjectKey): Promise<Result> {
@@ -79,6 +83,7 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
     if (!job && isTerminal(ftj.status?.phase)) return {}; // finished and the Job was reaped by its TTL
 
     if (!job) {
+      if (!ftj.spec.trainer?.serviceAccountName) await deps.ensureServiceAccount(namespace);
       const desired = renderTrainerJob({ ...ftj, metadata: { ...ftj.metadata, uid, namespace } }, deps.trainer);
       try {
         job = await deps.batch.createNamespacedJob({ namespace, body: desired });
