@@ -66,8 +66,8 @@ describe('FineTuneJob validation by the API server', () => {
     expect(r.stderr).toMatch(/Invalid value: .*metadata\.name must be at most 63 characters/);
   });
 
-  it.each(creationCases)('rejects %s', async (_name, edit, message) => {
-    const r = await kubectl(['apply', '-n', ns, '-f', '-'], { input: toYaml(withSpec('invalid', edit)) });
+  it.each(creationCases.map((c, i) => [...c, i] as const))('rejects %s', async (_name, edit, message, i) => {
+    const r = await kubectl(['apply', '-n', ns, '-f', '-'], { input: toYaml(withSpec(`invalid-${i}`, edit)) });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(message);
   });

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import {
   cel,
+  type CelRule,
   conditionList,
   immutable,
   labelValueName,
@@ -76,13 +77,12 @@ const training = z
     loadBestModelAtEnd: z.boolean().default(false),
     seed: z.number().int().min(0).default(42),
   })
-  .strict()
-  .meta(
-    cel(
-      { rule: 'has(self.epochs) != has(self.maxSteps)', message: 'exactly one of epochs or maxSteps must be set', fieldPath: '.epochs' },
-      { rule: '!self.loadBestModelAtEnd || has(self.evalSteps)', message: 'loadBestModelAtEnd needs evalSteps', fieldPath: '.evalSteps' },
-    ),
-  );
+  .strict();
+// A later .meta() replaces a key an earlier one set, so all of a node's CEL rules go in one call.
+const trainingRules: CelRule[] = [
+  { rule: 'has(self.epochs) != has(self.maxSteps)', message: 'exactly one of epochs or maxSteps must be set', fieldPath: '.epochs' },
+  { rule: '!self.loadBestModelAtEnd || has(self.evalSteps)', message: 'loadBestModelAtEnd needs evalSteps', fieldPath: '.evalSteps' },
+];
 
 const toleration = z
   .object({
@@ -141,7 +141,7 @@ export const fineTuneJobSpec = z
     method: z.enum(['qlora', 'lora']).default('qlora').meta(cel(immutable('spec.method'))),
     quantization: quantization.default({ type: 'nf4', doubleQuant: true, blockSize: 64, computeDtype: 'bfloat16' }).meta(cel(immutable('spec.quantization'))),
     lora: lora.default({ r: 16, alpha: 32, dropout: 0.05, targetModules: [...TARGET_MODULES], useRslora: false }).meta(cel(immutable('spec.lora'))),
-    training: training.meta(cel(immutable('spec.training'))),
+    training: training.meta(cel(...trainingRules, immutable('spec.training'))),
     resources: resources.default({ gpus: 1, sharedMemory: '8Gi', scratch: '50Gi' }).meta(cel(immutable('spec.resources'))),
     queueName: labelValueName.optional().meta({ description: 'Kueue LocalQueue; the Job is created suspended for Kueue to admit.', ...cel(immutable('spec.queueName')) }),
     suspend: z.boolean().default(false).meta({ description: 'Suspends the trainer (its pods are deleted; it resumes from the last checkpoint).' }),
