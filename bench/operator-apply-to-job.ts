@@ -85,24 +85,28 @@ async function directRun(n: number, ns: string) {
   return { totalMs: Math.max(...times.values()) - t0 };
 }
 
-const operator = await startOperator(kubeconfig, `bench-${Date.now()}`, { LEADER_ELECT: 'false', LOG_LEVEL: 'warn' });
+// The operator serves only the benchmark's namespaces, so leftovers elsewhere on the cluster cannot skew it.
+const stamp = Date.now();
+const namespaces = SIZES.map((n, i) => ({ n, op: `bench-op-${n}-${i}-${stamp}`, direct: `bench-direct-${n}-${i}-${stamp}` }));
+for (const { op, direct } of namespaces) for (const name of [op, direct]) await core.createNamespace({ body: { metadata: { name } } });
+const operator = await startOperator(kubeconfig, `bench-${stamp}`, {
+  LEADER_ELECT: 'false',
+  LOG_LEVEL: 'warn',
+  WATCH_NAMESPACES: namespaces.map((x) => x.op).join(','),
+});
 const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${operator.child.pid}/status`, 'utf8'))![1]) / 1024;
 const rows: string[] = [];
 let memoryAtMax = 0;
-for (const n of SIZES) {
-  const stamp = Date.now();
-  const nsOp = `bench-op-${n}-${stamp}`;
-  const nsDirect = `bench-direct-${n}-${stamp}`;
-  for (const name of [nsOp, nsDirect]) await core.createNamespace({ body: { metadata: { name } } });
+for (const { n, op: nsOp, direct: nsDirect } of namespaces) {
   const direct = await directRun(n, nsDirect);
   const op = await operatorRun(n, nsOp);
   if (n === Math.max(...SIZES)) memoryAtMax = rssMiB();
   rows.push(
     `| ${n} | ${op.totalMs.toFixed(0)} | ${op.p50Ms.toFixed(0)} / ${op.p95Ms.toFixed(0)} | ${direct.totalMs.toFixed(0)} | ${(op.totalMs / direct.totalMs).toFixed(2)} |`,
   );
-  for (const name of [nsOp, nsDirect]) await core.deleteNamespace({ name }).catch(() => undefined);
 }
 await operator.stop();
+for (const { op, direct } of namespaces) for (const name of [op, direct]) await core.deleteNamespace({ name }).catch(() => undefined);
 
 console.log('\n| FineTuneJobs | create → all Jobs exist (ms) | p50 / p95 create → Job (ms) | direct Job creation, same N (ms) | ratio operator/direct |');
 console.log('|---|---|---|---|---|');
