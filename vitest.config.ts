@@ -8,6 +8,8 @@ export default defineConfig({
           name: 'unit',
           include: [
             'operator/**/*.test.ts',
+            'native/**/*.test.ts',
+            'test/reference/**/*.test.ts',
             'trainer/**/*.test.ts',
             'test/unit/**/*.test.ts',
             // The node agent's pure parts (env, paths, images...) need no cluster.

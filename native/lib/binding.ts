@@ -1,0 +1,106 @@
+// The raw native module: its typed declaration and a loader that says what failed and how to fix it.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeBatch {
+  rows: number;
+  tokens: number;
+  inputIds: Int32Array;
+  labels?: Int32Array;
+  positionIds?: Int32Array;
+}
+
+export interface NativeLoadOptions {
+  quantize?: boolean;
+  quantType?: 'nf4' | 'fp4';
+  doubleQuant?: boolean;
+  blockSize?: number;
+  activationCheckpointing?: boolean;
+  lora?: { r?: number; alpha?: number; dropout?: number; useRslora?: boolean; seed?: number; targetModules?: string[] };
+}
+
+export interface NativeOptimOptions {
+  learningRate?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  maxGradNorm?: number;
+  lrScheduler?: 'linear' | 'cosine' | 'constant';
+  warmupSteps?: number;
+  totalSteps?: number;
+}
+
+export interface NativeStepStats {
+  loss: number;
+  gradNorm: number;
+  learningRate: number;
+  tokens: number;
+  step: number;
+}
+
+export interface NativeModelInfo {
+  architecture: string;
+  vocabSize: number;
+  hiddenSize: number;
+  layers: number;
+  attentionHeads: number;
+  keyValueHeads: number;
+  baseBytes: number;
+  trainableParameters: number;
+}
+
+export interface NativeModel {
+  info(): NativeModelInfo;
+  configureTraining(options: NativeOptimOptions): void;
+  step(microBatches: NativeBatch[]): Promise<NativeStepStats>;
+  evaluate(batch: NativeBatch): Promise<{ lossSum: number; tokens: number }>;
+  logits(batch: NativeBatch): Promise<Float32Array>;
+  generate(prompt: Int32Array, options: { maxNewTokens?: number; temperature?: number; topP?: number; seed?: number; stopIds?: Int32Array }): Promise<Int32Array>;
+  saveAdapter(dir: string, baseModelName: string): Promise<void>;
+  loadAdapter(dir: string): Promise<void>;
+  exportMerged(dir: string): Promise<void>;
+  saveTrainerState(path: string): Promise<void>;
+  loadTrainerState(path: string): Promise<void>;
+  loraParameters(): { name: string; shape: number[]; value: Float32Array }[];
+  setAdaptersEnabled(on: boolean): void;
+  free(): void;
+}
+
+export interface NativeBuildInfo {
+  backends: string[];
+  backend: string;
+  gemm: string;
+  openmp: boolean;
+  simd: string;
+}
+
+export interface NativeModule {
+  buildInfo(): NativeBuildInfo;
+  NativeModel: { load(modelDir: string, options: NativeLoadOptions): Promise<NativeModel> };
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+// From native/lib (sources) or dist/native/lib (compiled): the addon lives in native/build/addon.
+const CANDIDATES = [join(here, '../build/addon/Release/loraplane.node'), join(here, '../../../native/build/addon/Release/loraplane.node')];
+
+let cached: NativeModule | undefined;
+
+export function loadNative(): NativeModule {
+  if (cached) return cached;
+  const path = process.env.LORAPLANE_ADDON ?? CANDIDATES.find((p) => existsSync(p));
+  if (!path) {
+    throw new Error(
+      `loraplane's native addon is not built (looked for ${CANDIDATES.join(', ')}). ` +
+        'Build it with `npm run build:native` (needs CMake >= 3.18 and a C++17 compiler), or set LORAPLANE_ADDON to its path.',
+    );
+  }
+  try {
+    cached = createRequire(import.meta.url)(path) as NativeModule;
+  } catch (err) {
+    throw new Error(`loraplane's native addon at ${path} failed to load: ${(err as Error).message}. Rebuild it with \`npm run build:native\`.`);
+  }
+  return cached;
+}

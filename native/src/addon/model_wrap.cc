@@ -1,0 +1,271 @@
+#include "addon/model_wrap.h"
+
+#include <string>
+
+#include "adapter/peft.h"
+#include "addon/convert.h"
+#include "addon/worker.h"
+
+namespace lp::addon {
+
+namespace {
+Napi::FunctionReference* model_constructor = nullptr;
+
+// Releases the session's busy flag when a worker finishes, however it ends.
+std::function<void()> release(const std::shared_ptr<Session>& s) {
+  return [s] { s->busy = false; };
+}
+
+Napi::Value undefined_value(Napi::Env env) { return env.Undefined(); }
+}  // namespace
+
+void ModelWrap::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function cls = DefineClass(env, "NativeModel",
+                                   {
+                                       StaticMethod("load", &ModelWrap::Load),
+                                       InstanceMethod("info", &ModelWrap::Info),
+                                       InstanceMethod("configureTraining", &ModelWrap::ConfigureTraining),
+                                       InstanceMethod("step", &ModelWrap::Step),
+                                       InstanceMethod("evaluate", &ModelWrap::Evaluate),
+                                       InstanceMethod("logits", &ModelWrap::Logits),
+                                       InstanceMethod("generate", &ModelWrap::Generate),
+                                       InstanceMethod("saveAdapter", &ModelWrap::SaveAdapter),
+                                       InstanceMethod("loadAdapter", &ModelWrap::LoadAdapter),
+                                       InstanceMethod("exportMerged", &ModelWrap::ExportMerged),
+                                       InstanceMethod("saveTrainerState", &ModelWrap::SaveTrainerState),
+                                       InstanceMethod("loadTrainerState", &ModelWrap::LoadTrainerState),
+                                       InstanceMethod("loraParameters", &ModelWrap::LoraParameters),
+                                       InstanceMethod("setAdaptersEnabled", &ModelWrap::SetAdaptersEnabled),
+                                       InstanceMethod("free", &ModelWrap::Free),
+                                   });
+  model_constructor = new Napi::FunctionReference(Napi::Persistent(cls));
+  exports.Set("NativeModel", cls);
+}
+
+// Only Load creates instances: it passes the finished session in an External.
+ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    throw Napi::TypeError::New(info.Env(), "NativeModel cannot be constructed directly; use NativeModel.load()");
+  }
+  session_ = *info[0].As<Napi::External<std::shared_ptr<Session>>>().Data();
+}
+
+std::shared_ptr<Session> ModelWrap::claim(Napi::Env env, const char* what) {
+  if (!session_ || !session_->model) throw Napi::Error::New(env, std::string(what) + ": the model was freed");
+  bool expected = false;
+  if (!session_->busy.compare_exchange_strong(expected, true)) {
+    throw Napi::Error::New(env, std::string(what) + ": another call on this model is still running; await it first");
+  }
+  return session_;
+}
+
+Trainer& ModelWrap::trainer(Napi::Env env) {
+  if (!session_->trainer) {
+    session_->busy = false;
+    throw Napi::Error::New(env, "step: call configureTraining() before training");
+  }
+  return *session_->trainer;
+}
+
+Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsObject()) {
+    throw Napi::TypeError::New(env, "Expected (modelDir: string, options: object) for NativeModel.load");
+  }
+  auto dir = info[0].As<Napi::String>().Utf8Value();
+  auto opts = to_load_options(info[1].As<Napi::Object>());
+  auto session = std::make_shared<Session>();
+  return PromiseWorker::Start(
+      env, "loraplane.load", [session, dir, opts] { session->model = LlamaModel::load(dir, opts); },
+      [session](Napi::Env env) -> Napi::Value {
+        auto holder = session;
+        auto ext = Napi::External<std::shared_ptr<Session>>::New(env, &holder);
+        return model_constructor->New({ext});
+      });
+}
+
+Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
+  if (!session_ || !session_->model) throw Napi::Error::New(info.Env(), "info: the model was freed");
+  return model_info(info.Env(), *session_->model);
+}
+
+Napi::Value ModelWrap::ConfigureTraining(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "Expected an options object for configureTraining");
+  auto s = claim(env, "configureTraining");
+  try {
+    s->trainer = std::make_unique<Trainer>(*s->model, to_optim_config(info[0].As<Napi::Object>()));
+  } catch (...) {
+    s->busy = false;
+    throw;
+  }
+  s->busy = false;
+  return env.Undefined();
+}
+
+Napi::Value ModelWrap::Step(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto batches = to_batches(info[0]);
+  auto s = claim(env, "step");
+  Trainer& t = trainer(env);
+  auto stats = std::make_shared<StepStats>();
+  return PromiseWorker::Start(
+      env, "loraplane.step", [&t, stats, batches = std::move(batches)] { *stats = t.step(batches); },
+      [stats](Napi::Env env) -> Napi::Value {
+        auto o = Napi::Object::New(env);
+        o.Set("loss", stats->loss);
+        o.Set("gradNorm", stats->grad_norm);
+        o.Set("learningRate", stats->lr);
+        o.Set("tokens", static_cast<double>(stats->tokens));
+        o.Set("step", stats->step);
+        return o;
+      },
+      release(s));
+}
+
+Napi::Value ModelWrap::Evaluate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto batch = to_batch(info[0]);
+  auto s = claim(env, "evaluate");
+  auto out = std::make_shared<LossStats>();
+  return PromiseWorker::Start(
+      env, "loraplane.evaluate", [s, out, batch = std::move(batch)] { *out = s->model->evaluate(batch); },
+      [out](Napi::Env env) -> Napi::Value {
+        auto o = Napi::Object::New(env);
+        o.Set("lossSum", out->loss_sum);
+        o.Set("tokens", static_cast<double>(out->tokens));
+        return o;
+      },
+      release(s));
+}
+
+Napi::Value ModelWrap::Logits(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto batch = to_batch(info[0]);
+  auto s = claim(env, "logits");
+  auto out = std::make_shared<std::vector<float>>();
+  return PromiseWorker::Start(
+      env, "loraplane.logits", [s, out, batch = std::move(batch)] { s->model->logits(batch, *out); },
+      [out](Napi::Env env) -> Napi::Value {
+        auto arr = Napi::Float32Array::New(env, out->size());
+        std::copy(out->begin(), out->end(), arr.Data());
+        return arr;
+      },
+      release(s));
+}
+
+Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[1].IsObject()) throw Napi::TypeError::New(env, "Expected (prompt: Int32Array, options: object) for generate");
+  auto holder = Napi::Object::New(env);
+  holder.Set("prompt", info[0]);
+  auto prompt = get_int32_array(holder, "prompt", false);
+  auto o = info[1].As<Napi::Object>();
+  int max_new = static_cast<int>(get_number(o, "maxNewTokens", 32));
+  float temperature = static_cast<float>(get_number(o, "temperature", 0));
+  float top_p = static_cast<float>(get_number(o, "topP", 1));
+  uint64_t seed = static_cast<uint64_t>(get_number(o, "seed", 0));
+  auto stop = get_int32_array(o, "stopIds", true);
+  auto s = claim(env, "generate");
+  auto out = std::make_shared<std::vector<int32_t>>();
+  return PromiseWorker::Start(
+      env, "loraplane.generate",
+      [=] { *out = s->model->generate(prompt, max_new, temperature, top_p, seed, stop); },
+      [out](Napi::Env env) -> Napi::Value {
+        auto arr = Napi::Int32Array::New(env, out->size());
+        std::copy(out->begin(), out->end(), arr.Data());
+        return arr;
+      },
+      release(s));
+}
+
+namespace {
+// The shape shared by every call that takes one path and returns nothing.
+template <typename Fn>
+Napi::Value path_call(ModelWrap* self, const Napi::CallbackInfo& info, const char* what, std::shared_ptr<Session> s, Fn fn) {
+  (void)self;
+  auto path = info[0].As<Napi::String>().Utf8Value();
+  return PromiseWorker::Start(info.Env(), what, [s, path, fn] { fn(*s, path); }, undefined_value, release(s));
+}
+
+void require_path(const Napi::CallbackInfo& info, const char* what) {
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), std::string("Expected a path string for ") + what);
+}
+}  // namespace
+
+Napi::Value ModelWrap::SaveAdapter(const Napi::CallbackInfo& info) {
+  require_path(info, "saveAdapter");
+  if (info.Length() < 2 || !info[1].IsString()) throw Napi::TypeError::New(info.Env(), "Expected (dir, baseModelName) for saveAdapter");
+  auto base = info[1].As<Napi::String>().Utf8Value();
+  return path_call(this, info, "loraplane.saveAdapter", claim(info.Env(), "saveAdapter"),
+                   [base](Session& s, const std::string& dir) { save_peft_adapter(*s.model, dir, base); });
+}
+
+Napi::Value ModelWrap::LoadAdapter(const Napi::CallbackInfo& info) {
+  require_path(info, "loadAdapter");
+  return path_call(this, info, "loraplane.loadAdapter", claim(info.Env(), "loadAdapter"),
+                   [](Session& s, const std::string& dir) { load_peft_adapter(*s.model, dir); });
+}
+
+Napi::Value ModelWrap::ExportMerged(const Napi::CallbackInfo& info) {
+  require_path(info, "exportMerged");
+  return path_call(this, info, "loraplane.exportMerged", claim(info.Env(), "exportMerged"),
+                   [](Session& s, const std::string& dir) { export_merged(*s.model, dir); });
+}
+
+Napi::Value ModelWrap::SaveTrainerState(const Napi::CallbackInfo& info) {
+  require_path(info, "saveTrainerState");
+  auto s = claim(info.Env(), "saveTrainerState");
+  trainer(info.Env());
+  return path_call(this, info, "loraplane.saveTrainerState", s,
+                   [](Session& s, const std::string& path) { s.trainer->save_state(path); });
+}
+
+Napi::Value ModelWrap::LoadTrainerState(const Napi::CallbackInfo& info) {
+  require_path(info, "loadTrainerState");
+  auto s = claim(info.Env(), "loadTrainerState");
+  trainer(info.Env());
+  return path_call(this, info, "loraplane.loadTrainerState", s,
+                   [](Session& s, const std::string& path) { s.trainer->load_state(path); });
+}
+
+Napi::Value ModelWrap::LoraParameters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!session_ || !session_->model) throw Napi::Error::New(env, "loraParameters: the model was freed");
+  const auto& params = session_->model->lora_params();
+  auto arr = Napi::Array::New(env, params.size());
+  for (size_t i = 0; i < params.size(); i++) {
+    auto o = Napi::Object::New(env);
+    o.Set("name", params[i].name);
+    auto shape = Napi::Array::New(env, params[i].shape.size());
+    for (size_t d = 0; d < params[i].shape.size(); d++) shape.Set(d, static_cast<double>(params[i].shape[d]));
+    o.Set("shape", shape);
+    auto value = Napi::Float32Array::New(env, params[i].value.size());
+    std::copy(params[i].value.begin(), params[i].value.end(), value.Data());
+    o.Set("value", value);
+    arr.Set(i, o);
+  }
+  return arr;
+}
+
+Napi::Value ModelWrap::SetAdaptersEnabled(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBoolean()) throw Napi::TypeError::New(env, "Expected a boolean for setAdaptersEnabled");
+  auto s = claim(env, "setAdaptersEnabled");
+  s->model->set_adapters_enabled(info[0].As<Napi::Boolean>().Value());
+  s->busy = false;
+  return env.Undefined();
+}
+
+Napi::Value ModelWrap::Free(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!session_) return env.Undefined();
+  auto s = claim(env, "free");
+  s->trainer.reset();
+  s->model.reset();
+  s->busy = false;
+  session_.reset();
+  return env.Undefined();
+}
+
+}  // namespace lp::addon

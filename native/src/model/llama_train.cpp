@@ -1,0 +1,92 @@
+// model/llama_train.cpp: the whole-model pass: embedding, decoder layers (with activation
+// checkpointing), final norm, lm_head and the masked causal-LM cross-entropy, then the backward into
+// the LoRA grads. Also the public forward_backward / evaluate / logits.
+//
+// The lm_head and the loss run in chunks of rows, each chunk's dlogits turned into d(final norm)
+// at once, so the (N, V) logits are never held whole during training.
+#include <algorithm>
+
+#include "core/check.h"
+#include "cpu/cross_entropy.h"
+#include "cpu/embedding.h"
+#include "cpu/gemm.h"
+#include "cpu/rmsnorm.h"
+#include "model/llama_impl.h"
+
+namespace lp {
+
+LossStats LlamaModel::Impl::run(const Batch& b, bool backward, float grad_scale, std::vector<float>* logits_out) {
+  prepare(b, logits_out == nullptr);
+  const bool train = backward;  // dropout is active in training only
+  if (train && opts.lora.dropout > 0 && adapters) ++dropout_calls;
+  const int L = static_cast<int>(cfg.num_hidden_layers), N = ws.N, C_ = static_cast<int>(C()), V_ = static_cast<int>(V());
+  const size_t NC = static_cast<size_t>(N) * C_;
+  const bool ckpt = opts.activation_checkpointing;
+
+  // Residual stream: every layer boundary is kept for the backward; inference ping-pongs two slots.
+  ws.stream.resize((backward ? L + 1 : 2) * NC);
+  auto slot = [&](int i) { return ws.stream.data() + (backward ? i : i % 2) * NC; };
+  ws.acts.resize(backward && !ckpt ? L : 1);
+  auto acts = [&](int l) -> LayerActs& { return ws.acts[ws.acts.size() == 1 ? 0 : l]; };
+
+  cpu::embedding_forward(slot(0), b.input_ids.data(), embed.data(), N, V_, C_);
+  for (int l = 0; l < L; ++l) layer_forward(l, slot(l), slot(l + 1), acts(l), train);
+
+  ws.xf.resize(NC);
+  ws.rstdf.resize(N);
+  cpu::rmsnorm_forward(ws.xf.data(), ws.rstdf.data(), slot(L), final_norm.data(), N, C_, static_cast<float>(cfg.rms_norm_eps));
+  const float* W = lm_weight();  // (V, C)
+  if (logits_out) {
+    logits_out->resize(static_cast<size_t>(N) * V_);
+    // logits (N, V) = xf (N, C) @ W^T
+    cpu::sgemm(false, true, N, V_, C_, 1.f, ws.xf.data(), C_, W, C_, 0.f, logits_out->data(), V_);
+    return {};
+  }
+
+  LossStats stats;
+  if (backward) ws.dxn.resize(std::max(ws.dxn.size(), NC));
+  float* dxf = ws.dxn.data();  // d(final norm output) (N, C)
+  const int rows = std::min(N, std::max(64, (1 << 25) / V_));
+  ws.logits.resize(static_cast<size_t>(rows) * V_);
+  for (int n0 = 0; n0 < N; n0 += rows) {
+    const int m = std::min(rows, N - n0);
+    const int32_t* y = ws.labels.data() + n0;
+    if (std::all_of(y, y + m, [](int32_t t) { return t == cpu::kIgnoreIndex; })) {  // nothing to score here
+      if (backward) std::fill(dxf + static_cast<size_t>(n0) * C_, dxf + static_cast<size_t>(n0 + m) * C_, 0.f);
+      continue;
+    }
+    // logits (m, V) = xf[n0:n0+m] (m, C) @ W^T
+    cpu::sgemm(false, true, m, V_, C_, 1.f, ws.xf.data() + static_cast<size_t>(n0) * C_, C_, W, C_, 0.f,
+               ws.logits.data(), V_);
+    const cpu::CrossEntropySum ce =
+        backward ? cpu::cross_entropy_fused(ws.logits.data(), nullptr, ws.logits.data(), y, m, V_, grad_scale)
+                 : cpu::cross_entropy_forward(nullptr, nullptr, ws.logits.data(), y, m, V_);
+    stats.loss_sum += ce.loss_sum;
+    stats.tokens += ce.n_valid;
+    // dxf[n0:n0+m] (m, C) = dlogits (m, V) @ W (V, C)
+    if (backward)
+      cpu::sgemm(false, false, m, C_, V_, 1.f, ws.logits.data(), V_, W, C_, 0.f, dxf + static_cast<size_t>(n0) * C_, C_);
+  }
+  if (!backward) return stats;
+
+  ws.dx.resize(std::max(ws.dx.size(), NC));
+  cpu::rmsnorm_backward(ws.dx.data(), nullptr, dxf, slot(L), final_norm.data(), ws.rstdf.data(), N, C_, false);
+  for (int l = L - 1; l >= 0; --l) {
+    // Recompute the layer from its saved input (same dropout masks: same call counter). Its output
+    // overwrites slot l+1 with identical values, which nothing reads any more. The last layer's
+    // activations are still there from the forward.
+    if (ckpt && l < L - 1) layer_forward(l, slot(l), slot(l + 1), acts(l), train);
+    layer_backward(l, slot(l), acts(l));
+  }
+  return stats;
+}
+
+LossStats LlamaModel::forward_backward(const Batch& batch, float grad_scale) {
+  return impl_->run(batch, true, grad_scale, nullptr);
+}
+
+LossStats LlamaModel::evaluate(const Batch& batch) { return impl_->run(batch, false, 0.f, nullptr); }
+
+void LlamaModel::logits(const Batch& batch, std::vector<float>& out) { impl_->run(batch, false, 0.f, &out); }
+
+}  // namespace lp

@@ -1,0 +1,144 @@
+// train/trainer.cpp: gradient accumulation, clipping, AdamW and the optimizer-state file (see trainer.h).
+#include "train/trainer.h"
+
+#include <cstdlib>
+
+#include "core/check.h"
+#include "core/json.h"
+#include "core/safetensors.h"
+#include "cpu/adamw.h"
+
+namespace lp {
+
+namespace {
+
+void check_config(const OptimConfig& c) {
+  LP_CHECK(c.lr >= 0, "optimizer lr must not be negative, got " << c.lr);
+  LP_CHECK(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1,
+           "optimizer betas must lie in [0, 1), got (" << c.beta1 << ", " << c.beta2 << ")");
+  LP_CHECK(c.eps > 0, "optimizer eps must be positive, got " << c.eps);
+  LP_CHECK(c.weight_decay >= 0, "optimizer weight_decay must not be negative, got " << c.weight_decay);
+  LP_CHECK(c.total_steps >= 1, "optimizer total_steps must be at least 1, got " << c.total_steps);
+  LP_CHECK(c.warmup_steps >= 0, "optimizer warmup_steps must not be negative, got " << c.warmup_steps);
+}
+
+}  // namespace
+
+Trainer::Trainer(LlamaModel& model, OptimConfig config) : model_(model), config_(config) {
+  check_config(config_);
+  for (const LoraParam& p : model_.lora_params()) {
+    m_.emplace_back(p.value.size(), 0.f);
+    v_.emplace_back(p.value.size(), 0.f);
+  }
+}
+
+int Trainer::steps_done() const { return step_; }
+const OptimConfig& Trainer::config() const { return config_; }
+
+StepStats Trainer::step(const std::vector<Batch>& micro_batches) {
+  LP_CHECK(!micro_batches.empty(), "Trainer::step needs at least one micro-batch");
+  std::vector<LoraParam>& params = model_.lora_params();
+  LP_CHECK(params.size() == m_.size(), "the model has " << params.size() << " LoRA tensors but the optimizer state has "
+                                                        << m_.size());
+  // transformers' num_items_in_batch: every micro-batch's CE sum is divided by the step's valid tokens.
+  int64_t tokens = 0;
+  for (const Batch& b : micro_batches) tokens += count_loss_tokens(b);
+  const double lr = lr_at(config_.schedule, config_.lr, step_, config_.warmup_steps, config_.total_steps);
+  StepStats s{0.0, 0.0, lr, tokens, step_ + 1};
+  ++step_;
+  if (tokens == 0) return s;
+
+  model_.zero_grad();
+  const float grad_scale = static_cast<float>(1.0 / static_cast<double>(tokens));
+  double loss_sum = 0;
+  for (const Batch& b : micro_batches) loss_sum += model_.forward_backward(b, grad_scale).loss_sum;
+  s.loss = loss_sum / static_cast<double>(tokens);
+
+  std::vector<float*> grads;
+  std::vector<int64_t> sizes;
+  for (LoraParam& p : params) {
+    grads.push_back(p.grad.data());
+    sizes.push_back(static_cast<int64_t>(p.grad.size()));
+  }
+  const int count = static_cast<int>(grads.size());
+  s.grad_norm = config_.max_grad_norm > 0
+                    ? cpu::clip_grad_norm(grads.data(), sizes.data(), count, config_.max_grad_norm)
+                    : cpu::grad_global_norm(grads.data(), sizes.data(), count);
+  for (size_t i = 0; i < params.size(); ++i)
+    cpu::adamw_step(params[i].value.data(), params[i].grad.data(), m_[i].data(), v_[i].data(), sizes[i], step_, lr,
+                    config_.beta1, config_.beta2, config_.eps, config_.weight_decay);
+  return s;
+}
+
+void Trainer::save_state(const std::string& path) const {
+  const std::vector<LoraParam>& params = model_.lora_params();
+  std::vector<TensorView> views;
+  for (size_t i = 0; i < params.size(); ++i) {
+    for (const auto& [prefix, buf] : {std::pair<const char*, const std::vector<float>*>{"exp_avg.", &m_[i]},
+                                      std::pair<const char*, const std::vector<float>*>{"exp_avg_sq.", &v_[i]}}) {
+      TensorView t;
+      t.name = prefix + params[i].name;
+      t.dtype = DType::F32;
+      t.shape = params[i].shape;
+      t.data = reinterpret_cast<const uint8_t*>(buf->data());
+      t.nbytes = buf->size() * sizeof(float);
+      views.push_back(std::move(t));
+    }
+  }
+  Json cfg = Json::object();
+  cfg.set("lr", config_.lr);
+  cfg.set("beta1", config_.beta1);
+  cfg.set("beta2", config_.beta2);
+  cfg.set("eps", config_.eps);
+  cfg.set("weight_decay", config_.weight_decay);
+  cfg.set("max_grad_norm", config_.max_grad_norm);
+  cfg.set("schedule", lr_schedule_name(config_.schedule));
+  cfg.set("warmup_steps", config_.warmup_steps);
+  cfg.set("total_steps", config_.total_steps);
+  write_safetensors(path, views, {{"format", "loraplane-optimizer"}, {"step", std::to_string(step_)}, {"config", cfg.dump()}});
+}
+
+void Trainer::load_state(const std::string& path) {
+  const SafetensorsFile f(path);
+  const auto& meta = f.metadata();
+  const auto fmt = meta.find("format");
+  LP_CHECK(fmt != meta.end() && fmt->second == "loraplane-optimizer",
+           path << ": not a loraplane optimizer state (metadata \"format\" is not \"loraplane-optimizer\")");
+  const auto st = meta.find("step");
+  const auto cf = meta.find("config");
+  LP_CHECK(st != meta.end() && cf != meta.end(), path << ": optimizer state lacks the \"step\" or \"config\" metadata");
+  char* end = nullptr;
+  const long step = std::strtol(st->second.c_str(), &end, 10);
+  LP_CHECK(end && *end == '\0' && step >= 0, path << ": metadata \"step\" is \"" << st->second << "\", expected an integer >= 0");
+  const Json cfg = Json::parse(cf->second, path + " metadata \"config\"");
+  OptimConfig c;
+  c.lr = cfg.at("lr").as_double();
+  c.beta1 = cfg.at("beta1").as_double();
+  c.beta2 = cfg.at("beta2").as_double();
+  c.eps = cfg.at("eps").as_double();
+  c.weight_decay = cfg.at("weight_decay").as_double();
+  c.max_grad_norm = cfg.at("max_grad_norm").as_double();
+  c.schedule = parse_lr_schedule(cfg.at("schedule").as_string());
+  c.warmup_steps = static_cast<int>(cfg.at("warmup_steps").as_int());
+  c.total_steps = static_cast<int>(cfg.at("total_steps").as_int());
+  check_config(c);
+
+  const std::vector<LoraParam>& params = model_.lora_params();
+  LP_CHECK(f.tensors().size() == 2 * params.size(), path << ": holds " << f.tensors().size() << " tensors, expected "
+                                                         << 2 * params.size() << " (exp_avg and exp_avg_sq of "
+                                                         << params.size() << " LoRA tensors)");
+  std::vector<std::vector<float>> m, v;
+  for (const LoraParam& p : params) {
+    for (auto* dst : {&m, &v}) {
+      const TensorView& t = f.get((dst == &m ? "exp_avg." : "exp_avg_sq.") + p.name);
+      check_tensor(t, DType::F32, p.shape);
+      dst->push_back(to_float32(t));
+    }
+  }
+  m_ = std::move(m);
+  v_ = std::move(v);
+  step_ = static_cast<int>(step);
+  config_ = c;
+}
+
+}  // namespace lp

@@ -1,0 +1,51 @@
+// train/trainer.h: one optimizer step over gradient-accumulated micro-batches, as transformers' Trainer
+// computes it with PEFT LoRA parameters: loss normalised by the valid tokens of the whole step, global
+// L2 norm clipping, torch.optim.AdamW (decoupled weight decay), lr from the schedule. Provides
+// OptimConfig, StepStats and Trainer (step, save_state / load_state for resume).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/llama.h"
+#include "train/schedule.h"
+
+namespace lp {
+
+struct OptimConfig {
+  double lr = 2e-4, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0, max_grad_norm = 1.0;  // max_grad_norm <= 0: no clipping
+  LrSchedule schedule = LrSchedule::Cosine;
+  int warmup_steps = 0;
+  int total_steps = 1;
+};
+
+struct StepStats {
+  double loss;       // Σ token CE over all micro-batches / Σ valid tokens
+  double grad_norm;  // global L2 norm before clipping (what clip_grad_norm_ returns)
+  double lr;         // the lr this step used
+  int64_t tokens;    // valid (shifted) label tokens in the step
+  int step;          // optimizer steps done after this one (1 for the first)
+};
+
+class Trainer {
+ public:
+  Trainer(LlamaModel& model, OptimConfig config);
+  // loss = Σ token CE over ALL micro-batches / Σ valid tokens (transformers' num_items_in_batch); clip global norm;
+  // AdamW (weight decay on LoRA A/B); lr from the schedule. A step whose micro-batches hold no valid token
+  // changes nothing but the step count (loss 0).
+  StepStats step(const std::vector<Batch>& micro_batches);
+  int steps_done() const;
+  const OptimConfig& config() const;
+  // Optimizer m, v, step and config as safetensors + metadata, for resume. load_state checks that
+  // the parameter names and shapes match the model's.
+  void save_state(const std::string& path) const;
+  void load_state(const std::string& path);
+
+ private:
+  LlamaModel& model_;
+  OptimConfig config_;
+  int step_ = 0;
+  std::vector<std::vector<float>> m_, v_;  // per LoRA param, same order as model.lora_params()
+};
+
+}  // namespace lp
