@@ -1,14 +1,14 @@
 // Benchmark: a QLoRA training step on the CPU, loraplane's native runtime next to PyTorch + PEFT +
 // bitsandbytes, same model, batch, sequence length, LoRA settings and thread count, in one run.
-// Needs the reference venv (test/reference/README.md). Run: npm run bench:native
+// Run: npm run bench:native
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const repo = join(import.meta.dirname, '..');
-const python = process.env.LORAPLANE_REFERENCE_PYTHON ?? join(repo, '.venv-reference/bin/python');
-if (!existsSync(python)) throw new Error(`no reference Python at ${python}: create it as test/reference/README.md says`);
+// The pinned reference venv (created on first use by test/reference/setup-venv.sh).
+const python = execFileSync('bash', [join(repo, 'test/reference/setup-venv.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
 const threads = Number(process.env.BENCH_THREADS ?? cpus().length);
 const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) };
 

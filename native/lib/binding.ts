@@ -1,7 +1,7 @@
 // The raw native module: its typed declaration and a loader that says what failed and how to fix it.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface NativeBatch {
@@ -74,7 +74,6 @@ export interface NativeBuildInfo {
   backend: string;
   gemm: string;
   openmp: boolean;
-  simd: string;
 }
 
 export interface NativeModule {
@@ -90,7 +89,7 @@ let cached: NativeModule | undefined;
 
 export function loadNative(): NativeModule {
   if (cached) return cached;
-  const path = process.env.LORAPLANE_ADDON ?? CANDIDATES.find((p) => existsSync(p));
+  const path = process.env.LORAPLANE_ADDON ? resolve(process.env.LORAPLANE_ADDON) : CANDIDATES.find((p) => existsSync(p));
   if (!path) {
     throw new Error(
       `loraplane's native addon is not built (looked for ${CANDIDATES.join(', ')}). ` +

@@ -93,6 +93,24 @@ TEST(CpuCrossEntropy, AllIgnored) {
   for (float x : d) EXPECT_EQ(x, 0.0f);
 }
 
+TEST(CpuCrossEntropy, MaskedVocabularyWithMinusInfinity) {
+  // The first chunks of the row are -inf (masked tokens): they contribute nothing and get zero gradient.
+  const int V = 5000;
+  auto logits = randn(V, 8);
+  for (int j = 0; j < 3000; ++j) logits[j] = -INFINITY;
+  const int32_t label = 4321;
+  float lse = 0;
+  const CrossEntropySum r = cross_entropy_forward(nullptr, &lse, logits.data(), &label, 1, V);
+  double m = -1e300, s = 0;
+  for (int j = 3000; j < V; ++j) m = std::max(m, (double)logits[j]);
+  for (int j = 3000; j < V; ++j) s += std::exp(logits[j] - m);
+  EXPECT_NEAR(lse, m + std::log(s), 1e-6);
+  EXPECT_NEAR(r.loss_sum, m + std::log(s) - logits[label], 1e-5);
+  std::vector<float> d(V);
+  cross_entropy_backward(d.data(), logits.data(), &lse, &label, 1, V, 1.0f);
+  for (int j = 0; j < 3000; ++j) ASSERT_EQ(d[j], 0.0f);
+}
+
 TEST(CpuCrossEntropy, BackwardMatchesFiniteDifferences) {
   const int N = 4, V = 23;
   auto logits = randn((size_t)N * V, 9, 2.0f);

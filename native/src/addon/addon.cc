@@ -19,11 +19,6 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
 #else
   o.Set("openmp", false);
 #endif
-#ifdef __AVX2__
-  o.Set("simd", "avx2");
-#else
-  o.Set("simd", "none");
-#endif
   return o;
 }
 

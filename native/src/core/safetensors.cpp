@@ -392,4 +392,12 @@ void write_safetensors(const std::string& path, const std::vector<TensorView>& t
   LP_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename " << tmp << " to " << path << ": " << std::strerror(errno));
 }
 
+void release_pages(const TensorView& t) {
+  if (t.nbytes == 0) return;
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;  // whole pages only:
+  const auto end = (reinterpret_cast<uintptr_t>(t.data) + t.nbytes) / page * page;    // neighbours keep theirs
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 }  // namespace lp

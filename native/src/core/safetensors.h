@@ -43,6 +43,11 @@ std::vector<float> to_float32(const TensorView& t);
 // Throws unless t has this dtype and shape, naming `where` (its file), the tensor and what it holds instead.
 void check_tensor(const TensorView& t, DType dtype, const std::vector<int64_t>& shape, std::string_view where = {});
 
+// Drops the pages of a memory-mapped tensor from this process's resident set (they stay in the page
+// cache). Loaders call it once a tensor is converted, so peak memory stays near the converted size
+// instead of growing to the whole file.
+void release_pages(const TensorView& t);
+
 class SafetensorsFile {
  public:
   // Maps the file read-only and validates the header: offsets contiguous from 0, sizes equal to

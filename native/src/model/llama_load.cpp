@@ -105,6 +105,7 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
     LP_CHECK(t.shape == shape, "tensor \"" << name << "\" in " << model_dir << " has shape " << shape_str(t.shape)
                                            << ", expected " << shape_str(shape) << " from config.json");
     out = to_float32(t);
+    release_pages(t);
     dense.emplace_back(name, &out);
     m.dense_index.push_back({name, std::move(shape), nullptr});
   };
@@ -146,6 +147,7 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
         } else {
           pr.dense = to_float32(t);
         }
+        release_pages(t);
       }
       const bool has_bias = p <= kV ? c.attention_bias : p == kO ? c.o_proj_bias : c.mlp_bias;
       if (has_bias) load_dense(prefix + ".bias", {pr.out}, pr.bias);
