@@ -33,7 +33,11 @@ constexpr const char* kBuiltinName = "builtin-avx512";
 constexpr int kVW = 8;
 constexpr int kMR = 6;
 constexpr int kNV = 2;  // 6 x 16 tile, 12 ymm accumulators
+#if defined(__AVX2__) && defined(__FMA__)
 constexpr const char* kBuiltinName = "builtin-avx2";
+#else
+constexpr const char* kBuiltinName = "builtin-avx";
+#endif
 #else
 constexpr int kVW = 4;
 constexpr int kMR = 6;
@@ -244,15 +248,17 @@ void gemm_blocked(bool transA, bool transB, int M, int N, int K, float alpha, co
   }
   LP_OMP(parallel num_threads(tm * tn))
   {
-    int tid = 0;
+    int tid = 0, nth = 1;
 #ifdef _OPENMP
     tid = omp_get_thread_num();
+    nth = omp_get_num_threads();  // the runtime may grant fewer threads than asked for
 #endif
-    const int ti = tid / tn, tj = tid % tn;
-    // Block edges on micro-tile boundaries.
-    const int m0 = (int)((long)mt * ti / tm) * kMR, m1 = std::min(M, (int)((long)mt * (ti + 1) / tm) * kMR);
-    const int n0 = (int)((long)nt * tj / tn) * kNR, n1 = std::min(N, (int)((long)nt * (tj + 1) / tn) * kNR);
-    if (ti < tm && m1 > m0 && n1 > n0) {
+    for (int blk = tid; blk < tm * tn; blk += nth) {
+      const int ti = blk / tn, tj = blk % tn;
+      // Block edges on micro-tile boundaries.
+      const int m0 = (int)((long)mt * ti / tm) * kMR, m1 = std::min(M, (int)((long)mt * (ti + 1) / tm) * kMR);
+      const int n0 = (int)((long)nt * tj / tn) * kNR, n1 = std::min(N, (int)((long)nt * (tj + 1) / tn) * kNR);
+      if (m1 <= m0 || n1 <= n0) continue;
       const float* Ab = transA ? A + m0 : A + (size_t)m0 * lda;  // op(A) rows m0..m1
       const float* Bb = transB ? B + (size_t)n0 * ldb : B + n0;  // op(B) columns n0..n1
       gemm_serial_impl(transA, transB, m1 - m0, n1 - n0, K, alpha, Ab, lda, Bb, ldb, beta,

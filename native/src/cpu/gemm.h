@@ -27,8 +27,9 @@ void sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha, c
 void sgemm_serial(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
                   const float* B, int ldb, float beta, float* C, int ldc);
 
-// "openblas" when sgemm goes through cblas_sgemm, else "builtin-avx512" / "builtin-avx2" /
-// "builtin-generic" (the vector width the built-in kernel was compiled for).
+// "openblas" when sgemm goes through cblas_sgemm, else the built-in kernel's flavour:
+// "builtin-avx512" / "builtin-avx2" / "builtin-avx" / "builtin-generic" (the vector width it was
+// compiled for under -march).
 const char* gemm_backend_name();
 
 // The built-in kernel's vector flavour, whichever backend sgemm uses.
