@@ -127,6 +127,30 @@ TEST_P(TrainGolden, ResumeFromSavedStateContinuesTheSameRun) {
     EXPECT_EQ(straight->lora_params()[i].value, resumed->lora_params()[i].value) << straight->lora_params()[i].name;
 }
 
+TEST(TrainResume, WithDropoutDrawsTheMasksOfTheUninterruptedRun) {
+  Golden g("llama");
+  g.opts.lora.dropout = 0.1f;
+  const OptimConfig cfg = golden_optim(g);
+  const auto straight = g.load();
+  Trainer a(*straight, cfg);
+  for (int i = 0; i < 4; ++i) a.step(g.micro);
+
+  const auto first = g.load();
+  Trainer b(*first, cfg);
+  for (int i = 0; i < 2; ++i) b.step(g.micro);
+  testing::TempDir tmp("resume_dropout");
+  save_peft_adapter(*first, tmp / "adapter", "model");
+  b.save_state(tmp / "optimizer.safetensors");
+
+  const auto resumed = LlamaModel::load(g.dir + "/model", g.opts);
+  load_peft_adapter(*resumed, tmp / "adapter");
+  Trainer c(*resumed, cfg);
+  c.load_state(tmp / "optimizer.safetensors");
+  for (int i = 0; i < 2; ++i) c.step(g.micro);
+  for (size_t i = 0; i < straight->lora_params().size(); ++i)
+    EXPECT_EQ(straight->lora_params()[i].value, resumed->lora_params()[i].value) << straight->lora_params()[i].name;
+}
+
 INSTANTIATE_TEST_SUITE_P(Train, TrainGolden, ::testing::ValuesIn(testing::kGoldenCases), testing::case_name);
 
 TEST(TrainStep, LossIsNormalisedOverAllMicroBatches) {

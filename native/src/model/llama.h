@@ -88,6 +88,10 @@ class LlamaModel {
   void zero_grad();
   void set_adapters_enabled(bool on);  // off = the 4-bit base alone
   bool adapters_enabled() const;
+  // Dropout masks come from (lora seed, forward-call counter): a resumed run restores the counter
+  // (Trainer::save_state keeps it) and so draws the masks the uninterrupted run would have.
+  uint64_t dropout_calls() const;
+  void set_dropout_calls(uint64_t calls);
   size_t base_bytes() const;  // bytes held by the frozen base (quantized + fp32 norms/embeddings)
 
   // The fp32 weight of projection `module` (e.g. "q_proj") of `layer` as the forward uses it

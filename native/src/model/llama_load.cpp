@@ -197,6 +197,8 @@ std::vector<LoraParam>& LlamaModel::lora_params() { return impl_->params; }
 const std::vector<LoraParam>& LlamaModel::lora_params() const { return impl_->params; }
 void LlamaModel::set_adapters_enabled(bool on) { impl_->adapters = on; }
 bool LlamaModel::adapters_enabled() const { return impl_->adapters; }
+uint64_t LlamaModel::dropout_calls() const { return impl_->dropout_calls; }
+void LlamaModel::set_dropout_calls(uint64_t calls) { impl_->dropout_calls = calls; }
 const std::string& LlamaModel::model_dir() const { return impl_->dir; }
 const Json& LlamaModel::hf_config() const { return impl_->hf_config; }
 const std::vector<float>& LlamaModel::rope_inv_freq() const { return impl_->inv_freq; }

@@ -95,7 +95,11 @@ void Trainer::save_state(const std::string& path) const {
   cfg.set("schedule", lr_schedule_name(config_.schedule));
   cfg.set("warmup_steps", config_.warmup_steps);
   cfg.set("total_steps", config_.total_steps);
-  write_safetensors(path, views, {{"format", "loraplane-optimizer"}, {"step", std::to_string(step_)}, {"config", cfg.dump()}});
+  write_safetensors(path, views,
+                    {{"format", "loraplane-optimizer"},
+                     {"step", std::to_string(step_)},
+                     {"dropout_calls", std::to_string(model_.dropout_calls())},
+                     {"config", cfg.dump()}});
 }
 
 void Trainer::load_state(const std::string& path) {
@@ -111,6 +115,8 @@ void Trainer::load_state(const std::string& path) {
   const long step = std::strtol(st->second.c_str(), &end, 10);
   LP_CHECK(end && *end == '\0' && step >= 0, path << ": metadata \"step\" is \"" << st->second << "\", expected an integer >= 0");
   const Json cfg = Json::parse(cf->second, path + " metadata \"config\"");
+  const auto dc = meta.find("dropout_calls");
+  const uint64_t dropout_calls = dc == meta.end() ? 0 : std::strtoull(dc->second.c_str(), nullptr, 10);
   OptimConfig c;
   c.lr = cfg.at("lr").as_double();
   c.beta1 = cfg.at("beta1").as_double();
@@ -139,6 +145,7 @@ void Trainer::load_state(const std::string& path) {
   v_ = std::move(v);
   step_ = static_cast<int>(step);
   config_ = c;
+  model_.set_dropout_calls(dropout_calls);
 }
 
 }  // namespace lp
