@@ -1,0 +1,158 @@
+// The training loop: optimizer steps over reproducibly ordered micro-batches, evaluation every
+// evalSteps, checkpoints every saveSteps (rotated to saveTotalLimit, the best kept), resume from the
+// newest complete checkpoint, and a final checkpoint when asked to stop (SIGTERM on preemption).
+import type { Logger } from 'pino';
+import type { FineTuneJobSpec } from '../../operator/src/api/finetunejob.js';
+import type { QLoraModel } from '../../native/lib/runtime.js';
+import { advance, microBatchAt, microBatchesPerEpoch, collate, type DataPosition, type TokenizedRow } from './batches.js';
+import { listCheckpoints, rotateCheckpoints, saveCheckpoint, type Checkpoint, type CheckpointState } from './checkpoint.js';
+import type { TrainerMetrics } from './metrics.js';
+import type { TrainingPlan } from './plan.js';
+
+export interface LoopOptions {
+  model: QLoraModel;
+  train: TokenizedRow[];
+  validation: TokenizedRow[];
+  training: FineTuneJobSpec['training'];
+  plan: TrainingPlan;
+  padId: number;
+  checkpointDir: string;
+  baseModelName: string;
+  log: Logger;
+  metrics?: TrainerMetrics;
+  /** Aborted on SIGTERM: the loop checkpoints and returns. */
+  stop?: AbortSignal;
+  /** Called after each checkpoint is complete on disk (e.g. to upload it). */
+  onCheckpoint?: (checkpoint: Checkpoint) => Promise<void>;
+  onStep?: (record: StepRecord) => void;
+}
+
+export interface StepRecord {
+  step: number;
+  epoch: number;
+  loss: number;
+  learningRate: number;
+  gradNorm: number;
+  tokens: number;
+  seconds: number;
+  evalLoss?: number;
+}
+
+export interface LoopResult {
+  interrupted: boolean;
+  resumedFrom?: number;
+  step: number;
+  history: StepRecord[];
+  finalEvalLoss?: number;
+  bestStep?: number;
+}
+
+export async function evaluate(model: QLoraModel, rows: TokenizedRow[], batchSize: number, padId: number): Promise<number | undefined> {
+  let lossSum = 0;
+  let tokens = 0;
+  for (let i = 0; i < rows.length; i += batchSize) {
+    const r = await model.evaluate(collate(rows.slice(i, i + batchSize), padId));
+    lossSum += r.loss * r.tokens;
+    tokens += r.tokens;
+  }
+  return tokens ? lossSum / tokens : undefined;
+}
+
+export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
+  const { model, training, plan, log } = o;
+  model.configureTraining({
+    learningRate: training.learningRate,
+    weightDecay: training.weightDecay,
+    maxGradNorm: training.maxGradNorm,
+    lrScheduler: training.lrScheduler,
+    warmupSteps: plan.warmupSteps,
+    totalSteps: plan.totalSteps,
+  });
+  const perEpoch = microBatchesPerEpoch(o.train.length, training.batchSize);
+  let state: CheckpointState = { step: 0, epoch: 0, microBatch: 0 };
+  let resumedFrom: number | undefined;
+  const latest = listCheckpoints(o.checkpointDir).at(-1);
+  if (latest) {
+    await model.loadAdapter(latest.adapterDir);
+    await model.loadTrainerState(latest.optimizerPath);
+    state = latest.state;
+    resumedFrom = state.step;
+    log.info({ step: state.step, epoch: state.epoch, checkpoint: latest.dir }, 'resuming from checkpoint');
+  }
+
+  const history: StepRecord[] = [];
+  const t0 = Date.now();
+  const stepsAtStart = state.step;
+  let pos: DataPosition = { epoch: state.epoch, microBatch: state.microBatch };
+
+  const checkpoint = async () => {
+    const c = await saveCheckpoint(o.checkpointDir, model, o.baseModelName, { ...state, epoch: pos.epoch, microBatch: pos.microBatch });
+    rotateCheckpoints(o.checkpointDir, training.saveTotalLimit, training.loadBestModelAtEnd ? state.bestStep : undefined);
+    o.metrics?.checkpoints.inc();
+    log.info({ step: state.step, dir: c.dir }, 'checkpoint saved');
+    await o.onCheckpoint?.(c);
+  };
+
+  while (state.step < plan.totalSteps) {
+    if (o.stop?.aborted) {
+      await checkpoint();
+      return { interrupted: true, resumedFrom, step: state.step, history };
+    }
+    // One optimizer step: up to `accumulation` micro-batches, never across an epoch boundary.
+    const micro = [];
+    do {
+      micro.push(microBatchAt(o.train, training.batchSize, training.seed, pos, o.padId));
+      pos = advance(pos, perEpoch);
+    } while (micro.length < plan.accumulation && pos.microBatch !== 0);
+    const started = Date.now();
+    const stats = await model.step(micro);
+    const seconds = (Date.now() - started) / 1000;
+    state = { ...state, step: stats.step, trainLoss: stats.loss };
+    const record: StepRecord = {
+      step: stats.step,
+      epoch: pos.epoch + pos.microBatch / perEpoch,
+      loss: stats.loss,
+      learningRate: stats.learningRate,
+      gradNorm: stats.gradNorm,
+      tokens: stats.tokens,
+      seconds,
+    };
+    if (training.evalSteps && stats.step % training.evalSteps === 0 && o.validation.length) {
+      record.evalLoss = await evaluate(model, o.validation, training.batchSize, o.padId);
+      state.evalLoss = record.evalLoss;
+      if (record.evalLoss !== undefined && (state.bestEvalLoss === undefined || record.evalLoss < state.bestEvalLoss)) {
+        state = { ...state, bestEvalLoss: record.evalLoss, bestStep: stats.step };
+      }
+    }
+    history.push(record);
+    const elapsed = (Date.now() - t0) / 1000;
+    const eta = ((plan.totalSteps - stats.step) * elapsed) / Math.max(1, stats.step - stepsAtStart);
+    if (o.metrics) {
+      const m = o.metrics;
+      m.loss.set(stats.loss);
+      m.learningRate.set(stats.learningRate);
+      m.gradNorm.set(stats.gradNorm);
+      m.step.set(stats.step);
+      m.totalSteps.set(plan.totalSteps);
+      m.epoch.set(record.epoch);
+      m.tokens.inc(stats.tokens);
+      m.tokensPerSecond.set(stats.tokens / Math.max(seconds, 1e-6));
+      m.etaSeconds.set(eta);
+      if (record.evalLoss !== undefined) m.evalLoss.set(record.evalLoss);
+    }
+    o.onStep?.(record);
+    if (training.saveSteps && stats.step % training.saveSteps === 0 && stats.step < plan.totalSteps) await checkpoint();
+  }
+
+  const finalEvalLoss = o.validation.length ? await evaluate(model, o.validation, training.batchSize, o.padId) : undefined;
+  if (finalEvalLoss !== undefined) o.metrics?.evalLoss.set(finalEvalLoss);
+  if (training.loadBestModelAtEnd && state.bestStep !== undefined && finalEvalLoss !== undefined && state.bestEvalLoss! < finalEvalLoss) {
+    const best = listCheckpoints(o.checkpointDir).find((c) => c.state.step === state.bestStep);
+    if (best) {
+      await model.loadAdapter(best.adapterDir);
+      log.info({ step: best.state.step, evalLoss: state.bestEvalLoss }, 'loaded the best checkpoint by eval loss');
+      return { interrupted: false, resumedFrom, step: state.step, history, finalEvalLoss: state.bestEvalLoss, bestStep: best.state.step };
+    }
+  }
+  return { interrupted: false, resumedFrom, step: state.step, history, finalEvalLoss, bestStep: state.bestStep };
+}

@@ -1,0 +1,40 @@
+// The trainer's Prometheus metrics (prom-client), served on /metrics for the operator and Prometheus.
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type TrainerMetrics = ReturnType<typeof createTrainerMetrics>;
+
+export function createTrainerMetrics(labels: { namespace: string; finetunejob: string }) {
+  const registry = new Registry();
+  registry.setDefaultLabels(labels);
+  collectDefaultMetrics({ register: registry });
+  const gauge = (name: string, help: string) => new Gauge({ name, help, registers: [registry] });
+  return {
+    registry,
+    loss: gauge('loraplane_trainer_loss', 'Training loss of the last optimizer step (mean over its valid tokens).'),
+    evalLoss: gauge('loraplane_trainer_eval_loss', 'Loss on the validation split at the last evaluation.'),
+    learningRate: gauge('loraplane_trainer_learning_rate', 'Learning rate of the last optimizer step.'),
+    gradNorm: gauge('loraplane_trainer_grad_norm', 'Global L2 norm of the LoRA gradients before clipping.'),
+    step: gauge('loraplane_trainer_step', 'Optimizer steps done.'),
+    totalSteps: gauge('loraplane_trainer_total_steps', 'Optimizer steps the run will take.'),
+    epoch: gauge('loraplane_trainer_epoch', 'Epochs done, fractional.'),
+    tokensPerSecond: gauge('loraplane_trainer_tokens_per_second', 'Training tokens per second over the last step.'),
+    etaSeconds: gauge('loraplane_trainer_eta_seconds', 'Estimated seconds until training ends.'),
+    tokens: new Counter({ name: 'loraplane_trainer_tokens_total', help: 'Tokens trained on.', registers: [registry] }),
+    checkpoints: new Counter({ name: 'loraplane_trainer_checkpoints_total', help: 'Checkpoints written.', registers: [registry] }),
+  };
+}
+
+export function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url?.split('?')[0] !== '/metrics') return void res.writeHead(404).end();
+    registry
+      .metrics()
+      .then((body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body))
+      .catch((err: unknown) => res.writeHead(500).end(String(err)));
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
