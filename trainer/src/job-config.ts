@@ -1,0 +1,40 @@
+// Where a run's settings come from: in a pod, the TrainerConfig the operator put in the environment;
+// on a laptop (`loraplane run finetune.yaml`), a FineTuneJob manifest validated by the same schema.
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { fineTuneJob } from '../../operator/src/api/finetunejob.js';
+import { TRAINER_CONFIG_ENV, trainerConfig, type TrainerConfig } from '../../operator/src/api/trainer-contract.js';
+
+const problems = (issues: { path: PropertyKey[]; message: string }[]) => issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): TrainerConfig {
+  const raw = env[TRAINER_CONFIG_ENV];
+  if (!raw) throw new Error(`${TRAINER_CONFIG_ENV} is not set: the operator passes the trainer config there (locally, use \`loraplane run finetune.yaml\`)`);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (err) {
+    throw new Error(`${TRAINER_CONFIG_ENV} is not JSON: ${(err as Error).message}`);
+  }
+  const parsed = trainerConfig.safeParse(json);
+  if (!parsed.success) throw new Error(`${TRAINER_CONFIG_ENV} is invalid: ${problems(parsed.error.issues)}`);
+  return parsed.data;
+}
+
+/** The first FineTuneJob in a YAML file, as a TrainerConfig for a local run. */
+export function configFromManifest(path: string): TrainerConfig {
+  const docs = parseAllDocuments(readFileSync(path, 'utf8')).map((d) => d.toJS() as { kind?: string });
+  const doc = docs.find((d) => d?.kind === 'FineTuneJob');
+  if (!doc) throw new Error(`${path} holds no FineTuneJob`);
+  const parsed = fineTuneJob.safeParse(doc);
+  if (!parsed.success) throw new Error(`${path}: invalid FineTuneJob: ${problems(parsed.error.issues)}`);
+  const { metadata, spec } = parsed.data;
+  return {
+    apiVersion: 'loraplane.io/v1alpha1',
+    kind: 'TrainerConfig',
+    job: { namespace: metadata.namespace ?? 'local', name: metadata.name, uid: 'local' },
+    spec,
+    metricsPort: 9090,
+    scratchPath: '.loraplane',
+  };
+}

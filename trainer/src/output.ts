@@ -1,0 +1,51 @@
+// The finished adapter as a directory: PEFT files, the tokenizer, training_metrics.json and a model card.
+// Uploading it (manifest last) is the storage layer's job; the digest is that of the weights file.
+import { createHash } from 'node:crypto';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { QLoraModel } from '../../native/lib/runtime.js';
+import type { LoopResult } from './loop.js';
+import { modelCard, type CardInput } from './model-card.js';
+
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'chat_template.jinja'];
+
+export function sha256File(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(`sha256:${hash.digest('hex')}`));
+  });
+}
+
+export interface WrittenOutput {
+  dir: string;
+  digest: string;
+  sizeBytes: number;
+  metrics: Record<string, number>;
+}
+
+export async function writeOutput(
+  dir: string,
+  model: QLoraModel,
+  baseModelDir: string,
+  loop: LoopResult,
+  card: Omit<CardInput, 'steps' | 'trainLoss' | 'evalLoss'>,
+): Promise<WrittenOutput> {
+  mkdirSync(dir, { recursive: true });
+  await model.saveAdapter(dir, card.spec.baseModel.name);
+  for (const f of TOKENIZER_FILES) if (existsSync(join(baseModelDir, f))) copyFileSync(join(baseModelDir, f), join(dir, f));
+  const last = loop.history.at(-1);
+  const metrics: Record<string, number> = {
+    steps: loop.step,
+    ...(last ? { trainLoss: last.loss } : {}),
+    ...(loop.finalEvalLoss !== undefined ? { evalLoss: loop.finalEvalLoss, perplexity: Math.exp(loop.finalEvalLoss) } : {}),
+    trainRows: card.trainRows,
+    validationRows: card.validationRows,
+  };
+  writeFileSync(join(dir, 'training_metrics.json'), JSON.stringify({ metrics, bestStep: loop.bestStep, history: loop.history }, null, 2));
+  writeFileSync(join(dir, 'README.md'), modelCard({ ...card, steps: loop.step, trainLoss: last?.loss, evalLoss: loop.finalEvalLoss }));
+  const weights = join(dir, 'adapter_model.safetensors');
+  return { dir, digest: await sha256File(weights), sizeBytes: statSync(weights).size, metrics };
+}

@@ -1,0 +1,14 @@
+// The trainer's result for the operator: JSON in the container's termination message (at most 4096 bytes).
+import { writeFileSync } from 'node:fs';
+import { TERMINATION_MESSAGE_ENV, type TrainerResult } from '../../operator/src/api/trainer-contract.js';
+
+const LIMIT = 4096;
+
+export function writeTerminationMessage(result: TrainerResult, env: NodeJS.ProcessEnv = process.env): void {
+  const path = env[TERMINATION_MESSAGE_ENV];
+  if (!path) return; // a local run has no operator to tell
+  let text = JSON.stringify(result);
+  if (text.length > LIMIT && 'error' in result) text = JSON.stringify({ error: `${result.error.slice(0, LIMIT - 64)}…` });
+  if (text.length > LIMIT && 'metrics' in result) text = JSON.stringify({ ...result, metrics: {} });
+  writeFileSync(path, text);
+}
