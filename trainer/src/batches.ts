@@ -4,9 +4,9 @@ import type { Batch } from '../../native/lib/runtime.js';
 
 /** One training example (or packed row): ids, HF-style labels (-100 = no loss), optional restarting positions. */
 export interface TokenizedRow {
-  inputIds: number[];
-  labels: number[];
-  positionIds?: number[];
+  inputIds: ArrayLike<number>;
+  labels: ArrayLike<number>;
+  positionIds?: ArrayLike<number>;
 }
 
 export interface DataPosition {
@@ -40,11 +40,11 @@ export function epochOrder(n: number, seed: number, epoch: number): number[] {
 /** Pads rows to the longest one: pad id for inputs, -100 for labels, positions continue. */
 export function collate(rows: TokenizedRow[], padId: number): Batch {
   const T = Math.max(...rows.map((r) => r.inputIds.length));
-  const pad = (xs: number[], fill: (i: number) => number) => [...xs, ...Array.from({ length: T - xs.length }, (_, i) => fill(xs.length + i))];
+  const pad = (xs: ArrayLike<number>, fill: (i: number) => number) => Array.from({ length: T }, (_, i) => (i < xs.length ? xs[i]! : fill(i)));
   return {
     inputIds: rows.map((r) => pad(r.inputIds, () => padId)),
     labels: rows.map((r) => pad(r.labels, () => -100)),
-    positionIds: rows.map((r) => pad(r.positionIds ?? r.inputIds.map((_, i) => i), (i) => i)),
+    positionIds: rows.map((r) => pad(r.positionIds ?? [], (i) => i)),
   };
 }
 

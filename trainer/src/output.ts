@@ -1,7 +1,7 @@
 // The finished adapter as a directory: PEFT files, the tokenizer, training_metrics.json and a model card.
 // Uploading it (manifest last) is the storage layer's job; the digest is that of the weights file.
 import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { QLoraModel } from '../../native/lib/runtime.js';
 import type { LoopResult } from './loop.js';
@@ -17,6 +17,15 @@ export function sha256File(path: string): Promise<string> {
       .on('error', reject)
       .on('end', () => resolve(`sha256:${hash.digest('hex')}`));
   });
+}
+
+/** A file's digest, or for a folder the digest of its files' relative paths and digests, in order. */
+export async function sha256Path(path: string): Promise<string> {
+  if (!statSync(path).isDirectory()) return sha256File(path);
+  const files = (readdirSync(path, { recursive: true }) as string[]).filter((f) => statSync(join(path, f)).isFile()).sort();
+  const hash = createHash('sha256');
+  for (const f of files) hash.update(`${f}\0${await sha256File(join(path, f))}\n`);
+  return `sha256:${hash.digest('hex')}`;
 }
 
 export interface WrittenOutput {

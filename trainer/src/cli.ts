@@ -1,0 +1,91 @@
+// Entry points. `loraplane-trainer`: the trainer pod (config from the operator's env var, /metrics on
+// the pod IP, JSON logs, the result in the termination message, SIGTERM → checkpoint and exit).
+// `loraplane run finetune.yaml`: the same run on a laptop, no cluster, the adapter written to --output.
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import pino, { type Logger } from 'pino';
+import { configFromEnv, configFromManifest } from './job-config.js';
+import { createTrainerMetrics, serveMetrics } from './metrics.js';
+import { progressLine } from './progress.js';
+import { chatPrompt } from './prompt.js';
+import { runFineTune, type RunOptions } from './run.js';
+import { writeTerminationMessage } from './termination.js';
+
+const stopOnSigterm = (log: Logger): AbortSignal => {
+  const stop = new AbortController();
+  process.once('SIGTERM', () => {
+    log.warn('SIGTERM: checkpointing and exiting');
+    stop.abort();
+  });
+  process.once('SIGINT', () => stop.abort());
+  return stop.signal;
+};
+
+export async function trainerPod(): Promise<number> {
+  const log = pino({ name: 'loraplane-trainer' });
+  try {
+    const config = configFromEnv();
+    const metrics = createTrainerMetrics({ namespace: config.job.namespace, finetunejob: config.job.name });
+    const server = await serveMetrics(metrics.registry, process.env.POD_IP ?? '0.0.0.0', config.metricsPort);
+    const result = await runFineTune({ config, workDir: resolve(config.scratchPath, 'run'), log, metrics, stop: stopOnSigterm(log) });
+    server.close();
+    if (result.interrupted) {
+      log.warn({ step: result.step }, 'stopped after a checkpoint; a restarted trainer resumes from it');
+      return 143;
+    }
+    const { adapterUri, digest, sizeBytes, datasetDigest, metrics: finalMetrics } = result;
+    writeTerminationMessage({ adapterUri, digest, sizeBytes, datasetDigest, metrics: finalMetrics });
+    log.info({ adapterUri, digest }, 'done');
+    return 0;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    log.error({ err }, 'training failed');
+    writeTerminationMessage({ error: message });
+    return 1;
+  }
+}
+
+export async function localRun(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      output: { type: 'string', default: 'output' },
+      work: { type: 'string', default: '.loraplane' },
+      pvc: { type: 'string', multiple: true, default: [] },
+      prompt: { type: 'string' },
+      system: { type: 'string' },
+    },
+  });
+  const manifest = positionals[0];
+  if (!manifest) throw new Error('usage: loraplane run finetune.yaml [--output DIR] [--work DIR] [--pvc CLAIM=DIR]... [--prompt TEXT [--system TEXT]]');
+  const log = pino({ name: 'loraplane', level: process.env.LOG_LEVEL ?? 'info', ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty' } } : {}) });
+  // A PVC named in the manifest is a local folder here: --pvc CLAIM=DIR, else the manifest's own folder.
+  const claims = new Map((values.pvc as string[]).map((p) => p.split('=') as [string, string]));
+  const manifestDir = resolve(manifest, '..');
+  const config = configFromManifest(manifest);
+  const options: RunOptions = {
+    config,
+    workDir: resolve(values.work as string),
+    outputDir: resolve(values.output as string),
+    log,
+    stop: stopOnSigterm(log),
+    resolve: { pvcRoot: (claim) => resolve(claims.get(claim) ?? manifestDir) },
+    onStep: (r, total) => {
+      const eta = ((total - r.step) * r.seconds);
+      if (process.stdout.isTTY) process.stdout.write(`\r${progressLine(r, total, eta)}`);
+      else console.log(progressLine(r, total, eta));
+    },
+  };
+  if (values.prompt) {
+    options.onModel = async (model, when, modelDir) => {
+      const prompt = await chatPrompt(modelDir, values.prompt as string, values.system as string | undefined);
+      const answer = await prompt.decode(await model.generate(prompt.ids, { maxNewTokens: 64, temperature: 0 }));
+      console.log(`\n${when === 'before' ? 'Before' : 'After'} fine-tuning, "${values.prompt}" →\n  ${answer.trim()}\n`);
+    };
+  }
+  const result = await runFineTune(options);
+  if (result.interrupted) return 143;
+  console.log(`\nadapter written to ${result.adapterUri} (${result.digest})`);
+  return 0;
+}

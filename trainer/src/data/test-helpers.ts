@@ -1,0 +1,24 @@
+// Shared by the data tests: fixture paths and temporary dataset files.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+export const DATASETS = join(import.meta.dirname, '../../../test/fixtures/datasets');
+export const TOKENIZER = join(import.meta.dirname, '../../../test/fixtures/tokenizer');
+
+/** Writes files (name → content) into a fresh temporary folder; returns the folder. */
+export function tempDataset(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'loraplane-data-'));
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), content);
+  }
+  return dir;
+}
+
+/** Collects an async generator. */
+export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}

@@ -1,0 +1,119 @@
+// One fine-tuning run end to end: fetch the base model and dataset, prepare the data, train through
+// the native runtime, write the adapter, upload it (manifest last) and return the result.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { TrainerConfig, TrainerResult } from '../../operator/src/api/trainer-contract.js';
+import { QLoraModel } from '../../native/lib/runtime.js';
+import { prepareDataset } from './data/prepare.js';
+import { formatPreview } from './data/preview.js';
+import { sha256Path, writeOutput } from './output.js';
+import { trainLoop, type LoopResult, type StepRecord } from './loop.js';
+import type { TrainerMetrics } from './metrics.js';
+import { planTraining } from './plan.js';
+import { s3ClientFor } from './storage/client.js';
+import { downloadPrefix } from './storage/download.js';
+import { resolveSource, type ResolveOptions } from './storage/location.js';
+import { uploadDirectory } from './storage/upload.js';
+import type { StorageRole } from '../../operator/src/api/trainer-contract.js';
+import type { StorageSource } from '../../operator/src/api/common.js';
+
+export interface RunOptions {
+  config: TrainerConfig;
+  /** Scratch space: download cache, checkpoints, the output before upload. */
+  workDir: string;
+  log: Logger;
+  metrics?: TrainerMetrics;
+  stop?: AbortSignal;
+  /** Local runs: write the adapter here and upload nothing. */
+  outputDir?: string;
+  resolve?: ResolveOptions;
+  onStep?: (record: StepRecord, totalSteps: number) => void;
+  /** Called with the loaded model before and after training (the demo prints a generation). */
+  onModel?: (model: QLoraModel, when: 'before' | 'after', modelDir: string) => Promise<void>;
+}
+
+export type RunResult = { interrupted: true; step: number } | ({ interrupted: false; loop: LoopResult } & Extract<TrainerResult, { adapterUri: string }>);
+
+/** A local directory holding the source: a PVC/local path as is, an S3 prefix downloaded into the cache. */
+async function fetchSource(role: StorageRole, source: StorageSource, o: RunOptions): Promise<string> {
+  const src = resolveSource(role, source, o.resolve);
+  if (src.kind === 'local') return src.path;
+  const client = s3ClientFor(src.location, role);
+  const got = await downloadPrefix(client, src.bucket, src.prefix, {
+    cacheDir: join(o.workDir, 'cache'),
+    progressIntervalMs: 2000,
+    onProgress: (p) => o.log.info({ role, uri: src.uri, bytes: p.bytesDone, total: p.bytesTotal, files: p.filesDone }, 'downloading'),
+  });
+  o.log.info({ role, uri: src.uri, files: got.objects.length, cached: got.objects.every((x) => x.cached) }, 'fetched');
+  // A prefix naming one object (e.g. a .jsonl file) is that file; a folder prefix is the folder.
+  return got.objects.length === 1 && got.objects[0]!.key === src.prefix ? got.objects[0]!.path : got.dir;
+}
+
+export async function runFineTune(o: RunOptions): Promise<RunResult> {
+  const { config, log } = o;
+  const spec = config.spec;
+  mkdirSync(o.workDir, { recursive: true });
+  const modelDir = await fetchSource('baseModel', spec.baseModel.source, o);
+  const datasetPath = await fetchSource('dataset', spec.dataset.source, o);
+
+  const data = await prepareDataset({
+    dataset: datasetPath,
+    tokenizerDir: modelDir,
+    spec: { dataset: spec.dataset, training: spec.training },
+    onSkip: (err) => log.warn({ err: err.message }, 'skipped a malformed row'),
+  });
+  log.info({ stats: data.stats }, 'dataset prepared');
+  for (const p of data.preview) log.info(`example as trained (⟦masked⟧ parts carry no loss):\n${formatPreview(p)}`);
+
+  const model = await QLoraModel.load(modelDir, {
+    quantize: spec.method === 'qlora',
+    quantType: spec.quantization.type,
+    doubleQuant: spec.quantization.doubleQuant,
+    blockSize: spec.quantization.blockSize,
+    lora: { r: spec.lora.r, alpha: spec.lora.alpha, dropout: spec.lora.dropout, useRslora: spec.lora.useRslora, targetModules: spec.lora.targetModules, seed: spec.training.seed },
+  });
+  try {
+    log.info({ model: model.info }, 'base model loaded');
+    await o.onModel?.(model, 'before', modelDir);
+    const plan = planTraining(spec.training, data.train.length);
+    log.info({ plan }, 'training plan');
+    const loop = await trainLoop({
+      model,
+      train: data.train,
+      validation: data.validation,
+      training: spec.training,
+      plan,
+      padId: data.padTokenId,
+      checkpointDir: join(o.workDir, 'checkpoints'),
+      baseModelName: spec.baseModel.name,
+      log,
+      metrics: o.metrics,
+      stop: o.stop,
+      onStep: (r) => o.onStep?.(r, plan.totalSteps),
+    });
+    if (loop.interrupted) return { interrupted: true, step: loop.step };
+    await o.onModel?.(model, 'after', modelDir);
+
+    const outDir = o.outputDir ?? join(o.workDir, 'output');
+    const datasetDigest = await sha256Path(datasetPath);
+    const written = await writeOutput(outDir, model, modelDir, loop, {
+      adapterName: spec.output.adapterName,
+      spec,
+      datasetDigest,
+      trainRows: data.train.length,
+      validationRows: data.validation.length,
+      job: config.job,
+    });
+    let adapterUri = `file://${written.dir}`;
+    if (!o.outputDir) {
+      const s3 = spec.output.storage.s3;
+      const uploaded = await uploadDirectory(s3ClientFor(s3, 'output'), s3.bucket, s3.prefix, written.dir, { stateDir: join(o.workDir, 'upload-state') });
+      adapterUri = uploaded.uri;
+      log.info({ uri: adapterUri, files: uploaded.manifest.files.length }, 'adapter uploaded; manifest written last');
+    }
+    return { interrupted: false, loop, adapterUri, digest: written.digest, sizeBytes: written.sizeBytes, datasetDigest, metrics: written.metrics };
+  } finally {
+    model.free();
+  }
+}
