@@ -81,6 +81,11 @@ describe('ChatTemplate.render', () => {
     expect(err).toMatchObject({ reason: 'chat-template', skippable: true, message: 'train.jsonl:7: chat template: Only user and assistant roles are supported!' });
   });
 
+  it('passes tools and documents as none, as transformers does', () => {
+    const t = new ChatTemplate("{% if tools is not none %}TOOLS {% endif %}{% if documents is not none %}DOCS {% endif %}{{ bos_token }}{{ messages[0]['content'] }}", { bosToken: '<s>' });
+    expect(t.render(conversation.slice(1, 2), { addGenerationPrompt: false })).toBe('<s>Translate to French: Good morning.');
+  });
+
   it('says when a template does not parse', () => {
     expect(() => new ChatTemplate('{% for m in messages %}')).toThrow(/^the chat template does not parse: /);
   });

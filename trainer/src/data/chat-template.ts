@@ -100,6 +100,9 @@ export class ChatTemplate {
       return this.template.render({
         ...this.specials,
         messages: messages.map((m) => ({ role: m.role, content: m.content })),
+        // as transformers' apply_chat_template passes them: templates test `tools is not none`
+        tools: null,
+        documents: null,
         add_generation_prompt: options.addGenerationPrompt,
       });
     } catch (err) {
