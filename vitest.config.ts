@@ -10,6 +10,7 @@ export default defineConfig({
             'operator/**/*.test.ts',
             'native/**/*.test.ts',
             'test/reference/**/*.test.ts',
+            'test/trainer/**/*.test.ts',
             'trainer/**/*.test.ts',
             'test/unit/**/*.test.ts',
             // The node agent's pure parts (env, paths, images...) need no cluster.
@@ -29,6 +30,17 @@ export default defineConfig({
           hookTimeout: 300_000,
           // Files share the cluster and the fake GPUs: one at a time keeps them from starving each other.
           fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'storage',
+          include: ['test/storage/**/*.test.ts'],
+          exclude: ['**/node_modules/**', '**/dist/**'],
+          // One real S3-compatible server (versitygw, test/storage/up.sh) for the run; each test uses its own bucket.
+          globalSetup: ['test/storage/global-setup.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 180_000,
         },
       },
     ],

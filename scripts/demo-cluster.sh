@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run demo: the whole control-plane path on this machine. Starts a local Kubernetes control plane
+# npm run demo:cluster: the whole control-plane path on this machine. Starts a local Kubernetes control plane
 # with fake GPU nodes (test/cluster/up.sh), installs the CRDs, runs the operator, applies
 # examples/finetune.yaml and follows the FineTuneJob to Succeeded.
 # Until the trainer lands (the trainer issue), the pod runs the stand-in trainer in test/fixtures/bin.

@@ -55,10 +55,11 @@ export async function localRun(argv: string[]): Promise<number> {
       pvc: { type: 'string', multiple: true, default: [] },
       prompt: { type: 'string' },
       system: { type: 'string' },
+      'metrics-port': { type: 'string' },
     },
   });
   const manifest = positionals[0];
-  if (!manifest) throw new Error('usage: loraplane run finetune.yaml [--output DIR] [--work DIR] [--pvc CLAIM=DIR]... [--prompt TEXT [--system TEXT]]');
+  if (!manifest) throw new Error('usage: loraplane run finetune.yaml [--output DIR] [--work DIR] [--pvc CLAIM=DIR]... [--prompt TEXT [--system TEXT]] [--metrics-port N]');
   const log = pino({ name: 'loraplane', level: process.env.LOG_LEVEL ?? 'info', ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty' } } : {}) });
   // A PVC named in the manifest is a local folder here: --pvc CLAIM=DIR, else the manifest's own folder.
   const claims = new Map((values.pvc as string[]).map((p) => p.split('=') as [string, string]));
@@ -83,6 +84,13 @@ export async function localRun(argv: string[]): Promise<number> {
       const answer = await prompt.decode(await model.generate(prompt.ids, { maxNewTokens: 64, temperature: 0 }));
       console.log(`\n${when === 'before' ? 'Before' : 'After'} fine-tuning, "${values.prompt}" →\n  ${answer.trim()}\n`);
     };
+  }
+  const metricsPort = values['metrics-port'] as string | undefined;
+  if (metricsPort !== undefined) {
+    options.metrics = createTrainerMetrics({ namespace: config.job.namespace, finetunejob: config.job.name });
+    const server = await serveMetrics(options.metrics.registry, '127.0.0.1', Number(metricsPort));
+    log.info({ url: `http://127.0.0.1:${metricsPort}/metrics` }, 'serving metrics');
+    process.once('exit', () => server.close());
   }
   const result = await runFineTune(options);
   if (result.interrupted) return 143;

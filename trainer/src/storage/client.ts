@@ -6,6 +6,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { S3Location } from '../../../operator/src/api/common.js';
 import { credentialEnv, type StorageRole } from '../../../operator/src/api/trainer-contract.js';
 import { StorageError } from './errors.js';
+import type { Logger } from 'pino';
 
 export interface S3ClientOptions {
   /** Where the credential env vars are read; default process.env. */
@@ -16,6 +17,8 @@ export interface S3ClientOptions {
   requestTimeoutMs?: number;
   /** Sockets per client; at least the transfer concurrency. Default 64. */
   maxSockets?: number;
+  /** Receives the SDK's own log lines at debug level; without it they are dropped (ours say more). */
+  logger?: Logger;
 }
 
 export interface Credentials {
@@ -62,7 +65,11 @@ export function credentialsFromEnv(
  */
 export function s3ClientFor(location: S3Location, role: StorageRole, opts: S3ClientOptions = {}): S3Client {
   const credentials = credentialsFromEnv(role, location, opts.env);
+  // Without a logger the SDK writes some warnings to the console ("An error was encountered in a
+  // non-retryable streaming request."): the failure reaches us as an error, and we report it.
+  const log = (...args: unknown[]): void => opts.logger?.debug({ sdk: args }, 'aws-sdk');
   return new S3Client({
+    logger: { trace: log, debug: log, info: log, warn: log, error: log },
     region: location.region,
     forcePathStyle: location.forcePathStyle,
     ...(location.endpoint !== undefined ? { endpoint: location.endpoint } : {}),

@@ -30,7 +30,7 @@ import { digestFile, hexToBase64, type FileDigest } from './digest.js';
 import { StorageError, s3Uri } from './errors.js';
 import { folderPrefix, joinKey } from './location.js';
 import { MANIFEST_NAME, buildManifest, deleteManifest, writeManifest, type Manifest } from './manifest.js';
-import { SHA256_METADATA, headObject, sameEtag, send, type CallOptions } from './objects.js';
+import { SHA256_METADATA, headObject, listAll, sameEtag, send, type CallOptions } from './objects.js';
 import { MiB, splitParts, uploadPartSize, type Part } from './parts.js';
 import { forEachLimit, limiter, type Limiter } from './pool.js';
 import { ProgressTracker, partId, type ProgressListener } from './progress.js';
@@ -151,12 +151,17 @@ export async function uploadDirectory(
     files.length,
   );
   await deleteManifest(client, bucket, folder, callOpts(ctx));
+  // One listing tells which files may already be there (a rerun after a failure): only those are
+  // HEADed for their SHA-256; the others are sent without asking.
+  const listed = new Map<string, number>();
+  if (opts.skipExisting !== false) for (const o of await listAll(client, bucket, folder, callOpts(ctx))) listed.set(o.key, o.size);
   const objects: UploadedObject[] = new Array(files.length);
   await forEachLimit(
     files,
     ctx.concurrency,
     async (f, i, signal) => {
-      const o = await uploadOne(ctx, bucket, joinKey(folder, f.rel), f.path, f.size, signal);
+      const key = joinKey(folder, f.rel);
+      const o = await uploadOne(ctx, bucket, key, f.path, f.size, signal, listed.get(key) === f.size);
       objects[i] = o;
       opts.onObject?.(o);
     },
@@ -194,7 +199,16 @@ async function walk(root: string, exclude?: string): Promise<Array<{ rel: string
   return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
 }
 
-async function uploadOne(ctx: Context, bucket: string, key: string, path: string, size: number, signal?: AbortSignal): Promise<UploadedObject> {
+/** `mayExist`: false when a listing showed no object of this size at the key (no HEAD needed then). */
+async function uploadOne(
+  ctx: Context,
+  bucket: string,
+  key: string,
+  path: string,
+  size: number,
+  signal?: AbortSignal,
+  mayExist = true,
+): Promise<UploadedObject> {
   const abort = signal ?? ctx.opts.signal;
   const preferred = ctx.opts.partSize ?? DEFAULT_UPLOAD_PART_SIZE;
   const multipart = size > (ctx.opts.multipartThreshold ?? preferred);
@@ -203,7 +217,7 @@ async function uploadOne(ctx: Context, bucket: string, key: string, path: string
   if (digest.size !== size) throw new StorageError('Config', `the file changed while it was read (${size} then ${digest.size} bytes)`, { op: 'upload', path });
   const fileId = `${bucket}/${key}`;
 
-  if (ctx.opts.skipExisting !== false) {
+  if (ctx.opts.skipExisting !== false && mayExist) {
     const existing = await headObject(ctx.client, bucket, key, callOpts(ctx, abort)).catch((err: unknown) => {
       if (err instanceof StorageError && err.code === 'NoSuchKey') return undefined;
       throw err;
