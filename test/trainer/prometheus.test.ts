@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../cluster/cluster.js';
 import { freePort } from '../e2e/support/operator-process.js';
-import { loraplaneRun, TINY_MANIFEST } from './run-process.js';
+import { LONG_MANIFEST, loraplaneRun } from './run-process.js';
 
 interface Sample {
   metric: Record<string, string>;
@@ -27,7 +27,7 @@ describe('trainer metrics in Prometheus', () => {
       await waitFor(async () => (await fetch(`http://127.0.0.1:${promPort}/-/ready`).catch(() => undefined))?.ok, { timeoutMs: 30_000, description: 'Prometheus ready' });
       const start = Date.now() / 1000;
       // Scraped every second while it trains; the test stops it once a loss has been scraped.
-      const run = loraplaneRun([TINY_MANIFEST, '--work', join(dir, 'work'), '--output', join(dir, 'out'), '--metrics-port', String(metricsPort)]);
+      const run = loraplaneRun([LONG_MANIFEST, '--work', join(dir, 'work'), '--output', join(dir, 'out'), '--metrics-port', String(metricsPort)]);
       const series = await waitFor(
         async () => {
           const q = new URLSearchParams({ query: 'loraplane_trainer_loss', start: String(start), end: String(Date.now() / 1000 + 1), step: '1' });

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 
 export const REPO = join(import.meta.dirname, '../..');
 export const TINY_MANIFEST = join(import.meta.dirname, 'finetune-tiny.yaml');
+/** Long enough that Prometheus scrapes it several times while it trains, whatever the machine's load. */
+export const LONG_MANIFEST = join(import.meta.dirname, 'finetune-long.yaml');
 
 export interface Run {
   child: ChildProcess;
