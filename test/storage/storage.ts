@@ -3,26 +3,18 @@
 // credential env vars), fresh buckets, random files, and request counting.
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { randomBytes, createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { S3Location } from '../../operator/src/api/common.js';
 import { credentialEnv, type StorageRole } from '../../operator/src/api/trainer-contract.js';
 import { s3ClientFor } from '../../trainer/src/storage/client.js';
+import { clusterEnv } from '../cluster/cluster.js';
 
 export const storageDir = (): string => process.env.LORAPLANE_STORAGE_DIR ?? '/tmp/loraplane-storage';
 
-/** The `export K=V` lines of $DIR/env that up.sh writes. */
-export function storageEnv(dir: string = storageDir()): Record<string, string> {
-  const file = join(dir, 'env');
-  if (!existsSync(file)) return {};
-  const out: Record<string, string> = {};
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const m = /^export ([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
-    if (m?.[1] !== undefined && m[2] !== undefined) out[m[1]] = m[2];
-  }
-  return out;
-}
+/** The `export K=V` lines of $DIR/env that up.sh writes (same format as the cluster's). */
+export const storageEnv = (dir: string = storageDir()): Record<string, string> => clusterEnv(dir);
 
 export interface TestServer {
   endpoint: string;

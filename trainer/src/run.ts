@@ -12,7 +12,7 @@ import { trainLoop, type LoopResult, type StepRecord } from './loop.js';
 import type { TrainerMetrics } from './metrics.js';
 import { planTraining } from './plan.js';
 import { s3ClientFor } from './storage/client.js';
-import { downloadPrefix } from './storage/download.js';
+import { fetchSource } from './storage/fetch.js';
 import { resolveSource, type ResolveOptions } from './storage/location.js';
 import { uploadDirectory } from './storage/upload.js';
 import type { StorageRole } from '../../operator/src/api/trainer-contract.js';
@@ -35,27 +35,24 @@ export interface RunOptions {
 
 export type RunResult = { interrupted: true; step: number } | ({ interrupted: false; loop: LoopResult } & Extract<TrainerResult, { adapterUri: string }>);
 
-/** A local directory holding the source: a PVC/local path as is, an S3 prefix downloaded into the cache. */
-async function fetchSource(role: StorageRole, source: StorageSource, o: RunOptions): Promise<string> {
+/** A local path holding the source: a PVC/local path as is, an S3 prefix (or single object) fetched into the cache. */
+async function localPath(role: StorageRole, source: StorageSource, o: RunOptions): Promise<string> {
   const src = resolveSource(role, source, o.resolve);
-  if (src.kind === 'local') return src.path;
-  const client = s3ClientFor(src.location, role);
-  const got = await downloadPrefix(client, src.bucket, src.prefix, {
+  const fetched = await fetchSource(src, {
     cacheDir: join(o.workDir, 'cache'),
     progressIntervalMs: 2000,
     onProgress: (p) => o.log.info({ role, uri: src.uri, bytes: p.bytesDone, total: p.bytesTotal, files: p.filesDone }, 'downloading'),
   });
-  o.log.info({ role, uri: src.uri, files: got.objects.length, cached: got.objects.every((x) => x.cached) }, 'fetched');
-  // A prefix naming one object (e.g. a .jsonl file) is that file; a folder prefix is the folder.
-  return got.objects.length === 1 && got.objects[0]!.key === src.prefix ? got.objects[0]!.path : got.dir;
+  o.log.info({ role, uri: src.uri, path: fetched.path, cached: fetched.cached }, 'fetched');
+  return fetched.path;
 }
 
 export async function runFineTune(o: RunOptions): Promise<RunResult> {
   const { config, log } = o;
   const spec = config.spec;
   mkdirSync(o.workDir, { recursive: true });
-  const modelDir = await fetchSource('baseModel', spec.baseModel.source, o);
-  const datasetPath = await fetchSource('dataset', spec.dataset.source, o);
+  const modelDir = await localPath('baseModel', spec.baseModel.source, o);
+  const datasetPath = await localPath('dataset', spec.dataset.source, o);
 
   const data = await prepareDataset({
     dataset: datasetPath,
