@@ -12,6 +12,7 @@ export default defineConfig({
             'test/reference/**/*.test.ts',
             'test/trainer/**/*.test.ts',
             'trainer/**/*.test.ts',
+            'storage/**/*.test.ts',
             'test/unit/**/*.test.ts',
             // The node agent's pure parts (env, paths, images...) need no cluster.
             'test/cluster/node-agent/**/*.test.ts',

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digestFile, hexToBase64 } from '../../trainer/src/storage/digest.js';
-import { downloadObject, downloadPrefix } from '../../trainer/src/storage/download.js';
-import { StorageError } from '../../trainer/src/storage/errors.js';
-import { buildManifest, MANIFEST_NAME } from '../../trainer/src/storage/manifest.js';
-import type { Progress } from '../../trainer/src/storage/progress.js';
+import { digestFile, hexToBase64 } from '../../storage/src/digest.js';
+import { downloadObject, downloadPrefix } from '../../storage/src/download.js';
+import { StorageError } from '../../storage/src/errors.js';
+import { buildManifest, MANIFEST_NAME } from '../../storage/src/manifest.js';
+import type { Progress } from '../../storage/src/progress.js';
 import { client, corruptAtRest, freshBucket, randomFile, recordRequests } from './storage.js';
 
 const MiB = 1024 * 1024;

@@ -6,11 +6,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { s3ClientFor } from '../../trainer/src/storage/client.js';
-import { downloadObject, downloadPrefix } from '../../trainer/src/storage/download.js';
-import { StorageError } from '../../trainer/src/storage/errors.js';
-import { inspectPrefix } from '../../trainer/src/storage/manifest.js';
-import { uploadDirectory, uploadFile } from '../../trainer/src/storage/upload.js';
+import { s3ClientFor } from '../../storage/src/client.js';
+import { downloadObject, downloadPrefix } from '../../storage/src/download.js';
+import { StorageError } from '../../storage/src/errors.js';
+import { inspectPrefix } from '../../storage/src/manifest.js';
+import { uploadDirectory, uploadFile } from '../../storage/src/upload.js';
 import { client, freshBucket, location, recordRequests, server } from './storage.js';
 
 let work: string;

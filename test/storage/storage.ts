@@ -8,7 +8,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { S3Location } from '../../operator/src/api/common.js';
 import { credentialEnv, type StorageRole } from '../../operator/src/api/trainer-contract.js';
-import { s3ClientFor } from '../../trainer/src/storage/client.js';
+import { s3ClientFor } from '../../storage/src/client.js';
 import { clusterEnv } from '../cluster/cluster.js';
 
 export const storageDir = (): string => process.env.LORAPLANE_STORAGE_DIR ?? '/tmp/loraplane-storage';

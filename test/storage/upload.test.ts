@@ -6,12 +6,12 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digestFile } from '../../trainer/src/storage/digest.js';
-import { downloadObject, downloadPrefix } from '../../trainer/src/storage/download.js';
-import { StorageError } from '../../trainer/src/storage/errors.js';
-import { MANIFEST_NAME, inspectPrefix, requireComplete } from '../../trainer/src/storage/manifest.js';
-import { uploadDirectory, uploadFile, type UploadedObject } from '../../trainer/src/storage/upload.js';
-import type { Progress } from '../../trainer/src/storage/progress.js';
+import { digestFile } from '../../storage/src/digest.js';
+import { downloadObject, downloadPrefix } from '../../storage/src/download.js';
+import { StorageError } from '../../storage/src/errors.js';
+import { MANIFEST_NAME, inspectPrefix, requireComplete } from '../../storage/src/manifest.js';
+import { uploadDirectory, uploadFile, type UploadedObject } from '../../storage/src/upload.js';
+import type { Progress } from '../../storage/src/progress.js';
 import { accessLog, client, freshBucket, randomFile, recordRequests } from './storage.js';
 
 const MiB = 1024 * 1024;

@@ -11,10 +11,10 @@ import { sha256Path, writeOutput } from './output.js';
 import { trainLoop, type LoopResult, type StepRecord } from './loop.js';
 import type { TrainerMetrics } from './metrics.js';
 import { planTraining } from './plan.js';
-import { s3ClientFor } from './storage/client.js';
-import { fetchSource } from './storage/fetch.js';
-import { resolveSource, type ResolveOptions } from './storage/location.js';
-import { uploadDirectory } from './storage/upload.js';
+import { s3ClientFor } from '../../storage/src/client.js';
+import { fetchSource } from '../../storage/src/fetch.js';
+import { resolveSource, type ResolveOptions } from '../../storage/src/location.js';
+import { uploadDirectory } from '../../storage/src/upload.js';
 import type { StorageRole } from '../../operator/src/api/trainer-contract.js';
 import type { StorageSource } from '../../operator/src/api/common.js';
 
