@@ -23,6 +23,8 @@ const env = z.object({
   TRAINER_IMAGE: z.string().min(1).default('ghcr.io/loraplane/trainer:0.1.0'),
   TRAINER_SERVICE_ACCOUNT: z.string().min(1).default('loraplane-trainer'),
   TRAINER_IMAGE_PULL_POLICY: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
+  /** How often a running trainer's /metrics is read into FineTuneJob status.progress. */
+  PROGRESS_INTERVAL_SECONDS: z.coerce.number().min(0.1).default(10),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
 });
 

@@ -70,6 +70,7 @@ export function createOperator(kc: KubeConfig, cfg: OperatorConfig, log: Logger)
     trainer: { image: cfg.TRAINER_IMAGE, serviceAccountName: cfg.TRAINER_SERVICE_ACCOUNT, imagePullPolicy: cfg.TRAINER_IMAGE_PULL_POLICY },
     ensureServiceAccount: createServiceAccountEnsurer(core, cfg.TRAINER_SERVICE_ACCOUNT),
     log,
+    progressIntervalMs: cfg.PROGRESS_INTERVAL_SECONDS * 1000,
   });
   const controller = new Controller('finetunejob', reconcile, metrics, log, cfg.MAX_CONCURRENT_RECONCILES);
 

@@ -35,6 +35,5 @@ export function configFromManifest(path: string): TrainerConfig {
     job: { namespace: metadata.namespace ?? 'local', name: metadata.name, uid: 'local' },
     spec,
     metricsPort: 9090,
-    scratchPath: '.loraplane',
   };
 }

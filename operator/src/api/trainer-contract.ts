@@ -10,6 +10,8 @@ export const TRAINER_CONFIG_ENV = 'LORAPLANE_TRAINER_CONFIG';
 export const TERMINATION_MESSAGE_ENV = 'LORAPLANE_TERMINATION_MESSAGE_PATH';
 export const TERMINATION_MESSAGE_PATH = '/dev/termination-log';
 export const SCRATCH_PATH = '/scratch';
+/** Env var naming the scratch volume's path; an env var (not the config JSON) so node-level path mapping applies to it. */
+export const SCRATCH_PATH_ENV = 'LORAPLANE_SCRATCH_PATH';
 export const METRICS_PORT = 9090;
 
 /** Where a PVC source is mounted read-only in the trainer pod; a source's path is relative to it. */
@@ -34,7 +36,6 @@ export const trainerConfig = z.object({
   job: z.object({ namespace: z.string(), name: z.string(), uid: z.string() }),
   spec: fineTuneJobSpec,
   metricsPort: z.number().int(),
-  scratchPath: z.string(),
 });
 export type TrainerConfig = z.infer<typeof trainerConfig>;
 

@@ -71,9 +71,18 @@ describe('observe', () => {
       pod('p-1', { phase: 'Succeeded', ...terminated(0, 'Completed', message) }),
     ]);
     expect(o).toMatchObject({ phase: 'Succeeded', completionTime: t0.toISOString(), result: { adapterUri: 's3://adapters/x', digest } });
-    const status = nextStatus(ftj, o, 'j', t0.toISOString());
+    // The result names the adapter only once the LoraAdapter is published.
+    const unpublished = nextStatus(ftj, o, 'j', t0.toISOString());
+    expect(unpublished.result).toEqual({ uri: 's3://adapters/x', digest, metrics: { trainLoss: 0.5 } });
+    expect(unpublished.progress).toEqual({ percent: 100, trainLoss: 0.5 });
+    const published = { type: 'AdapterPublished', status: 'True' as const, reason: 'Created', message: 'created' };
+    const status = nextStatus(ftj, o, 'j', t0.toISOString(), { published });
     expect(status.result).toEqual({ adapter: 'support-assistant-v1', uri: 's3://adapters/x', digest, metrics: { trainLoss: 0.5 } });
     expect(status.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True', observedGeneration: 1 });
+    // A later reconcile keeps the publication's condition and the adapter link.
+    const again = nextStatus({ ...ftj, status }, o, 'j', t0.toISOString());
+    expect(again.conditions!.find((c) => c.type === 'AdapterPublished')).toMatchObject({ status: 'True', reason: 'Created' });
+    expect(again.result?.adapter).toBe('support-assistant-v1');
   });
 
   it('tells suspended from queued', () => {

@@ -12,7 +12,10 @@ import type { EventRecorder } from '../kube/events.js';
 import { LABEL_JOB_NAME, trainerJobName } from './naming.js';
 import { observe } from './observe.js';
 import { renderTrainerJob, type TrainerDefaults } from './render-job.js';
-import { isTerminal, nextStatus } from './status.js';
+import { scrapeProgress } from './progress.js';
+import { ADAPTER_PUBLISHED, publishAdapter } from './publish-adapter.js';
+import { isTerminal, nextStatus, type Extras } from './status.js';
+import { METRICS_PORT } from '../api/trainer-contract.js';
 
 export interface Cache<T> {
   get(namespace: string, name: string): T | undefined;
@@ -30,11 +33,21 @@ export interface FineTuneJobReconcilerDeps {
   /** Makes the default trainer ServiceAccount exist in a namespace. */
   ensureServiceAccount: (namespace: string) => Promise<void>;
   log: Logger;
+  /** How often a running trainer's /metrics is read into status.progress. */
+  progressIntervalMs: number;
   now?: () => Date;
 }
 
 const WARNING_REASONS = new Set(['Unschedulable', 'ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError']);
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const SCRAPE_TIMEOUT_MS = 2000;
+const CONFLICT_RETRY_MS = 60_000;
+
+function metricsUrl(pod: V1Pod): string {
+  const port = pod.spec?.containers[0]?.ports?.find((p) => p.name === 'metrics')?.containerPort ?? METRICS_PORT;
+  return `http://${pod.status!.podIP}:${port}/metrics`;
+}
+
 const isConflictOrGone = (err: unknown) => err instanceof ApiException && (err.code === 409 || err.code === 404);
 
 export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
@@ -109,7 +122,26 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
     }
 
     const pods = deps.pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_JOB_NAME] === jobName);
-    const status = nextStatus(ftj, observe(ftj, job, pods), jobName, now().toISOString());
+    const observation = observe(ftj, job, pods);
+    const extras: Extras = {};
+    let requeueAfterMs: number | undefined;
+    if (observation.phase === 'Running') {
+      const running = pods.find((p) => p.status?.phase === 'Running' && p.status.podIP);
+      if (running) extras.progress = (await scrapeProgress(metricsUrl(running), SCRAPE_TIMEOUT_MS, now())) ?? ftj.status?.progress;
+      requeueAfterMs = deps.progressIntervalMs;
+    }
+    const published = ftj.status?.conditions?.find((c) => c.type === ADAPTER_PUBLISHED);
+    if (observation.phase === 'Succeeded' && observation.result && published?.status !== 'True') {
+      extras.published = await publishAdapter(deps.customObjects, ftj, observation.result);
+      if (extras.published.status === 'True') {
+        log.info({ adapter: ftj.spec.output.adapterName }, extras.published.message);
+        await deps.events.record(ftj, 'Normal', ADAPTER_PUBLISHED, extras.published.message);
+      } else {
+        requeueAfterMs = CONFLICT_RETRY_MS;
+        if (published?.reason !== extras.published.reason) await deps.events.record(ftj, 'Warning', extras.published.reason, extras.published.message);
+      }
+    }
+    const status = nextStatus(ftj, observation, jobName, now().toISOString(), extras);
     try {
       await writeStatus(ftj, status);
     } catch (err) {
@@ -117,6 +149,6 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
       throw err;
     }
     await announce(ftj, ftj.status, status);
-    return {};
+    return requeueAfterMs ? { requeueAfterMs } : {};
   };
 }

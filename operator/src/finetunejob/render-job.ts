@@ -5,6 +5,7 @@ import type { FineTuneJob } from '../api/finetunejob.js';
 import {
   METRICS_PORT,
   SCRATCH_PATH,
+  SCRATCH_PATH_ENV,
   STORAGE_ROLES,
   TERMINATION_MESSAGE_ENV,
   TERMINATION_MESSAGE_PATH,
@@ -38,7 +39,6 @@ export function trainerConfigOf(ftj: Identified): TrainerConfig {
     job: { namespace: ftj.metadata.namespace, name: ftj.metadata.name, uid: ftj.metadata.uid },
     spec: ftj.spec,
     metricsPort: METRICS_PORT,
-    scratchPath: SCRATCH_PATH,
   };
 }
 
@@ -95,6 +95,7 @@ export function renderTrainerJob(ftj: Identified, defaults: TrainerDefaults): V1
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
     { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    { name: SCRATCH_PATH_ENV, value: SCRATCH_PATH },
     { name: 'HOME', value: SCRATCH_PATH },
     ...credentialEnvVars(ftj),
     ...(spec.trainer?.env ?? []),

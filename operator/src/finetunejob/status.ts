@@ -3,6 +3,8 @@
 import type { FineTuneJob, FineTuneJobStatus } from '../api/finetunejob.js';
 import { mergeConditions, type ConditionInput } from '../kube/conditions.js';
 import type { Observation } from './observe.js';
+import { finalProgress, type Progress } from './progress.js';
+import { ADAPTER_PUBLISHED } from './publish-adapter.js';
 
 const TERMINAL = new Set(['Succeeded', 'Failed']);
 
@@ -21,12 +23,24 @@ function conditionsFor(o: Observation): ConditionInput[] {
   return conditions;
 }
 
-export function nextStatus(ftj: FineTuneJob, o: Observation, jobName: string, now: string): FineTuneJobStatus {
+/** What the reconciler learnt beyond the Job and pods: live progress, and the LoraAdapter it published. */
+export interface Extras {
+  progress?: Progress;
+  published?: ConditionInput;
+}
+
+export function nextStatus(ftj: FineTuneJob, o: Observation, jobName: string, now: string, extras: Extras = {}): FineTuneJobStatus {
   const prev = ftj.status ?? {};
-  const prevScheduled = prev.conditions?.find((c) => c.type === 'Scheduled');
-  const conditions = mergeConditions(prev.conditions, conditionsFor(o), ftj.metadata.generation, now);
-  // Keep the last known scheduling condition once the pod is gone (e.g. after it finished).
+  const previous = (type: string) => prev.conditions?.find((c) => c.type === type);
+  const inputs = conditionsFor(o);
+  if (extras.published) inputs.push(extras.published);
+  const conditions = mergeConditions(prev.conditions, inputs, ftj.metadata.generation, now);
+  // Keep the last known scheduling condition once the pod is gone (e.g. after it finished), and the publication's.
+  const prevScheduled = previous('Scheduled');
   if (!o.scheduled && prevScheduled) conditions.push(prevScheduled);
+  const prevPublished = previous(ADAPTER_PUBLISHED);
+  if (!extras.published && prevPublished) conditions.push(prevPublished);
+  const published = conditions.some((c) => c.type === ADAPTER_PUBLISHED && c.status === 'True');
   return {
     ...prev,
     phase: o.phase,
@@ -37,8 +51,9 @@ export function nextStatus(ftj: FineTuneJob, o: Observation, jobName: string, no
     completionTime: isTerminal(o.phase) ? (prev.completionTime ?? o.completionTime ?? now) : undefined,
     attempts: Math.max(o.attempts, prev.attempts ?? 0),
     message: o.message,
+    progress: extras.progress ?? (o.result ? finalProgress(prev.progress, o.result.metrics) : prev.progress),
     result: o.result
-      ? { adapter: ftj.spec.output.adapterName, uri: o.result.adapterUri, digest: o.result.digest, metrics: o.result.metrics }
+      ? { ...(published ? { adapter: ftj.spec.output.adapterName } : {}), uri: o.result.adapterUri, digest: o.result.digest, metrics: o.result.metrics }
       : prev.result,
   };
 }
