@@ -25,8 +25,8 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts', 'test/cluster/**/*.test.ts'],
           exclude: ['**/node_modules/**', '**/dist/**', 'test/cluster/node-agent/**'],
-          // One real control plane for the whole run (test/cluster/up.sh), shared by every file.
-          globalSetup: ['test/cluster/global-setup.ts'],
+          // One real control plane and one real S3 server (test/storage/up.sh) for the whole run, shared by every file.
+          globalSetup: ['test/cluster/global-setup.ts', 'test/storage/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 300_000,
           // Files share the cluster and the fake GPUs: one at a time keeps them from starving each other.
