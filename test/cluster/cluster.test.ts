@@ -9,7 +9,7 @@ import * as k8s from '@kubernetes/client-node';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createNamespace, kubeconfigPath, kubectl, loadKubeConfig, podDir, waitFor } from './cluster.js';
 
-const TRAINER_IMAGE = 'ghcr.io/loraplane/trainer:v0.0.0-test';
+const TRAINER_IMAGE = 'ghcr.io/loraplane/trainer-standin:v0.0.0-test';
 const GPU_TOLERATION: k8s.V1Toleration = { key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' };
 
 let core: k8s.CoreV1Api;

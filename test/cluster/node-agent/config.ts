@@ -27,6 +27,8 @@ const ImageDef = z.object({
   pattern: z.string().min(1),
   entrypoint: z.array(z.string()).optional(),
   cmd: z.array(z.string()).optional(),
+  /** The image's programs: directories (relative to the repository) put first on the container's PATH. */
+  path: z.array(z.string()).default([]),
 });
 
 const NodesFile = z.object({
@@ -35,7 +37,7 @@ const NodesFile = z.object({
 });
 
 export type NodeDef = z.infer<typeof NodeDef>;
-export type ImageDef = z.infer<typeof ImageDef>;
+export type ImageDef = z.input<typeof ImageDef>;
 export type NodesFile = z.infer<typeof NodesFile>;
 
 export function loadNodesFile(path: string): NodesFile {
@@ -54,7 +56,7 @@ export interface AgentSettings {
   /** Where pod directories go: <root>/pods/<ns>_<name>_<uid>/. */
   root: string;
   nodesFile: string;
-  /** Directories searched first for container commands (stand-ins for image contents). */
+  /** Directories searched for container commands after the image's own (NODE_AGENT_PATH). */
   commandPath: string[];
   /** Lease renewal and node status heartbeat period. */
   heartbeatMs: number;
@@ -66,7 +68,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): AgentSett
   return {
     root,
     nodesFile: env.NODE_AGENT_NODES ?? resolve(here, '../nodes.yaml'),
-    commandPath: (env.NODE_AGENT_PATH ?? resolve(repoRoot, 'test/fixtures/bin')).split(':').filter((p) => p !== ''),
+    commandPath: (env.NODE_AGENT_PATH ?? '').split(':').filter((p) => p !== ''),
     heartbeatMs: Number(env.NODE_AGENT_HEARTBEAT_MS ?? 10_000),
   };
 }

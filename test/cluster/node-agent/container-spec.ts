@@ -1,13 +1,13 @@
 // From a pod's first container to what the process needs: volumes on disk, the resolved environment,
 // argv and working directory with container paths mapped to host paths (paths.ts), and PATH.
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import type { ConfigSource } from './config-source.js';
 import type { PodRuntimeInfo } from './downward.js';
 import { expand, resolveEnv } from './env.js';
 import { WaitingError } from './errors.js';
-import type { ImageDef } from './config.js';
+import { repoRoot, type ImageDef } from './config.js';
 import { containerArgv } from './images.js';
 import { PathMap } from './paths.js';
 import type { StartSpec } from './process.js';
@@ -58,8 +58,9 @@ export async function prepareContainer(
 
   const env: Record<string, string> = {};
   for (const [k, v] of resolved) env[k] = paths.rewrite(v);
-  // The image's PATH is the stand-in directories, then the agent's; a PATH the pod sets comes after them.
-  env.PATH = [...ctx.commandPath, resolved.get('PATH') ?? process.env.PATH ?? '/usr/bin:/bin'].join(':');
+  // The image's programs come first, then the agent's extra directories; a PATH the pod sets comes after them.
+  const imagePath = (image.path ?? []).map((p) => resolve(repoRoot, p));
+  env.PATH = [...imagePath, ...ctx.commandPath, resolved.get('PATH') ?? process.env.PATH ?? '/usr/bin:/bin'].join(':');
   env.HOSTNAME = pod.metadata?.name ?? '';
   env.HOME ??= process.env.HOME ?? '/root';
   // Not set by a kubelet: lets a test-aware process map paths inside structured values, and lets

@@ -9,6 +9,8 @@ const repo = join(import.meta.dirname, '../../..');
 const MAIN = join(repo, 'dist/operator/src/main.js');
 
 export const OPERATOR_NAMESPACE = 'loraplane-system';
+/** The stand-in trainer (test/cluster/nodes.yaml) for tests of the operator's failure paths. */
+export const TRAINER_STANDIN_IMAGE = 'ghcr.io/loraplane/trainer-standin:0.1.0';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -52,7 +54,7 @@ export async function startOperator(kubeconfig: string, identity: string, env: R
       LEASE_DURATION_SECONDS: '4',
       RENEW_DEADLINE_MS: '3000',
       RETRY_PERIOD_MS: '500',
-      TRAINER_IMAGE: 'ghcr.io/loraplane/trainer:0.1.0',
+      TRAINER_IMAGE: TRAINER_STANDIN_IMAGE,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,157 @@
+// The whole path on real parts: examples/finetune.yaml applied to the control plane; the scheduler
+// binds the trainer pod to a GPU node; the node agent runs the real trainer (CPU backend, the bundled
+// tiny model standing in for the 3B base model) against the real S3 server; the FineTuneJob shows
+// progress, then Succeeded; the LoraAdapter it publishes becomes Ready with the digest of the stored
+// weights; Prometheus, discovering the trainer pod through the API server, holds its loss series and
+// the operator's metrics. The only edits to the example: the S3 endpoint and keys of the test server.
+import { GetObjectCommand, CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uploadDirectory, uploadFile } from '../../storage/src/upload.js';
+import { kubectl, waitFor } from '../cluster/cluster.js';
+import { client, server } from '../storage/storage.js';
+import { OPERATOR_NAMESPACE, startOperator, type OperatorProcess } from './support/operator-process.js';
+import { startPrometheus, type Prometheus } from './support/prometheus.js';
+import { freshNamespace, getJson, installCrds, mustKubectl, toYaml, type Json } from './support/resources.js';
+
+const repo = join(import.meta.dirname, '../..');
+const EXAMPLE_ENDPOINT = 'http://minio.storage.svc:9000';
+const TRAINER_IMAGE = 'ghcr.io/loraplane/trainer:0.1.0';
+const kubeconfig = () => process.env.LORAPLANE_E2E_KUBECONFIG!;
+
+type Status = Json & { phase?: string; conditions?: Array<{ type: string; status: string; reason?: string }> };
+type Ftj = { status?: Status & { progress?: { step?: number; totalSteps?: number; percent?: number; trainLoss?: number }; result?: { adapter?: string; digest?: string } } };
+type Adapter = { metadata: { labels?: Record<string, string> }; spec: Json; status?: Status & { digest?: string; provenance?: Json } };
+
+/** examples/finetune.yaml pointed at the test S3 server. */
+function exampleForTestServer(): Json[] {
+  const s = server();
+  const text = readFileSync(join(repo, 'examples/finetune.yaml'), 'utf8').replaceAll(EXAMPLE_ENDPOINT, s.endpoint);
+  const docs = parseAllDocuments(text).map((d) => d.toJS() as Json);
+  const secret = docs.find((d) => d.kind === 'Secret') as Json & { stringData: Record<string, string> };
+  secret.stringData = { AWS_ACCESS_KEY_ID: s.accessKeyId, AWS_SECRET_ACCESS_KEY: s.secretAccessKey };
+  return docs;
+}
+
+async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    if (!/BucketAlready(OwnedByYou|Exists)/.test((err as Error).name)) throw err;
+  }
+}
+
+async function sha256Of(s3: S3Client, bucket: string, key: string): Promise<string> {
+  const body = await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray();
+  return `sha256:${createHash('sha256').update(body).digest('hex')}`;
+}
+
+let operator: OperatorProcess;
+let prometheus: Prometheus;
+let ns: string;
+let s3: S3Client;
+
+beforeAll(async () => {
+  await installCrds();
+  await kubectl(['create', 'namespace', OPERATOR_NAMESPACE]);
+  s3 = client();
+  for (const bucket of ['models', 'datasets', 'adapters']) await ensureBucket(s3, bucket);
+  await uploadDirectory(s3, 'models', 'meta-llama/Llama-3.2-3B-Instruct', join(repo, 'examples/tiny-llama'));
+  await uploadFile(s3, 'datasets', 'support/train.jsonl', join(repo, 'examples/data/customer-support.jsonl'));
+  ns = await freshNamespace('path');
+
+  operator = await startOperator(kubeconfig(), 'operator-path', { TRAINER_IMAGE, PROGRESS_INTERVAL_SECONDS: '1', ADAPTER_VERIFY_PERIOD_SECONDS: '5' });
+  prometheus = await startPrometheus([
+    {
+      // Trainer pods found the way a cluster's Prometheus finds them: pod discovery through the API server.
+      job_name: 'loraplane-trainer',
+      kubernetes_sd_configs: [{ role: 'pod', kubeconfig_file: kubeconfig(), namespaces: { names: [ns] } }],
+      relabel_configs: [
+        { source_labels: ['__meta_kubernetes_pod_label_app_kubernetes_io_name'], regex: 'loraplane-trainer', action: 'keep' },
+        { source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: 'metrics', action: 'keep' },
+      ],
+    },
+    { job_name: 'loraplane-operator', static_configs: [{ targets: [`127.0.0.1:${operator.port}`] }] },
+  ]);
+}, 120_000);
+
+afterAll(async () => {
+  prometheus?.stop();
+  await operator?.stop();
+});
+
+describe('examples/finetune.yaml end to end', () => {
+  it('trains on a GPU node, shows progress, succeeds, and publishes a Ready LoraAdapter with the stored digest', async () => {
+    for (const doc of exampleForTestServer()) await mustKubectl(['apply', '-n', ns, '-f', '-'], toYaml(doc));
+
+    const pod = await waitFor(
+      async () => (await getJson<{ items: Array<{ spec: { nodeName?: string } }> }>(['get', 'pods', '-n', ns, '-l', 'loraplane.io/finetunejob=support-assistant'])).items.find((p) => p.spec.nodeName),
+      { timeoutMs: 30_000, description: 'trainer pod bound to a node' },
+    );
+    expect(pod.spec.nodeName).toBe('gpu-h100-0');
+
+    const running = await waitFor(
+      async () => {
+        const ftj = await getJson<Ftj>(['get', 'ftj', 'support-assistant', '-n', ns]);
+        const p = ftj.status?.progress;
+        return ftj.status?.phase === 'Running' && p?.step && p.step > 0 && p.trainLoss ? ftj : undefined;
+      },
+      { timeoutMs: 150_000, intervalMs: 500, description: 'live progress while Running' },
+    );
+    expect(running.status!.progress!.totalSteps).toBeGreaterThan(running.status!.progress!.step!);
+    expect(running.status!.progress!.percent).toBeLessThan(100);
+
+    const done = await waitFor(
+      async () => {
+        const ftj = await getJson<Ftj>(['get', 'ftj', 'support-assistant', '-n', ns]);
+        if (ftj.status?.phase === 'Failed') throw new Error(`FineTuneJob failed: ${JSON.stringify(ftj.status)}`);
+        return ftj.status?.phase === 'Succeeded' && ftj.status.result?.adapter ? ftj : undefined;
+      },
+      { timeoutMs: 240_000, intervalMs: 1000, description: 'FineTuneJob Succeeded with its adapter published' },
+    );
+    expect(done.status!.result!.adapter).toBe('support-assistant-v1');
+    expect(done.status!.progress).toMatchObject({ percent: 100 });
+
+    const stored = await sha256Of(s3, 'adapters', 'support-assistant/v1/adapter_model.safetensors');
+    expect(done.status!.result!.digest).toBe(stored);
+    const adapter = await waitFor(
+      async () => {
+        const a = await getJson<Adapter>(['get', 'lora', 'support-assistant-v1', '-n', ns]);
+        return a.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? a : undefined;
+      },
+      { timeoutMs: 30_000, description: 'LoraAdapter Ready' },
+    );
+    expect(adapter.status!.digest).toBe(stored);
+    expect(adapter.status!.phase).toBe('Ready');
+    expect(adapter.metadata.labels).toMatchObject({ 'loraplane.io/finetunejob': 'support-assistant' });
+    expect(adapter.status!.provenance).toMatchObject({ fineTuneJob: { name: 'support-assistant' } });
+
+    // The printer columns a user sees.
+    const table = await mustKubectl(['get', 'ftj,lora', '-n', ns]);
+    const ftjRow = table.split('\n').find((l) => l.includes('finetunejob.loraplane.io/support-assistant'))!;
+    expect(ftjRow).toMatch(/Succeeded\s+100\s+\d+\.\d+/);
+    const loraRow = table.split('\n').find((l) => l.includes('loraadapter.loraplane.io/support-assistant-v1'))!;
+    expect(loraRow).toContain('Ready');
+    expect(loraRow).toContain(stored);
+
+    // Prometheus found the trainer pod through the API server and kept its loss; it scraped the operator too.
+    const loss = await waitFor(async () => (await prometheus.range('loraplane_trainer_loss{finetunejob="support-assistant"}'))[0], {
+      timeoutMs: 10_000,
+      description: 'trainer loss series in Prometheus',
+    });
+    expect(loss.metric).toMatchObject({ job: 'loraplane-trainer', namespace: ns });
+    expect(loss.values.filter(([, v]) => Number(v) > 0).length).toBeGreaterThan(0);
+    const succeeded = await prometheus.instant('loraplane_finetunejobs{phase="Succeeded"}');
+    expect(Number(succeeded[0]?.value[1])).toBeGreaterThanOrEqual(1);
+  }, 300_000);
+
+  it('deleting the FineTuneJob keeps the LoraAdapter and its objects', async () => {
+    await mustKubectl(['delete', 'ftj', 'support-assistant', '-n', ns, '--wait=true']);
+    const adapter = await getJson<Adapter>(['get', 'lora', 'support-assistant-v1', '-n', ns]);
+    expect(adapter.status?.phase).toBe('Ready');
+    expect(await sha256Of(s3, 'adapters', 'support-assistant/v1/adapter_model.safetensors')).toBe(adapter.status!.digest);
+  });
+});
