@@ -25,6 +25,8 @@ describe('prepareDataset: every format, detected by auto', () => {
     ['sharegpt.jsonl', 'sharegpt', 2],
     ['text.jsonl', 'text', 2],
     ['sharded', 'messages', 3],
+    ['parquet/messages.parquet', 'messages', 10],
+    ['parquet/alpaca.parquet', 'alpaca', 6],
   ])('%s → %s, %i examples', async (file, format, n) => {
     const loss = format === 'text' ? 'all' : 'assistant';
     const r = await prepare(file, spec({ training: { loss } }));

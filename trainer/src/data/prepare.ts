@@ -24,7 +24,7 @@ export interface DataSpec {
 }
 
 export interface PrepareInput {
-  /** A .jsonl or .json file, or a folder of them. */
+  /** A .jsonl, .json or .parquet file, or a folder of them. */
   dataset: string;
   /** The folder holding tokenizer.json and tokenizer_config.json (the base model's folder). */
   tokenizerDir: string;

@@ -91,12 +91,17 @@ describe('listDatasetFiles / readRows', () => {
     expect(lines(await collect(readRows(dir)))).toEqual(['a.jsonl:1', 'b/1.jsonl:1', 'b/2.jsonl:1']);
   });
 
-  it('rejects Parquet, unknown files, empty folders and missing paths', async () => {
-    await expect(listDatasetFiles(tempDataset({ 'train.parquet': '' }))).rejects.toThrow(
-      'train.parquet: Parquet files are not supported yet; convert the dataset to JSONL',
-    );
-    await expect(listDatasetFiles(tempDataset({ 'train.csv': '' }))).rejects.toThrow('train.csv: unsupported dataset file (expected .jsonl or .json)');
-    await expect(listDatasetFiles(tempDataset({ '_SUCCESS': '' }))).rejects.toThrow(/^no .jsonl or .json files in /);
+  it('lists Parquet files beside JSON ones', async () => {
+    const dir = tempDataset({ 'b.parquet': '', 'a.jsonl': '' });
+    expect((await listDatasetFiles(dir)).map((f) => [f.name, f.kind])).toEqual([
+      ['a.jsonl', 'jsonl'],
+      ['b.parquet', 'parquet'],
+    ]);
+  });
+
+  it('rejects unknown files, empty folders and missing paths', async () => {
+    await expect(listDatasetFiles(tempDataset({ 'train.csv': '' }))).rejects.toThrow('train.csv: unsupported dataset file (expected .jsonl, .json or .parquet)');
+    await expect(listDatasetFiles(tempDataset({ '_SUCCESS': '' }))).rejects.toThrow(/^no .jsonl, .json or .parquet files in /);
     await expect(listDatasetFiles('/nonexistent/data.jsonl')).rejects.toThrow(/^cannot read the dataset at \/nonexistent\/data.jsonl/);
   });
 });

@@ -1,12 +1,14 @@
 // Reading dataset rows: a .jsonl file line by line, a .json file holding an array (element by element,
-// with the line each element starts on), or a folder of them in sorted order. Streams: one line or
-// one array element in memory at a time. Yields parse errors as items so that skipInvalidRows can go
-// on; errors that leave the rest of a file unreadable (an unclosed array) are thrown.
+// with the line each element starts on), a .parquet file row group by row group (parquet.ts), or a
+// folder of them in sorted order. Streams: one line, array element or row group in memory at a time.
+// Yields parse errors as items so that skipInvalidRows can go on; errors that leave the rest of a
+// file unreadable (an unclosed array) are thrown.
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, relative, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import { DatasetError, type RowRef } from './errors.js';
+import { readParquet } from './parquet.js';
 
 export type ReadItem = { at: RowRef; value: unknown } | { at: RowRef; error: DatasetError };
 
@@ -15,23 +17,21 @@ export interface DatasetFile {
   path: string;
   /** Name used in messages: the path relative to the dataset folder, or the file's base name. */
   name: string;
-  kind: 'jsonl' | 'json';
+  kind: 'jsonl' | 'json' | 'parquet';
 }
 
-const KINDS: Record<string, DatasetFile['kind']> = { '.jsonl': 'jsonl', '.ndjson': 'jsonl', '.json': 'json' };
+const KINDS: Record<string, DatasetFile['kind']> = { '.jsonl': 'jsonl', '.ndjson': 'jsonl', '.json': 'json', '.parquet': 'parquet' };
 
 function fileKind(path: string, name: string): DatasetFile['kind'] {
-  const ext = extname(path).toLowerCase();
-  const kind = KINDS[ext];
+  const kind = KINDS[extname(path).toLowerCase()];
   if (kind) return kind;
-  if (ext === '.parquet') throw new DatasetError('format', `${name}: Parquet files are not supported yet; convert the dataset to JSONL`);
-  throw new DatasetError('format', `${name}: unsupported dataset file (expected .jsonl or .json)`);
+  throw new DatasetError('format', `${name}: unsupported dataset file (expected .jsonl, .json or .parquet)`);
 }
 
 /** Names skipped in a folder: hidden files and markers such as _SUCCESS or .crc files. */
 const ignored = (name: string): boolean => name.startsWith('.') || name.startsWith('_');
 
-/** The dataset's files: the file itself, or every .jsonl/.json under the folder, sorted by relative path. */
+/** The dataset's files: the file itself, or every .jsonl/.json/.parquet under the folder, sorted by relative path. */
 export async function listDatasetFiles(path: string): Promise<DatasetFile[]> {
   let info;
   try {
@@ -49,7 +49,7 @@ export async function listDatasetFiles(path: string): Promise<DatasetFile[]> {
     if (name.split('/').some(ignored)) continue;
     files.push({ path: full, name, kind: fileKind(full, name) });
   }
-  if (files.length === 0) throw new DatasetError('empty', `no .jsonl or .json files in ${path}`);
+  if (files.length === 0) throw new DatasetError('empty', `no .jsonl, .json or .parquet files in ${path}`);
   return files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
@@ -59,6 +59,7 @@ export async function* readRows(path: string): AsyncGenerator<ReadItem> {
 }
 
 export function readFile(file: DatasetFile): AsyncGenerator<ReadItem> {
+  if (file.kind === 'parquet') return readParquet(file.path, file.name);
   return file.kind === 'jsonl' ? readJsonl(file.path, file.name) : readJsonArray(file.path, file.name);
 }
 

@@ -1,0 +1,70 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { asyncBufferFromFile, parquetMetadataAsync } from 'hyparquet';
+import { describe, expect, it } from 'vitest';
+import { DatasetError } from './errors.js';
+import { plainValue, readParquet } from './parquet.js';
+import { prepareDataset } from './prepare.js';
+import { readRows } from './read.js';
+import { DATASETS, TOKENIZER, collect, tempDataset } from './test-helpers.js';
+
+// The fixtures are written by pyarrow (scripts/make-parquet-fixture.py).
+const MESSAGES = join(DATASETS, 'parquet/messages.parquet');
+const MALFORMED = join(DATASETS, 'malformed/rows.parquet');
+
+describe('readParquet', () => {
+  it('reads every row group in order, numbering rows from 1 across the file', async () => {
+    const meta = await parquetMetadataAsync(await asyncBufferFromFile(MESSAGES));
+    expect(meta.row_groups.map((g) => Number(g.num_rows))).toEqual([4, 4, 2]);
+    const items = await collect(readParquet(MESSAGES));
+    expect(items.map((i) => `${i.at.file}:${i.at.line}`)).toEqual(Array.from({ length: 10 }, (_, i) => `messages.parquet:${i + 1}`));
+    expect(items[5]).toMatchObject({
+      value: {
+        id: 6,
+        messages: [
+          { role: 'system', content: 'You are a customer support agent. Be concise.' },
+          { role: 'user', content: 'Where is my order number 1006?' },
+          { role: 'assistant', content: 'Order 1006 ships in 3 days.' },
+        ],
+      },
+    });
+  });
+
+  it('reads zstd and gzip files, a null field being one the row does not have', async () => {
+    const rows = await collect(readRows(join(DATASETS, 'parquet/alpaca.parquet')));
+    expect(rows[1]).toEqual({ at: { file: 'alpaca.parquet', line: 2 }, value: { instruction: 'What is the capital of France?', output: 'Paris.' } });
+    const malformed = await collect(readParquet(MALFORMED));
+    expect(malformed[2]).toEqual({ at: { file: 'rows.parquet', line: 3 }, value: { instruction: 'Translate to French.', input: 'Good morning.' } });
+  });
+
+  it('turns int64 into numbers (strings beyond 2^53) and keeps nulls inside lists', () => {
+    expect(plainValue({ a: 7n, b: 2n ** 60n, c: [null, { d: null, e: 'x' }] })).toEqual({ a: 7, b: '1152921504606846976', c: [null, { e: 'x' }] });
+  });
+
+  it('refuses a file that is not Parquet as a whole, naming it', async () => {
+    const dir = tempDataset({});
+    writeFileSync(join(dir, 'train.parquet'), '{"text": "not parquet"}\n');
+    const err = await collect(readParquet(join(dir, 'train.parquet'))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DatasetError);
+    expect((err as DatasetError).message).toMatch(/^train\.parquet: not a readable Parquet file: /);
+    expect((err as DatasetError).skippable).toBe(false);
+  });
+});
+
+describe('a Parquet dataset through the pipeline', () => {
+  const spec = (skipInvalidRows: boolean) => ({
+    dataset: { format: 'auto' as const, validationSplit: 0, seed: 42, skipInvalidRows },
+    training: { maxSeqLength: 512, packing: false, loss: 'assistant' as const },
+  });
+
+  it('stops at a malformed row with its row number', async () => {
+    await expect(prepareDataset({ dataset: MALFORMED, tokenizerDir: TOKENIZER, spec: spec(false) })).rejects.toThrow('rows.parquet:3: missing field "output"');
+  });
+
+  it('skips malformed rows when allowed, counting them by reason', async () => {
+    const skipped: string[] = [];
+    const r = await prepareDataset({ dataset: MALFORMED, tokenizerDir: TOKENIZER, spec: spec(true), onSkip: (e) => skipped.push(e.message) });
+    expect(skipped).toEqual(['rows.parquet:3: missing field "output"', 'rows.parquet:5: empty field "instruction"']);
+    expect(r.stats).toMatchObject({ format: 'alpaca', rowsRead: 6, examples: { train: 4 }, skipped: { total: 2, byReason: { 'missing-field': 1, 'empty-content': 1 } } });
+  });
+});
