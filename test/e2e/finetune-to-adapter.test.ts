@@ -2,8 +2,9 @@
 // binds the trainer pod to a GPU node; the node agent runs the real trainer (CPU backend, the bundled
 // tiny model standing in for the 3B base model) against the real S3 server; the FineTuneJob shows
 // progress, then Succeeded; the LoraAdapter it publishes becomes Ready with the digest of the stored
-// weights; Prometheus, discovering the trainer pod through the API server, holds its loss series and
-// the operator's metrics. The only edits to the example: the S3 endpoint and keys of the test server.
+// weights; Prometheus holds the trainer's loss series and the operator's metrics. The only edits to the
+// example: the S3 endpoint and keys of the test server. Debian's Prometheus is built without Kubernetes
+// service discovery, so the test hands it the trainer pod's IP (from the API server) through file_sd.
 import { GetObjectCommand, CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -65,15 +66,7 @@ beforeAll(async () => {
 
   operator = await startOperator(kubeconfig(), 'operator-path', { TRAINER_IMAGE, PROGRESS_INTERVAL_SECONDS: '1', ADAPTER_VERIFY_PERIOD_SECONDS: '5' });
   prometheus = await startPrometheus([
-    {
-      // Trainer pods found the way a cluster's Prometheus finds them: pod discovery through the API server.
-      job_name: 'loraplane-trainer',
-      kubernetes_sd_configs: [{ role: 'pod', kubeconfig_file: kubeconfig(), namespaces: { names: [ns] } }],
-      relabel_configs: [
-        { source_labels: ['__meta_kubernetes_pod_label_app_kubernetes_io_name'], regex: 'loraplane-trainer', action: 'keep' },
-        { source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: 'metrics', action: 'keep' },
-      ],
-    },
+    { job_name: 'loraplane-trainer', file_sd_configs: [{ files: ['trainer-targets.json'], refresh_interval: '1s' }] },
     { job_name: 'loraplane-operator', static_configs: [{ targets: [`127.0.0.1:${operator.port}`] }] },
   ]);
 }, 120_000);
@@ -87,11 +80,14 @@ describe('examples/finetune.yaml end to end', () => {
   it('trains on a GPU node, shows progress, succeeds, and publishes a Ready LoraAdapter with the stored digest', async () => {
     for (const doc of exampleForTestServer()) await mustKubectl(['apply', '-n', ns, '-f', '-'], toYaml(doc));
 
+    type Pod = { spec: { nodeName?: string; containers: Array<{ ports?: Array<{ name: string; containerPort: number }> }> }; status: { podIP?: string } };
     const pod = await waitFor(
-      async () => (await getJson<{ items: Array<{ spec: { nodeName?: string } }> }>(['get', 'pods', '-n', ns, '-l', 'loraplane.io/finetunejob=support-assistant'])).items.find((p) => p.spec.nodeName),
-      { timeoutMs: 30_000, description: 'trainer pod bound to a node' },
+      async () => (await getJson<{ items: Pod[] }>(['get', 'pods', '-n', ns, '-l', 'loraplane.io/finetunejob=support-assistant'])).items.find((p) => p.status.podIP),
+      { timeoutMs: 30_000, description: 'trainer pod bound to a node, with an IP' },
     );
     expect(pod.spec.nodeName).toBe('gpu-h100-0');
+    const metricsPort = pod.spec.containers[0]!.ports!.find((p) => p.name === 'metrics')!.containerPort;
+    prometheus.setTargets('trainer-targets.json', [`${pod.status.podIP}:${metricsPort}`]);
 
     const running = await waitFor(
       async () => {

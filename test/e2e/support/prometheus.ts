@@ -1,7 +1,7 @@
 // A real Prometheus (Debian's `prometheus` binary) for a test: started on a free port with the
 // given scrape configs, queried over its HTTP API, stopped by the test.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -15,6 +15,10 @@ export interface Series {
 
 export interface Prometheus {
   url: string;
+  /** For file_sd_configs: a scrape config's `files` entry names this dir's files; write them with setTargets. */
+  dir: string;
+  /** Writes a file_sd targets file (Prometheus re-reads it on change). */
+  setTargets(file: string, targets: string[]): void;
   /** Range query from the start of this Prometheus until now, 1 s resolution. */
   range(query: string): Promise<Series[]>;
   /** Instant query: the current value of each series. */
@@ -27,8 +31,10 @@ export async function startPrometheus(scrapeConfigs: object[]): Promise<Promethe
   const dir = mkdtempSync(join(tmpdir(), 'lp-prom-'));
   const config = join(dir, 'prometheus.yml');
   writeFileSync(config, stringify({ global: { scrape_interval: '1s', scrape_timeout: '1s' }, scrape_configs: scrapeConfigs }));
+  const logFile = join(dir, 'prometheus.log');
+  const out = openSync(logFile, 'w');
   const child = spawn('prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
-    stdio: 'ignore',
+    stdio: ['ignore', out, out],
   });
   const url = `http://127.0.0.1:${port}`;
   const stop = () => void child.kill('SIGTERM');
@@ -36,7 +42,7 @@ export async function startPrometheus(scrapeConfigs: object[]): Promise<Promethe
     await waitFor(async () => (await fetch(`${url}/-/ready`).catch(() => undefined))?.ok, { timeoutMs: 30_000, description: 'Prometheus ready' });
   } catch (err) {
     stop();
-    throw err;
+    throw new Error(`${(err as Error).message}\n${readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('level=error')).join('\n')}`);
   }
   const started = Date.now() / 1000 - 1;
   const api = async <T>(path: string, params: Record<string, string>): Promise<T> => {
@@ -47,6 +53,8 @@ export async function startPrometheus(scrapeConfigs: object[]): Promise<Promethe
   };
   return {
     url,
+    dir,
+    setTargets: (file, targets) => writeFileSync(join(dir, file), JSON.stringify([{ targets }])),
     range: (query) => api('query_range', { query, start: String(started), end: String(Date.now() / 1000 + 1), step: '1' }),
     instant: (query) => api('query', { query }),
     stop,
