@@ -56,15 +56,22 @@ export async function localRun(argv: string[]): Promise<number> {
       prompt: { type: 'string' },
       system: { type: 'string' },
       'metrics-port': { type: 'string' },
+      'max-steps': { type: 'string' },
     },
   });
   const manifest = positionals[0];
-  if (!manifest) throw new Error('usage: loraplane run finetune.yaml [--output DIR] [--work DIR] [--pvc CLAIM=DIR]... [--prompt TEXT [--system TEXT]] [--metrics-port N]');
+  if (!manifest) throw new Error('usage: loraplane run finetune.yaml [--output DIR] [--work DIR] [--pvc CLAIM=DIR]... [--prompt TEXT [--system TEXT]] [--metrics-port N] [--max-steps N]');
   const log = pino({ name: 'loraplane', level: process.env.LOG_LEVEL ?? 'info', ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty' } } : {}) });
   // A PVC named in the manifest is a local folder here: --pvc CLAIM=DIR, else the manifest's own folder.
   const claims = new Map((values.pvc as string[]).map((p) => p.split('=') as [string, string]));
   const manifestDir = resolve(manifest, '..');
   const config = configFromManifest(manifest);
+  // --max-steps shortens a manifest's run (a quick check of the demo's own spec) without editing the file.
+  const maxSteps = values['max-steps'] as string | undefined;
+  if (maxSteps !== undefined) {
+    if (!/^[1-9]\d*$/.test(maxSteps)) throw new Error(`Expected a positive integer for --max-steps but received ${maxSteps}`);
+    config.spec.training = { ...config.spec.training, epochs: undefined, maxSteps: Number(maxSteps) };
+  }
   const options: RunOptions = {
     config,
     workDir: resolve(values.work as string),
