@@ -2,10 +2,10 @@
 // the real CLI (shortened with --max-steps), then check_demo_adapter.py on the reference stack (bitsandbytes
 // 4-bit base + PeftModel.from_pretrained) against the runtime holding the same base and the saved adapter.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { QLoraModel } from '../../native/lib/runtime.js';
 import { resolveSource } from '../../storage/src/location.js';
 import { configFromManifest } from '../../trainer/src/job-config.js';
@@ -45,6 +45,7 @@ beforeAll(() => {
 describe('the adapter npm run demo writes', () => {
   it("loads in PEFT with the spec's LoRA settings and gives the runtime's logits", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lp-demo-adapter-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const output = join(dir, 'output');
     const run = loraplaneRun([DEMO_SPEC, '--work', join(dir, 'work'), '--output', output, '--max-steps', String(STEPS)]);
     expect(await run.exited, run.output()).toBe(0);
