@@ -23,7 +23,7 @@ export default defineConfig({
       {
         test: {
           name: 'e2e',
-          include: ['test/e2e/**/*.test.ts', 'test/cluster/**/*.test.ts'],
+          include: ['test/e2e/**/*.test.ts', 'test/cluster/**/*.test.ts', 'test/helm/**/*.e2e.test.ts'],
           exclude: ['**/node_modules/**', '**/dist/**', 'test/cluster/node-agent/**'],
           // One real control plane and one real S3 server (test/storage/up.sh) for the whole run, shared by every file.
           globalSetup: ['test/cluster/global-setup.ts', 'test/storage/global-setup.ts'],
@@ -31,6 +31,15 @@ export default defineConfig({
           hookTimeout: 300_000,
           // Files share the cluster and the fake GPUs: one at a time keeps them from starving each other.
           fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'helm',
+          // The chart rendered and linted by the pinned helm (test/helm/build-helm.sh); no cluster.
+          include: ['test/helm/**/*.test.ts'],
+          exclude: ['**/node_modules/**', '**/dist/**', 'test/helm/**/*.e2e.test.ts'],
+          testTimeout: 60_000,
         },
       },
       {

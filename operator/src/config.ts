@@ -29,6 +29,8 @@ const env = z.object({
 });
 
 export type OperatorConfig = z.infer<typeof env>;
+/** The variables loadConfig reads; the Helm chart sets each one (test/helm/chart.test.ts). */
+export const CONFIG_ENV_NAMES = Object.keys(env.shape);
 
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): OperatorConfig {
   const parsed = env.safeParse(source);

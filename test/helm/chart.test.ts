@@ -1,0 +1,213 @@
+// The chart as helm renders it, against the code it deploys: env names from operator/src/config.ts,
+// RBAC equal to what the code needs (operator-permissions.ts), values.schema.json enforced by helm.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { V1Container, V1Deployment } from '@kubernetes/client-node';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CONFIG_ENV_NAMES, loadConfig } from '../../operator/src/config.js';
+import { LABEL_MANAGED_BY, MANAGED_BY, trainerLabels } from '../../operator/src/finetunejob/naming.js';
+import { containerEnv } from './container-env.js';
+import { CHART_DIR, helm, helmBinary } from './helm.js';
+import { grants, leaderElectionPermissions, SERVED_NAMESPACE_PERMISSIONS } from './operator-permissions.js';
+import { only, RELEASE_NAMESPACE, renderChart, type K8sObject } from './render.js';
+
+const repo = join(import.meta.dirname, '../..');
+const SERVED = ['team-a', 'team-b'];
+const PORT = 8080;
+
+type Rules = { rules: { apiGroups?: string[]; resources?: string[]; verbs?: string[]; resourceNames?: string[] }[] };
+type Binding = { roleRef: { kind: string; name: string }; subjects: { kind: string; name: string; namespace: string }[] };
+
+const deploymentOf = (objects: K8sObject[]) => only(objects, 'Deployment') as unknown as V1Deployment;
+const containerOf = (objects: K8sObject[]): V1Container => deploymentOf(objects).spec!.template.spec!.containers[0]!;
+const envOf = (objects: K8sObject[]) => containerEnv(deploymentOf(objects), 'operator', { podName: 'lp-0', podNamespace: RELEASE_NAMESPACE });
+const rbac = (objects: K8sObject[]) => objects.filter((o) => o.apiVersion === 'rbac.authorization.k8s.io/v1');
+
+/** Environment variables read in operator/src outside config.ts (the logger's). */
+function directlyReadEnv(): string[] {
+  const names = new Set<string>();
+  const dir = join(repo, 'operator/src');
+  for (const file of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    if (!file.endsWith('.ts') || file.endsWith('.test.ts')) continue;
+    for (const m of readFileSync(join(dir, file), 'utf8').matchAll(/process\.env\.([A-Z_][A-Z0-9_]*)/g)) names.add(m[1]!);
+  }
+  return [...names];
+}
+
+let defaults: K8sObject[];
+let namespaced: K8sObject[];
+
+beforeAll(async () => {
+  await helmBinary();
+  [defaults, namespaced] = await Promise.all([renderChart(), renderChart({ watchNamespaces: SERVED })]);
+}, 600_000);
+
+describe('helm lint', () => {
+  it.each([
+    ['default values', []],
+    ['served namespaces, monitors on, one replica', ['--set', `watchNamespaces={${SERVED.join(',')}}`, '--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.podMonitor.enabled=true', '--set', 'replicaCount=1']],
+  ])('passes --strict with %s', async (_, args) => {
+    const r = await helm(['lint', '--strict', CHART_DIR, ...args]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
+  });
+});
+
+describe('CRDs', () => {
+  it('charts/loraplane/crds/ is crds/ (npm run generate:crds writes both)', () => {
+    const files = readdirSync(join(repo, 'crds')).sort();
+    expect(readdirSync(join(CHART_DIR, 'crds')).sort()).toEqual(files);
+    for (const f of files) {
+      expect(readFileSync(join(CHART_DIR, 'crds', f), 'utf8'), `charts/loraplane/crds/${f} differs from crds/${f}`).toBe(readFileSync(join(repo, 'crds', f), 'utf8'));
+    }
+  });
+});
+
+describe('operator Deployment', () => {
+  it('runs 2 replicas with leader election', () => {
+    expect(deploymentOf(defaults).spec!.replicas).toBe(2);
+    const cfg = loadConfig(envOf(defaults));
+    expect(cfg.LEADER_ELECT).toBe(true);
+    expect(cfg.LEASE_NAME).toBe('lp-loraplane-leader');
+  });
+
+  it('sets exactly the variables the operator reads, each valid for operator/src/config.ts', () => {
+    const names = (containerOf(defaults).env ?? []).map((e) => e.name);
+    expect(new Set(names).size).toBe(names.length);
+    expect([...names].sort()).toEqual([...new Set([...CONFIG_ENV_NAMES, ...directlyReadEnv()])].sort());
+
+    const cfg = loadConfig(envOf(defaults));
+    expect(cfg).toMatchObject({
+      WATCH_NAMESPACES: [],
+      POD_NAME: 'lp-0',
+      POD_NAMESPACE: RELEASE_NAMESPACE,
+      HTTP_HOST: '0.0.0.0',
+      HTTP_PORT: PORT,
+      TRAINER_IMAGE: 'ghcr.io/loraplane/trainer:0.1.0',
+      TRAINER_SERVICE_ACCOUNT: 'loraplane-trainer',
+    });
+    expect(loadConfig(envOf(namespaced)).WATCH_NAMESPACES).toEqual(SERVED);
+  });
+
+  it('takes the pod name and namespace from the downward API', () => {
+    const env = containerOf(defaults).env ?? [];
+    expect(env.find((e) => e.name === 'POD_NAME')?.valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
+    expect(env.find((e) => e.name === 'POD_NAMESPACE')?.valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.namespace' } });
+  });
+
+  it('probes /healthz and /readyz on HTTP_PORT', () => {
+    const c = containerOf(defaults);
+    expect(c.ports).toEqual([{ name: 'http', containerPort: PORT, protocol: 'TCP' }]);
+    expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    const moved = renderChart({ http: { host: '0.0.0.0', port: 9443 } }).then((o) => [containerOf(o).ports?.[0]?.containerPort, loadConfig(envOf(o)).HTTP_PORT]);
+    return expect(moved).resolves.toEqual([9443, 9443]);
+  });
+
+  it('meets the restricted Pod Security Standard and has resources', () => {
+    const pod = deploymentOf(defaults).spec!.template.spec!;
+    const c = containerOf(defaults);
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(c.resources?.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
+    expect(c.resources?.limits).toMatchObject({ memory: expect.any(String) });
+    expect(pod.serviceAccountName).toBe(only(defaults, 'ServiceAccount').metadata.name);
+  });
+
+  it('keeps one replica through drains (PodDisruptionBudget), none with a single replica', async () => {
+    expect(only(defaults, 'PodDisruptionBudget').spec).toMatchObject({ minAvailable: 1, selector: deploymentOf(defaults).spec!.selector });
+    expect((await renderChart({ replicaCount: 1 })).filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
+  });
+
+  it('refuses a shutdown timeout the grace period would cut short', async () => {
+    const r = await helm(['template', 'lp', CHART_DIR, '--set', 'shutdownTimeoutMs=30000']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('shutdownTimeoutMs must be shorter than terminationGracePeriodSeconds');
+  });
+});
+
+describe('RBAC', () => {
+  const sa = () => only(defaults, 'ServiceAccount').metadata.name;
+  const leaseName = (objects: K8sObject[]) => loadConfig(envOf(objects)).LEASE_NAME;
+
+  it('all namespaces: a ClusterRole with exactly what the code needs, bound to the operator ServiceAccount', () => {
+    const role = only(defaults, 'ClusterRole') as K8sObject & Rules;
+    expect(grants(role.rules)).toEqual(grants(SERVED_NAMESPACE_PERMISSIONS));
+    const binding = only(defaults, 'ClusterRoleBinding') as K8sObject & Binding;
+    expect(binding.roleRef).toMatchObject({ kind: 'ClusterRole', name: role.metadata.name });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: sa(), namespace: RELEASE_NAMESPACE }]);
+  });
+
+  it('Leases only in the release namespace, get and update only on the operator Lease', () => {
+    for (const objects of [defaults, namespaced]) {
+      const leaseRoles = rbac(objects).filter((o) => o.kind === 'Role' && grants((o as K8sObject & Rules).rules).some((g) => g.includes('leases')));
+      expect(leaseRoles.map((r) => r.metadata.namespace)).toEqual([RELEASE_NAMESPACE]);
+      expect(grants((leaseRoles[0] as K8sObject & Rules).rules)).toEqual(grants(leaderElectionPermissions(leaseName(objects))));
+    }
+    const off = renderChart({ leaderElection: { enabled: false, leaseName: '', leaseDurationSeconds: 15, renewDeadlineMs: 10000, retryPeriodMs: 2000 } });
+    return expect(off.then((o) => [loadConfig(envOf(o)).LEADER_ELECT, rbac(o).filter((r) => r.kind === 'Role').length])).resolves.toEqual([false, 0]);
+  });
+
+  it('served namespaces: a Role and RoleBinding in each, no cluster-wide rights', () => {
+    expect(rbac(namespaced).filter((o) => o.kind.startsWith('Cluster'))).toEqual([]);
+    for (const ns of SERVED) {
+      const role = rbac(namespaced).find((o) => o.kind === 'Role' && o.metadata.namespace === ns) as K8sObject & Rules;
+      expect(grants(role.rules)).toEqual(grants(SERVED_NAMESPACE_PERMISSIONS));
+      const binding = rbac(namespaced).find((o) => o.kind === 'RoleBinding' && o.metadata.namespace === ns) as K8sObject & Binding;
+      expect(binding.roleRef).toMatchObject({ kind: 'Role', name: role.metadata.name });
+      expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: sa(), namespace: RELEASE_NAMESPACE }]);
+    }
+  });
+
+  it('no wildcards; Secrets only read, one by one', () => {
+    for (const objects of [defaults, namespaced]) {
+      const all = rbac(objects).flatMap((o) => grants((o as Partial<Rules>).rules ?? []));
+      expect(all.filter((g) => g.includes('*'))).toEqual([]);
+      expect([...new Set(all.filter((g) => g.startsWith('/secrets')))]).toEqual(['/secrets:get']);
+    }
+  });
+
+  it('the trainer ServiceAccount in each served namespace: no token, bound to nothing', () => {
+    const trainers = namespaced.filter((o) => o.kind === 'ServiceAccount' && o.metadata.name === 'loraplane-trainer');
+    expect(trainers.map((o) => [o.metadata.namespace, o.automountServiceAccountToken])).toEqual(SERVED.map((ns) => [ns, false]));
+    const subjects = rbac(namespaced).flatMap((o) => (o as Partial<Binding>).subjects ?? []);
+    expect(subjects.filter((s) => s.name === 'loraplane-trainer')).toEqual([]);
+    // All namespaces served: the operator makes it where a trainer runs (service-account.ts).
+    expect(defaults.filter((o) => o.metadata.name === 'loraplane-trainer')).toEqual([]);
+  });
+});
+
+describe('metrics', () => {
+  it('a Service in front of the probes port; monitors only when asked for', async () => {
+    const svc = only(defaults, 'Service') as K8sObject & { spec: { selector: Record<string, string>; ports: { targetPort: string }[] } };
+    expect(svc.spec.selector).toEqual(deploymentOf(defaults).spec!.selector.matchLabels);
+    expect(svc.spec.ports[0]!.targetPort).toBe('http');
+    expect(defaults.filter((o) => o.apiVersion === 'monitoring.coreos.com/v1')).toEqual([]);
+
+    const on = await renderChart({ watchNamespaces: SERVED, metrics: { service: { type: 'ClusterIP', port: PORT }, serviceMonitor: { enabled: true, interval: '30s', scrapeTimeout: '10s', labels: { release: 'prom' } }, podMonitor: { enabled: true, interval: '15s', scrapeTimeout: '10s', labels: {} } } });
+    const sm = only(on, 'ServiceMonitor') as K8sObject & { spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string }[] } };
+    expect(sm.metadata.labels?.release).toBe('prom');
+    // A ServiceMonitor selects Services by their labels.
+    expect(only(on, 'Service').metadata.labels).toMatchObject(sm.spec.selector.matchLabels);
+    expect(sm.spec.endpoints).toEqual([expect.objectContaining({ port: 'http', path: '/metrics' })]);
+    const pm = only(on, 'PodMonitor') as K8sObject & { spec: { selector: { matchLabels: Record<string, string> }; namespaceSelector: unknown } };
+    // The labels the operator puts on trainer pods select them.
+    expect(trainerLabels('any-job')).toMatchObject(pm.spec.selector.matchLabels);
+    expect(pm.spec.selector.matchLabels[LABEL_MANAGED_BY]).toBe(MANAGED_BY);
+    expect(pm.spec.namespaceSelector).toEqual({ matchNames: SERVED });
+  });
+});
+
+describe('values.schema.json', () => {
+  it.each([
+    ['replicaCount=two', "at '/replicaCount': got string, want integer"],
+    ['watchNamespaces[0]=Team_A', "at '/watchNamespaces/0'"],
+    ['trainer.image.pullPolicy=Sometimes', "at '/trainer/image/pullPolicy'"],
+    ['replicas=2', "additional properties 'replicas' not allowed"],
+  ])('helm refuses %s', async (set, message) => {
+    const r = await helm(['template', 'lp', CHART_DIR, '--set-string', set]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("values don't meet the specifications of the schema");
+    expect(r.stderr).toContain(message);
+  });
+});
