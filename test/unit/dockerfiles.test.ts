@@ -109,9 +109,11 @@ const ignored = (path: string): boolean => dockerignore.some((p) => path === p |
 const trainerPod = renderTrainerJob(exampleFineTuneJob(), { image: 'x', serviceAccountName: 'x', imagePullPolicy: 'Never' }).spec!.template.spec!;
 const binImport = (bin: string): string => ts.preProcessFile(read(bin), true, true).importedFiles[0]!.fileName;
 const trainerEntry = posix.join('bin', binImport(pkg.bin['loraplane-trainer']!));
+const trainerSource = sourceOf(trainerEntry);
+if (!trainerSource) throw new Error(`${pkg.bin['loraplane-trainer']} imports ${trainerEntry}, which tsconfig.build.json does not produce`);
 const closures = new Map<Image, string[]>([
   [operator, importClosure(join(repo, 'operator/src/main.ts'))],
-  [trainer, importClosure(sourceOf(trainerEntry) ?? join(repo, 'missing-trainer-entry'))],
+  [trainer, importClosure(trainerSource)],
 ]);
 
 describe.each([operator, trainer])('$file', (image) => {
