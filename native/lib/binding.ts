@@ -18,6 +18,7 @@ export interface NativeLoadOptions {
   doubleQuant?: boolean;
   blockSize?: number;
   activationCheckpointing?: boolean;
+  backend?: 'auto' | 'cpu' | 'cuda';
   lora?: { r?: number; alpha?: number; dropout?: number; useRslora?: boolean; seed?: number; targetModules?: string[] };
 }
 
@@ -39,6 +40,8 @@ export interface NativeStepStats {
   learningRate: number;
   tokens: number;
   step: number;
+  /** The most memory the model's backend held during the step (GPU memory on cuda). */
+  peakMemoryBytes: number;
 }
 
 export interface NativeModelInfo {
@@ -50,6 +53,9 @@ export interface NativeModelInfo {
   keyValueHeads: number;
   baseBytes: number;
   trainableParameters: number;
+  /** The backend the model runs on, and what it runs on (the GPU's name on cuda). */
+  backend: 'cpu' | 'cuda';
+  device: string;
 }
 
 export interface NativeModel {
@@ -70,8 +76,11 @@ export interface NativeModel {
 }
 
 export interface NativeBuildInfo {
+  /** The backends compiled in: ['cpu'] or ['cpu', 'cuda']. */
   backends: string[];
+  /** What backend 'auto' takes on this machine now; backendNote says why when a CUDA build takes cpu. */
   backend: string;
+  backendNote?: string;
   gemm: string;
   openmp: boolean;
 }

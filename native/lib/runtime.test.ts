@@ -22,8 +22,46 @@ describe('native runtime binding', () => {
   it('reports its build', () => {
     const info = buildInfo();
     expect(info.backends).toContain('cpu');
-    expect(info.backend).toBe('cpu');
+    expect(info.backends).toContain(info.backend);
     expect(typeof info.gemm).toBe('string');
+  });
+
+  it('runs on the backend asked for, and says which', async () => {
+    const model = await QLoraModel.load(join(llama, 'model'), { lora, backend: 'cpu' });
+    expect(model.info).toMatchObject({ backend: 'cpu', device: expect.stringMatching(/^cpu \(.+ GEMM, \d+ threads\)$/) });
+    model.configureTraining({ learningRate: 1e-3, totalSteps: 1 });
+    const row = Array.from({ length: 32 }, (_, i) => i);
+    const stats = await model.step([{ inputIds: [row], labels: [row] }]);
+    // The step's workspace alone (32 tokens, hidden 64, 2 layers) holds more than 32 KiB.
+    expect(stats.peakMemoryBytes).toBeGreaterThan(32 * 1024);
+    model.free();
+  });
+
+  it('refuses a cuda backend it cannot have, naming why', async () => {
+    const info = buildInfo();
+    const load = QLoraModel.load(join(llama, 'model'), { lora, backend: 'cuda' });
+    if (!info.backends.includes('cuda')) await expect(load).rejects.toThrow(/backend cuda was asked for but this build has no CUDA backend/);
+    else if (info.backend === 'cpu') await expect(load).rejects.toThrow(/backend cuda was asked for but no CUDA device/);
+    else {
+      const model = await load;
+      expect(model.info.backend).toBe('cuda');
+      model.free();
+    }
+  });
+
+  it('takes the backend from LORAPLANE_BACKEND when the option is not given', async () => {
+    const saved = process.env.LORAPLANE_BACKEND;
+    try {
+      process.env.LORAPLANE_BACKEND = 'gpu';
+      await expect(QLoraModel.load(join(llama, 'model'), { lora })).rejects.toThrow(/Expected auto, cpu or cuda for LORAPLANE_BACKEND but received "gpu"/);
+      process.env.LORAPLANE_BACKEND = 'cpu';
+      const model = await QLoraModel.load(join(llama, 'model'), { lora });
+      expect(model.info.backend).toBe('cpu');
+      model.free();
+    } finally {
+      if (saved === undefined) delete process.env.LORAPLANE_BACKEND;
+      else process.env.LORAPLANE_BACKEND = saved;
+    }
   });
 
   it('gives the PyTorch + PEFT + bitsandbytes logits and loss for the golden Llama', async () => {

@@ -5,6 +5,15 @@ import { loadNative, type NativeBatch, type NativeBuildInfo, type NativeModel, t
 
 const TARGET_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 
+const backendKind = z.enum(['auto', 'cpu', 'cuda']);
+function backendFromEnv(): z.infer<typeof backendKind> {
+  const raw = process.env.LORAPLANE_BACKEND;
+  if (raw === undefined || raw === '') return 'auto';
+  const parsed = backendKind.safeParse(raw);
+  if (!parsed.success) throw new Error(`Expected auto, cpu or cuda for LORAPLANE_BACKEND but received "${raw}"`);
+  return parsed.data;
+}
+
 export const loadOptions = z
   .object({
     quantize: z.boolean().default(true),
@@ -12,6 +21,8 @@ export const loadOptions = z
     doubleQuant: z.boolean().default(true),
     blockSize: z.number().int().refine((b) => [32, 64, 128, 256, 512, 1024, 2048, 4096].includes(b), 'a power of two in 32..4096').default(64),
     activationCheckpointing: z.boolean().default(true),
+    /** auto: cuda when built with it and a GPU answers, else cpu. Default: LORAPLANE_BACKEND, else auto. */
+    backend: backendKind.default(() => backendFromEnv()),
     lora: z
       .object({
         r: z.number().int().min(1).max(1024).default(16),

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "addon/model_wrap.h"
+#include "backend/select.h"
 #include "cpu/gemm.h"
 
 namespace {
@@ -9,10 +10,14 @@ namespace {
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto o = Napi::Object::New(env);
-  auto backends = Napi::Array::New(env, 1);
-  backends.Set(0u, "cpu");
+  const std::vector<std::string> compiled = lp::compiled_backends();
+  auto backends = Napi::Array::New(env, compiled.size());
+  for (uint32_t i = 0; i < compiled.size(); ++i) backends.Set(i, compiled[i]);
   o.Set("backends", backends);
-  o.Set("backend", "cpu");
+  // What backend "auto" takes on this machine now, and why when that is not cuda in a CUDA build.
+  const lp::BackendChoice choice = lp::choose_backend(lp::BackendKind::Auto, compiled.size() > 1, lp::probe_cuda_devices());
+  o.Set("backend", lp::backend_kind_name(choice.kind));
+  if (!choice.note.empty()) o.Set("backendNote", choice.note);
   o.Set("gemm", lp::cpu::gemm_backend_name());
 #ifdef _OPENMP
   o.Set("openmp", true);

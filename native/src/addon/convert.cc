@@ -45,6 +45,7 @@ LoadOptions to_load_options(const Napi::Object& o) {
   opts.double_quant = get_bool(o, "doubleQuant", true);
   opts.blocksize = static_cast<int>(get_number(o, "blockSize", 64));
   opts.activation_checkpointing = get_bool(o, "activationCheckpointing", true);
+  if (o.Has("backend")) opts.backend = parse_backend_kind(get_string(o, "backend"), "backend");
   if (o.Has("lora")) {
     Napi::Value lv = o.Get("lora");
     if (!lv.IsObject()) type_error("lora", "an object");
@@ -123,6 +124,8 @@ Napi::Object model_info(Napi::Env env, const LlamaModel& m) {
   o.Set("attentionHeads", static_cast<double>(c.num_attention_heads));
   o.Set("keyValueHeads", static_cast<double>(c.num_key_value_heads));
   o.Set("baseBytes", static_cast<double>(m.base_bytes()));
+  o.Set("backend", m.backend().name());
+  o.Set("device", m.backend().device_name());
   double trainable = 0;
   for (const auto& p : m.lora_params()) trainable += static_cast<double>(p.value.size());
   o.Set("trainableParameters", trainable);

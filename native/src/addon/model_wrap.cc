@@ -118,6 +118,7 @@ Napi::Value ModelWrap::Step(const Napi::CallbackInfo& info) {
         o.Set("learningRate", stats->lr);
         o.Set("tokens", static_cast<double>(stats->tokens));
         o.Set("step", stats->step);
+        o.Set("peakMemoryBytes", static_cast<double>(stats->peak_memory_bytes));
         return o;
       },
       release(s));

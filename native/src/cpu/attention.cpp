@@ -254,4 +254,37 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   }
 }
 
+void attention_decode(float* out, const float* q, const float* kcache, const float* vcache, int j0, int p, int NH,
+                      int NKV, int HS) {
+  check_shapes("attention_decode", 1, p + 1, NH, NKV, HS);
+  const int rep = NH / NKV, KVD = NKV * HS;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
+  LP_OMP(parallel if (NH * (p - j0 + 1) * HS > (1 << 15)))
+  {
+    std::vector<float> s(static_cast<size_t>(p + 1));
+    LP_OMP(for)
+    for (int h = 0; h < NH; ++h) {
+      const float* qh = q + static_cast<size_t>(h) * HS;
+      const size_t kvo = static_cast<size_t>(h / rep) * HS;
+      float mx = -INFINITY;
+      for (int j = j0; j <= p; ++j) {
+        const float* kj = kcache + static_cast<size_t>(j) * KVD + kvo;
+        float d = 0;
+        for (int i = 0; i < HS; ++i) d += qh[i] * kj[i];
+        s[j] = d * scale;
+        mx = std::max(mx, s[j]);
+      }
+      float sum = 0;
+      for (int j = j0; j <= p; ++j) sum += s[j] = std::exp(s[j] - mx);
+      float* o = out + static_cast<size_t>(h) * HS;
+      std::fill(o, o + HS, 0.f);
+      for (int j = j0; j <= p; ++j) {
+        const float w = s[j] / sum;
+        const float* vj = vcache + static_cast<size_t>(j) * KVD + kvo;
+        for (int i = 0; i < HS; ++i) o[i] += w * vj[i];
+      }
+    }
+  }
+}
+
 }  // namespace lp::cpu

@@ -32,4 +32,9 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         const float* v, const float* lse, const int32_t* seg, int B, int T, int NH, int NKV, int HS,
                         int window);
 
+// One query row (generation with a KV cache): out (NH, HS) = softmax(q k^T * HS^-0.5) v for q (NH, HS)
+// over the cache rows j0..p (inclusive) of kcache, vcache (rows of NKV*HS, after RoPE for k).
+void attention_decode(float* out, const float* q, const float* kcache, const float* vcache, int j0, int p, int NH,
+                      int NKV, int HS);
+
 }  // namespace lp::cpu

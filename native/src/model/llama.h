@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
+#include "backend/select.h"
 #include "core/json.h"
 #include "core/model_config.h"
 #include "quant/quant4.h"
@@ -40,6 +42,7 @@ struct LoadOptions {
   int blocksize = 64;
   LoraSpec lora;
   bool activation_checkpointing = true;  // keep only each layer's input; recompute the layer in backward
+  BackendKind backend = BackendKind::Auto;  // where the model runs (backend/select.h)
 };
 
 // Padding-free batch: B rows of T tokens; documents packed in a row are delimited by position_ids restarting at 0.
@@ -83,9 +86,20 @@ class LlamaModel {
   std::vector<int32_t> generate(const std::vector<int32_t>& prompt, int max_new_tokens, float temperature /*0 = greedy*/,
                                 float top_p, uint64_t seed, const std::vector<int32_t>& stop_ids);
 
-  std::vector<LoraParam>& lora_params();  // PEFT key order: layer, then q k v o gate up down, A before B
+  // PEFT key order: layer, then q k v o gate up down, A before B. On a device backend these are host
+  // copies, brought up to date by the call; edits through the non-const accessor reach the device
+  // before its next use.
+  std::vector<LoraParam>& lora_params();
   const std::vector<LoraParam>& lora_params() const;
   void zero_grad();
+  // The backend the model runs on, and its LoRA tensors there (lora_params() order), for the optimizer.
+  Backend& backend();
+  const Backend& backend() const;
+  struct LoraTensors {
+    std::vector<float*> value, grad;
+    std::vector<int64_t> size;
+  };
+  LoraTensors lora_tensors();
   void set_adapters_enabled(bool on);  // off = the 4-bit base alone
   bool adapters_enabled() const;
   // Dropout masks come from (lora seed, forward-call counter): a resumed run restores the counter

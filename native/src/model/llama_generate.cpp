@@ -1,5 +1,5 @@
-// model/llama_generate.cpp: autoregressive sampling with a KV cache. The prompt goes through the
-// batched layer forward once (its post-RoPE k and v fill the cache); each new token then runs every
+// model/llama_generate.cpp: autoregressive sampling with a KV cache, through the model's backend. The
+// prompt goes through the batched layer forward once (its post-RoPE k and v fill the cache); each new token then runs every
 // layer for one row, attending over the cache. Sampling follows transformers' logits processors:
 // logits / temperature, then top-p (TopPLogitsWarper: drop the smallest tokens whose cumulative
 // probability stays <= 1 - top_p, always keep the most likely), then one draw from lp's RNG.
@@ -9,11 +9,7 @@
 
 #include "core/check.h"
 #include "core/rng.h"
-#include "cpu/embedding.h"
-#include "cpu/gemm.h"
-#include "cpu/rmsnorm.h"
 #include "cpu/rope.h"
-#include "cpu/swiglu.h"
 #include "model/llama_impl.h"
 
 namespace lp {
@@ -67,6 +63,7 @@ std::vector<int32_t> LlamaModel::generate(const std::vector<int32_t>& prompt, in
   if (max_new_tokens == 0) return out;
 
   const ModelConfig& c = m.cfg;
+  Backend& be = *m.be;
   const int L = static_cast<int>(c.num_hidden_layers), C = static_cast<int>(m.C()), V = static_cast<int>(m.V()),
             NH = static_cast<int>(c.num_attention_heads), NKV = static_cast<int>(c.num_key_value_heads),
             HD = static_cast<int>(m.HD()), KVD = static_cast<int>(m.KVD()), F = static_cast<int>(m.F());
@@ -74,7 +71,10 @@ std::vector<int32_t> LlamaModel::generate(const std::vector<int32_t>& prompt, in
   const int cap = P + max_new_tokens;
   const int window = static_cast<int>(c.sliding_window);
   const float eps = static_cast<float>(c.rms_norm_eps);
-  std::vector<float> kcache(static_cast<size_t>(L) * cap * KVD), vcache(kcache.size());  // (L, cap, KVD)
+  Buffer<float> kcache(&be), vcache(&be);  // (L, cap, KVD)
+  kcache.resize(static_cast<size_t>(L) * cap * KVD);
+  vcache.resize(kcache.size());
+  const size_t fsz = sizeof(float);
 
   // Prefill: the prompt as one batch row; every layer's k (after RoPE) and v go into the cache.
   Batch pb;
@@ -82,33 +82,39 @@ std::vector<int32_t> LlamaModel::generate(const std::vector<int32_t>& prompt, in
   pb.T = P;
   pb.input_ids = prompt;
   m.prepare(pb, false);
+  m.sync_to_device();
   m.ws.stream.resize(2 * static_cast<size_t>(P) * C);
-  m.ws.acts.resize(1);
+  if (m.ws.acts.empty()) m.ws.acts.emplace_back(&be);
   LayerActs& a = m.ws.acts[0];
   float* x0 = m.ws.stream.data();
   float* x1 = x0 + static_cast<size_t>(P) * C;
-  cpu::embedding_forward(x0, prompt.data(), m.embed.data(), P, V, C);
+  be.embedding_forward(x0, m.ws.ids_d.data(), m.embed_d.data(), P, V, C);
   for (int l = 0; l < L; ++l) {
     m.layer_forward(l, x0, x1, a, false);
-    std::copy(a.k.begin(), a.k.begin() + static_cast<size_t>(P) * KVD, kcache.begin() + static_cast<size_t>(l) * cap * KVD);
-    std::copy(a.v.begin(), a.v.begin() + static_cast<size_t>(P) * KVD, vcache.begin() + static_cast<size_t>(l) * cap * KVD);
+    be.copy(kcache.data() + static_cast<size_t>(l) * cap * KVD, a.k.data(), static_cast<size_t>(P) * KVD * fsz);
+    be.copy(vcache.data() + static_cast<size_t>(l) * cap * KVD, a.v.data(), static_cast<size_t>(P) * KVD * fsz);
     std::swap(x0, x1);
   }
-  std::vector<float> x(x0 + static_cast<size_t>(P - 1) * C, x0 + static_cast<size_t>(P) * C);  // (C) last row
+  Buffer<float> x(&be), xn(&be), rstd(&be), tmp(&be), logits_d(&be), cosr(&be), sinr(&be);
+  Buffer<int32_t> tok_d(&be);
+  x.resize(C);  // the last row
+  be.copy(x.data(), x0 + static_cast<size_t>(P - 1) * C, C * fsz);
 
   // Decode buffers (one row), reused for every token.
-  std::vector<float> xn(C), tmp(C), logits(V), scores(static_cast<size_t>(NH) * cap), cosr(HD / 2), sinr(HD / 2);
+  xn.resize(C);
+  rstd.resize(1);
+  tmp.resize(C);
+  logits_d.resize(V);
+  std::vector<float> logits(V), cos_h(HD / 2), sin_h(HD / 2);
   std::vector<double> probs(V);
   std::vector<int32_t> order;
   const Rng rng(seed, 0);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
-  const int rep = NH / NKV;
 
   for (int step = 0;; ++step) {
-    float rstd;
-    cpu::rmsnorm_forward(xn.data(), &rstd, x.data(), m.final_norm.data(), 1, C, eps);
+    be.rmsnorm_forward(xn.data(), rstd.data(), x.data(), m.final_norm_d.data(), 1, C, eps);
     // logits (1, V) = xn (1, C) @ W^T
-    cpu::sgemm(false, true, 1, V, C, 1.f, xn.data(), C, m.lm_weight(), C, 0.f, logits.data(), V);
+    be.matmul(false, true, 1, V, C, xn.data(), C, m.lm_weight(), C, logits_d.data(), V);
+    logits_d.download(logits.data(), V);
     const int32_t tok = sample(logits.data(), V, temperature, top_p, rng.uniform(static_cast<uint64_t>(step)), probs, order);
     out.push_back(tok);
     if (static_cast<int>(out.size()) == max_new_tokens ||
@@ -118,53 +124,34 @@ std::vector<int32_t> LlamaModel::generate(const std::vector<int32_t>& prompt, in
     // One new row at position p = P + step through every layer.
     const int32_t p = P + step;
     m.ws.B = m.ws.T = m.ws.N = 1;
-    cpu::rope_cos_sin(cosr.data(), sinr.data(), &p, 1, m.inv_freq.data(), HD);
-    cpu::embedding_forward(x.data(), &tok, m.embed.data(), 1, V, C);
+    cpu::rope_cos_sin(cos_h.data(), sin_h.data(), &p, 1, m.inv_freq.data(), HD);
+    cosr.upload(cos_h);
+    sinr.upload(sin_h);
+    tok_d.upload(&tok, 1);
+    be.embedding_forward(x.data(), tok_d.data(), m.embed_d.data(), 1, V, C);
     const int j0 = window > 0 ? std::max(0, p - window + 1) : 0;  // first visible cache row
     for (int l = 0; l < L; ++l) {
       const Layer& ly = m.layers[static_cast<size_t>(l)];
       m.size_acts(a, false);
-      cpu::rmsnorm_forward(a.xn1.data(), a.rstd1.data(), x.data(), ly.attn_norm.data(), 1, C, eps);
+      be.rmsnorm_forward(a.xn1.data(), a.rstd1.data(), x.data(), ly.attn_norm_d.data(), 1, C, eps);
       m.proj_forward(l, kQ, a.xn1.data(), a.q.data(), a, false, 1);
       m.proj_forward(l, kK, a.xn1.data(), a.k.data(), a, false, 1);
       m.proj_forward(l, kV, a.xn1.data(), a.v.data(), a, false, 1);
-      cpu::rope_forward(a.q.data(), a.q.data(), cosr.data(), sinr.data(), 1, NH, HD);
-      cpu::rope_forward(a.k.data(), a.k.data(), cosr.data(), sinr.data(), 1, NKV, HD);
+      be.rope_forward(a.q.data(), a.q.data(), cosr.data(), sinr.data(), 1, NH, HD);
+      be.rope_forward(a.k.data(), a.k.data(), cosr.data(), sinr.data(), 1, NKV, HD);
       float* kc = kcache.data() + static_cast<size_t>(l) * cap * KVD;
       float* vc = vcache.data() + static_cast<size_t>(l) * cap * KVD;
-      std::copy(a.k.begin(), a.k.begin() + KVD, kc + static_cast<size_t>(p) * KVD);
-      std::copy(a.v.begin(), a.v.begin() + KVD, vc + static_cast<size_t>(p) * KVD);
-#pragma omp parallel for if (NH * (p - j0 + 1) * HD > (1 << 15))
-      for (int h = 0; h < NH; ++h) {
-        const float* q = a.q.data() + static_cast<size_t>(h) * HD;
-        const size_t kvo = static_cast<size_t>(h / rep) * HD;
-        float* s = scores.data() + static_cast<size_t>(h) * cap;
-        float mx = -INFINITY;
-        for (int j = j0; j <= p; ++j) {
-          const float* k = kc + static_cast<size_t>(j) * KVD + kvo;
-          float d = 0;
-          for (int i = 0; i < HD; ++i) d += q[i] * k[i];
-          s[j] = d * scale;
-          mx = std::max(mx, s[j]);
-        }
-        float sum = 0;
-        for (int j = j0; j <= p; ++j) sum += s[j] = std::exp(s[j] - mx);
-        float* o = a.att.data() + static_cast<size_t>(h) * HD;
-        std::fill(o, o + HD, 0.f);
-        for (int j = j0; j <= p; ++j) {
-          const float w = s[j] / sum;
-          const float* v = vc + static_cast<size_t>(j) * KVD + kvo;
-          for (int i = 0; i < HD; ++i) o[i] += w * v[i];
-        }
-      }
+      be.copy(kc + static_cast<size_t>(p) * KVD, a.k.data(), KVD * fsz);
+      be.copy(vc + static_cast<size_t>(p) * KVD, a.v.data(), KVD * fsz);
+      be.attention_decode(a.att.data(), a.q.data(), kc, vc, j0, p, NH, NKV, HD);
       m.proj_forward(l, kO, a.att.data(), tmp.data(), a, false, 1);
-      for (int i = 0; i < C; ++i) a.h1[i] = x[i] + tmp[i];
-      cpu::rmsnorm_forward(a.xn2.data(), a.rstd2.data(), a.h1.data(), ly.mlp_norm.data(), 1, C, eps);
+      be.add(a.h1.data(), x.data(), tmp.data(), C);
+      be.rmsnorm_forward(a.xn2.data(), a.rstd2.data(), a.h1.data(), ly.mlp_norm_d.data(), 1, C, eps);
       m.proj_forward(l, kGate, a.xn2.data(), a.gate.data(), a, false, 1);
       m.proj_forward(l, kUp, a.xn2.data(), a.up.data(), a, false, 1);
-      cpu::swiglu_forward(a.act.data(), a.gate.data(), a.up.data(), F);
+      be.swiglu_forward(a.act.data(), a.gate.data(), a.up.data(), F);
       m.proj_forward(l, kDown, a.act.data(), tmp.data(), a, false, 1);
-      for (int i = 0; i < C; ++i) x[i] = a.h1[i] + tmp[i];
+      be.add(x.data(), a.h1.data(), tmp.data(), C);
     }
   }
   return out;

@@ -6,9 +6,12 @@
 // F intermediate, r LoRA rank.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
+#include "backend/buffer.h"
 #include "core/json.h"
 #include "core/model_config.h"
 #include "model/llama.h"
@@ -19,7 +22,8 @@ namespace lp {
 // Index of a projection in a layer, in PEFT's key order.
 enum ProjIndex { kQ = 0, kK, kV, kO, kGate, kUp, kDown, kNumProj };
 
-// One frozen projection y = x W^T (+ b), W (out, in), plus the index of its LoRA pair.
+// One frozen projection y = x W^T (+ b), W (out, in), plus the index of its LoRA pair. The host
+// tensors are what was loaded (export, merge, tests read them); w and bias_d are the backend's form.
 struct Proj {
   int out = 0, in = 0;
   bool quantized = false;
@@ -27,45 +31,61 @@ struct Proj {
   std::vector<float> dense;   // (out, in) when !quantized
   std::vector<float> bias;    // (out) or empty
   int lora = -1;              // index of lora_A in Impl::params (lora_B at lora + 1); -1: not adapted
+  std::unique_ptr<FrozenWeight> w;
+  Buffer<float> bias_d;       // (out) or empty
 };
 
 struct Layer {
   std::vector<float> attn_norm, mlp_norm;  // (C) input_layernorm, post_attention_layernorm
+  Buffer<float> attn_norm_d, mlp_norm_d;
   Proj proj[kNumProj];
 };
 
-// The activations one layer's backward needs, for N tokens. With activation checkpointing a single
-// instance is reused: each layer is recomputed from its saved input just before its backward.
+// The activations one layer's backward needs, for N tokens, in the backend's memory. With activation
+// checkpointing a single instance is reused: each layer is recomputed from its saved input just
+// before its backward.
 struct LayerActs {
-  std::vector<float> xn1, rstd1;     // (N, C), (N): attention RMSNorm output and 1/rms
-  std::vector<float> q, k, v;        // (N, QD), (N, KVD), (N, KVD): after bias and RoPE (q, k)
-  std::vector<float> lse;            // (N, NH) attention log-sum-exp
-  std::vector<float> att;            // (N, QD) attention output, o_proj's input
-  std::vector<float> h1;             // (N, C) residual after attention
-  std::vector<float> xn2, rstd2;     // (N, C), (N)
-  std::vector<float> gate, up, act;  // (N, F) each; act = silu(gate) * up, down_proj's input
-  std::vector<float> lora_h[kNumProj];        // (N, r) drop(x) A^T of each adapted projection
-  std::vector<uint8_t> lora_mask[kNumProj];   // (N, in) dropout keep-mask, only with dropout
+  explicit LayerActs(Backend* be);
+  Buffer<float> xn1, rstd1;     // (N, C), (N): attention RMSNorm output and 1/rms
+  Buffer<float> q, k, v;        // (N, QD), (N, KVD), (N, KVD): after bias and RoPE (q, k)
+  Buffer<float> lse;            // (N, NH) attention log-sum-exp
+  Buffer<float> att;            // (N, QD) attention output, o_proj's input
+  Buffer<float> h1;             // (N, C) residual after attention
+  Buffer<float> xn2, rstd2;     // (N, C), (N)
+  Buffer<float> gate, up, act;  // (N, F) each; act = silu(gate) * up, down_proj's input
+  Buffer<float> lora_h[kNumProj];        // (N, r) drop(x) A^T of each adapted projection
+  Buffer<uint8_t> lora_mask[kNumProj];   // (N, in) dropout keep-mask, only with dropout
 };
 
 // Buffers of one call, grown to the largest N seen and reused (no allocation per layer or token).
+// The host vectors are computed on the host; their *_d twins are the backend's copies.
 struct Workspace {
+  void bind(Backend* be);
   int B = 0, T = 0, N = 0;
   std::vector<int32_t> pos, seg, labels;  // (N): positions, packed-document ids, shifted labels
   std::vector<float> cos, sin;            // (N, HD/2)
-  std::vector<float> stream;              // (L+1, N, C) residual stream at each layer boundary (2 slots in inference)
+  Buffer<int32_t> ids_d, seg_d, labels_d;
+  Buffer<float> cos_d, sin_d;
+  Buffer<float> stream;                   // (L+1, N, C) residual stream at each layer boundary (2 slots in inference)
   std::vector<LayerActs> acts;            // one per layer without checkpointing, else one
-  std::vector<float> tmp;                 // (N, C) o_proj / down_proj output before the residual add
-  std::vector<float> xd;                  // (N, max in) dropped LoRA input
-  std::vector<float> xf, rstdf;           // (N, C), (N) after the final norm
-  std::vector<float> dx, dxn;             // (N, C) residual-stream gradient; gradient of a norm's output
-  std::vector<float> dq, dk, dv, datt;    // (N, QD), (N, KVD), (N, KVD), (N, QD)
-  std::vector<float> dgate, dup, dact;    // (N, F)
-  std::vector<float> dh;                  // (N, r) LoRA scratch
-  std::vector<float> logits;              // (rows, V) one chunk of the lm_head output
+  Buffer<float> tmp;                      // (N, C) o_proj / down_proj output before the residual add
+  Buffer<float> xd;                       // (N, max in) dropped LoRA input
+  Buffer<float> xf, rstdf;                // (N, C), (N) after the final norm
+  Buffer<float> dx, dxn;                  // (N, C) residual-stream gradient; gradient of a norm's output
+  Buffer<float> dq, dk, dv, datt;         // (N, QD), (N, KVD), (N, KVD), (N, QD)
+  Buffer<float> dgate, dup, dact;         // (N, F)
+  Buffer<float> dh;                       // (N, r) LoRA scratch
+  Buffer<float> logits;                   // (rows, V) one chunk of the lm_head output
+};
+
+// A LoRA tensor's value and gradient in the backend's memory (only on a backend that is not
+// host-visible; the CPU backend works on LoraParam's vectors in place).
+struct LoraBuffers {
+  Buffer<float> value, grad;
 };
 
 struct LlamaModel::Impl {
+  std::unique_ptr<Backend> be;  // first: every Buffer below is released before it goes
   std::string dir;
   Json hf_config;
   ModelConfig cfg;
@@ -76,9 +96,15 @@ struct LlamaModel::Impl {
   std::vector<float> embed;       // (V, C)
   std::vector<float> final_norm;  // (C)
   std::vector<float> lm_head;     // (V, C); empty when tied to embed
+  Buffer<float> embed_d, final_norm_d, lm_head_d;
   std::vector<Layer> layers;
   std::vector<float> inv_freq;    // (HD/2)
   std::vector<LoraParam> params;
+  // On a backend that is not host-visible the LoRA tensors live in dparams; params then holds host
+  // copies, refreshed on demand. host_fresh: params equals the backend copy; device_fresh: the
+  // backend copy equals params (a caller may have edited params through the non-const accessor).
+  std::vector<LoraBuffers> dparams;
+  bool host_fresh = true, device_fresh = true;
   std::vector<DenseTensor> dense_index;  // the fp32 frozen tensors by HF name, for export
 
   // Counts forward passes with dropout (from 1, so dropout streams never meet the LoRA init streams):
@@ -87,11 +113,14 @@ struct LlamaModel::Impl {
   uint64_t dropout_calls = 0;
 
   // Scratch reused across calls (grown, never shrunk): no allocation per token or layer.
-  std::vector<float> wbuf;  // (max out*in) one dequantized projection
   Workspace ws;
 
-  const float* lm_weight() const { return lm_head.empty() ? embed.data() : lm_head.data(); }
-  const float* weight(const Proj& p);  // dense W of p, dequantized into wbuf when quantized
+  const float* lm_weight() const { return lm_head.empty() ? embed_d.data() : lm_head_d.data(); }
+  // The LoRA tensor i (value, grad) in the backend's memory; sync_to_device first.
+  float* lora_value(size_t i) { return dparams.empty() ? params[i].value.data() : dparams[i].value.data(); }
+  float* lora_grad(size_t i) { return dparams.empty() ? params[i].grad.data() : dparams[i].grad.data(); }
+  void sync_to_device();   // before the backend reads or writes LoRA tensors
+  void sync_to_host();     // before the host reads params
 
   // llama_layer.cpp. `train` turns LoRA dropout on, with masks from dropout_stream (this call's counter).
   void prepare(const Batch& batch, bool with_labels);  // checks the batch, fills ws.pos/seg/labels/cos/sin

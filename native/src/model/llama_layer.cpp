@@ -1,4 +1,5 @@
-// model/llama_layer.cpp: one decoder layer, forward and backward, on the cpu/ ops; batch preparation.
+// model/llama_layer.cpp: one decoder layer, forward and backward, through the model's backend; batch
+// preparation (positions, segments, shifted labels, RoPE tables on the host, then copied in).
 //
 //   h1    = x + o_proj(attn(rope(q_proj(n1)), rope(k_proj(n1)), v_proj(n1)))   n1 = rmsnorm(x)
 //   x_out = h1 + down_proj(silu(gate_proj(n2)) * up_proj(n2))                    n2 = rmsnorm(h1)
@@ -9,21 +10,25 @@
 #include "core/check.h"
 #include "cpu/attention.h"
 #include "cpu/cross_entropy.h"
-#include "cpu/linear.h"
-#include "cpu/lora.h"
-#include "cpu/rmsnorm.h"
 #include "cpu/rope.h"
-#include "cpu/swiglu.h"
 #include "model/llama_impl.h"
 
 namespace lp {
 
-namespace {
-template <typename T>
-void grow(std::vector<T>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
+LayerActs::LayerActs(Backend* be)
+    : xn1(be), rstd1(be), q(be), k(be), v(be), lse(be), att(be), h1(be), xn2(be), rstd2(be), gate(be), up(be), act(be) {
+  for (int p = 0; p < kNumProj; ++p) {
+    lora_h[p].bind(be);
+    lora_mask[p].bind(be);
+  }
 }
-}  // namespace
+
+void Workspace::bind(Backend* be) {
+  for (Buffer<int32_t>* b : {&ids_d, &seg_d, &labels_d}) b->bind(be);
+  for (Buffer<float>* b : {&cos_d, &sin_d, &stream, &tmp, &xd, &xf, &rstdf, &dx, &dxn, &dq, &dk, &dv, &datt, &dgate,
+                           &dup, &dact, &dh, &logits})
+    b->bind(be);
+}
 
 void LlamaModel::Impl::prepare(const Batch& b, bool with_labels) {
   LP_CHECK(b.B > 0 && b.T > 0, "batch must have B > 0 rows of T > 0 tokens, got B = " << b.B << ", T = " << b.T);
@@ -50,6 +55,10 @@ void LlamaModel::Impl::prepare(const Batch& b, bool with_labels) {
   ws.cos.resize(n * half);
   ws.sin.resize(n * half);
   cpu::rope_cos_sin(ws.cos.data(), ws.sin.data(), ws.pos.data(), ws.N, inv_freq.data(), static_cast<int>(HD()));
+  ws.ids_d.upload(b.input_ids);
+  ws.seg_d.upload(ws.seg);
+  ws.cos_d.upload(ws.cos);
+  ws.sin_d.upload(ws.sin);
   if (!with_labels) return;
   // HF's shift: logits[t] is scored against labels[t + 1]; the last position of each row has no target.
   ws.labels.resize(n);
@@ -61,6 +70,7 @@ void LlamaModel::Impl::prepare(const Batch& b, bool with_labels) {
                "batch labels[" << i + 1 << "] = " << y << " is neither -100 nor in the vocabulary [0, " << V() << ")");
       ws.labels[i] = y;
     }
+  ws.labels_d.upload(ws.labels);
 }
 
 void LlamaModel::Impl::size_acts(LayerActs& a, bool train) {
@@ -84,35 +94,33 @@ void LlamaModel::Impl::size_acts(LayerActs& a, bool train) {
     a.lora_h[p].resize(pr.lora >= 0 ? N * r() : 0);
     a.lora_mask[p].resize(pr.lora >= 0 && dropout ? N * pr.in : 0);
   }
-  grow(ws.tmp, N * C());
-  grow(ws.xd, dropout ? N * std::max({C(), QD(), F()}) : 0);
+  ws.tmp.grow(N * C());
+  ws.xd.grow(dropout ? N * std::max({C(), QD(), F()}) : 0);
 }
 
 void LlamaModel::Impl::proj_forward(int l, int p, const float* x, float* y, LayerActs& a, bool train, int N) {
   const Proj& pr = layers[static_cast<size_t>(l)].proj[p];
-  cpu::linear_forward(y, x, weight(pr), pr.bias.empty() ? nullptr : pr.bias.data(), N, pr.in, pr.out);
+  be->linear_forward(y, x, *pr.w, pr.bias_d.empty() ? nullptr : pr.bias_d.data(), N);
   if (!lora_on(pr)) return;
-  const LoraParam& A = params[static_cast<size_t>(pr.lora)];
-  const LoraParam& Bp = params[static_cast<size_t>(pr.lora) + 1];
+  const size_t A = static_cast<size_t>(pr.lora);
   const bool dropout = train && opts.lora.dropout > 0;
   uint8_t* mask = dropout ? a.lora_mask[p].data() : nullptr;
-  if (mask) cpu::lora_dropout_mask(mask, static_cast<int64_t>(N) * pr.in, opts.lora.dropout, opts.lora.seed, dropout_stream(l, p));
-  cpu::lora_forward(y, a.lora_h[p].data(), dropout ? ws.xd.data() : nullptr, x, mask, opts.lora.dropout, A.value.data(),
-                    Bp.value.data(), N, pr.in, r(), pr.out, scaling);
+  if (mask) be->lora_dropout_mask(mask, static_cast<int64_t>(N) * pr.in, opts.lora.dropout, opts.lora.seed, dropout_stream(l, p));
+  be->lora_forward(y, a.lora_h[p].data(), dropout ? ws.xd.data() : nullptr, x, mask, opts.lora.dropout, lora_value(A),
+                   lora_value(A + 1), N, pr.in, r(), pr.out, scaling);
 }
 
 void LlamaModel::Impl::proj_backward(int l, int p, const float* dy, const float* x, float* dx, bool accumulate,
                                      LayerActs& a, int N) {
   const Proj& pr = layers[static_cast<size_t>(l)].proj[p];
-  if (dx) cpu::linear_backward(dx, dy, weight(pr), N, pr.in, pr.out, accumulate);
+  if (dx) be->linear_backward(dx, dy, *pr.w, N, accumulate);
   if (!lora_on(pr)) return;
-  LoraParam& A = params[static_cast<size_t>(pr.lora)];
-  LoraParam& Bp = params[static_cast<size_t>(pr.lora) + 1];
+  const size_t A = static_cast<size_t>(pr.lora);
   const uint8_t* mask = a.lora_mask[p].empty() ? nullptr : a.lora_mask[p].data();
-  grow(ws.dh, static_cast<size_t>(N) * r());
-  cpu::lora_backward(A.grad.data(), Bp.grad.data(), dx, ws.dh.data(), mask ? ws.xd.data() : nullptr, dy, x, mask,
-                     opts.lora.dropout, a.lora_h[p].data(), A.value.data(), Bp.value.data(), N, pr.in, r(), pr.out,
-                     scaling);
+  ws.dh.grow(static_cast<size_t>(N) * r());
+  be->lora_backward(lora_grad(A), lora_grad(A + 1), dx, ws.dh.data(), mask ? ws.xd.data() : nullptr, dy, x, mask,
+                    opts.lora.dropout, a.lora_h[p].data(), lora_value(A), lora_value(A + 1), N, pr.in, r(), pr.out,
+                    scaling);
 }
 
 void LlamaModel::Impl::layer_forward(int l, const float* x, float* x_out, LayerActs& a, bool train) {
@@ -121,25 +129,23 @@ void LlamaModel::Impl::layer_forward(int l, const float* x, float* x_out, LayerA
             NKV = static_cast<int>(cfg.num_key_value_heads), HD_ = static_cast<int>(HD());
   const float eps = static_cast<float>(cfg.rms_norm_eps);
   size_acts(a, train);
-  cpu::rmsnorm_forward(a.xn1.data(), a.rstd1.data(), x, L.attn_norm.data(), N, C_, eps);
+  be->rmsnorm_forward(a.xn1.data(), a.rstd1.data(), x, L.attn_norm_d.data(), N, C_, eps);
   proj_forward(l, kQ, a.xn1.data(), a.q.data(), a, train, N);
   proj_forward(l, kK, a.xn1.data(), a.k.data(), a, train, N);
   proj_forward(l, kV, a.xn1.data(), a.v.data(), a, train, N);
-  cpu::rope_forward(a.q.data(), a.q.data(), ws.cos.data(), ws.sin.data(), N, NH, HD_);
-  cpu::rope_forward(a.k.data(), a.k.data(), ws.cos.data(), ws.sin.data(), N, NKV, HD_);
-  cpu::attention_forward(a.att.data(), a.lse.data(), a.q.data(), a.k.data(), a.v.data(), ws.seg.data(), ws.B, ws.T, NH,
-                         NKV, HD_, static_cast<int>(cfg.sliding_window));
+  be->rope_forward(a.q.data(), a.q.data(), ws.cos_d.data(), ws.sin_d.data(), N, NH, HD_);
+  be->rope_forward(a.k.data(), a.k.data(), ws.cos_d.data(), ws.sin_d.data(), N, NKV, HD_);
+  be->attention_forward(a.att.data(), a.lse.data(), a.q.data(), a.k.data(), a.v.data(), ws.seg_d.data(), ws.B, ws.T, NH,
+                        NKV, HD_, static_cast<int>(cfg.sliding_window));
   proj_forward(l, kO, a.att.data(), ws.tmp.data(), a, train, N);
-  const size_t NC = static_cast<size_t>(N) * C_;
-#pragma omp parallel for if (NC > (1 << 16))
-  for (size_t i = 0; i < NC; ++i) a.h1[i] = x[i] + ws.tmp[i];
-  cpu::rmsnorm_forward(a.xn2.data(), a.rstd2.data(), a.h1.data(), L.mlp_norm.data(), N, C_, eps);
+  const int64_t NC = static_cast<int64_t>(N) * C_;
+  be->add(a.h1.data(), x, ws.tmp.data(), NC);
+  be->rmsnorm_forward(a.xn2.data(), a.rstd2.data(), a.h1.data(), L.mlp_norm_d.data(), N, C_, eps);
   proj_forward(l, kGate, a.xn2.data(), a.gate.data(), a, train, N);
   proj_forward(l, kUp, a.xn2.data(), a.up.data(), a, train, N);
-  cpu::swiglu_forward(a.act.data(), a.gate.data(), a.up.data(), static_cast<int64_t>(N) * F());
+  be->swiglu_forward(a.act.data(), a.gate.data(), a.up.data(), static_cast<int64_t>(N) * F());
   proj_forward(l, kDown, a.act.data(), ws.tmp.data(), a, train, N);
-#pragma omp parallel for if (NC > (1 << 16))
-  for (size_t i = 0; i < NC; ++i) x_out[i] = a.h1[i] + ws.tmp[i];
+  be->add(x_out, a.h1.data(), ws.tmp.data(), NC);
 }
 
 void LlamaModel::Impl::layer_backward(int l, const float* x, LayerActs& a) {
@@ -147,35 +153,36 @@ void LlamaModel::Impl::layer_backward(int l, const float* x, LayerActs& a) {
   const int N = ws.N, C_ = static_cast<int>(C()), NH = static_cast<int>(cfg.num_attention_heads),
             NKV = static_cast<int>(cfg.num_key_value_heads), HD_ = static_cast<int>(HD());
   const size_t n = static_cast<size_t>(N);
-  grow(ws.dxn, n * C_);
-  grow(ws.dq, n * QD());
-  grow(ws.dk, n * KVD());
-  grow(ws.dv, n * KVD());
-  grow(ws.datt, n * QD());
-  grow(ws.dgate, n * F());
-  grow(ws.dup, n * F());
-  grow(ws.dact, n * F());
+  ws.dxn.grow(n * C_);
+  ws.dq.grow(n * QD());
+  ws.dk.grow(n * KVD());
+  ws.dv.grow(n * KVD());
+  ws.datt.grow(n * QD());
+  ws.dgate.grow(n * F());
+  ws.dup.grow(n * F());
+  ws.dact.grow(n * F());
   float* dx = ws.dx.data();  // dL/dx_out, which is also dL/dh1's residual part
 
   // MLP: x_out = h1 + down(act)
   proj_backward(l, kDown, dx, a.act.data(), ws.dact.data(), false, a, N);
-  cpu::swiglu_backward(ws.dgate.data(), ws.dup.data(), ws.dact.data(), a.gate.data(), a.up.data(), static_cast<int64_t>(N) * F());
+  be->swiglu_backward(ws.dgate.data(), ws.dup.data(), ws.dact.data(), a.gate.data(), a.up.data(), static_cast<int64_t>(N) * F());
   proj_backward(l, kGate, ws.dgate.data(), a.xn2.data(), ws.dxn.data(), false, a, N);
   proj_backward(l, kUp, ws.dup.data(), a.xn2.data(), ws.dxn.data(), true, a, N);
-  cpu::rmsnorm_backward(dx, nullptr, ws.dxn.data(), a.h1.data(), L.mlp_norm.data(), a.rstd2.data(), N, C_, true);
+  be->rmsnorm_backward(dx, ws.dxn.data(), a.h1.data(), L.mlp_norm_d.data(), a.rstd2.data(), N, C_, true);
 
   // Attention: h1 = x + o(attn(q, k, v))
   proj_backward(l, kO, dx, a.att.data(), ws.datt.data(), false, a, N);
-  cpu::attention_backward(ws.dq.data(), ws.dk.data(), ws.dv.data(), ws.datt.data(), a.q.data(), a.k.data(), a.v.data(),
-                          a.lse.data(), ws.seg.data(), ws.B, ws.T, NH, NKV, HD_, static_cast<int>(cfg.sliding_window));
-  cpu::rope_backward(ws.dq.data(), ws.dq.data(), ws.cos.data(), ws.sin.data(), N, NH, HD_);
-  cpu::rope_backward(ws.dk.data(), ws.dk.data(), ws.cos.data(), ws.sin.data(), N, NKV, HD_);
+  be->attention_backward(ws.dq.data(), ws.dk.data(), ws.dv.data(), ws.datt.data(), a.att.data(), a.q.data(), a.k.data(),
+                         a.v.data(), a.lse.data(), ws.seg_d.data(), ws.B, ws.T, NH, NKV, HD_,
+                         static_cast<int>(cfg.sliding_window));
+  be->rope_backward(ws.dq.data(), ws.dq.data(), ws.cos_d.data(), ws.sin_d.data(), N, NH, HD_);
+  be->rope_backward(ws.dk.data(), ws.dk.data(), ws.cos_d.data(), ws.sin_d.data(), N, NKV, HD_);
   // Layer 0's input is the frozen embedding: only the LoRA grads of q/k/v are needed there.
   float* dxn = l > 0 ? ws.dxn.data() : nullptr;
   proj_backward(l, kQ, ws.dq.data(), a.xn1.data(), dxn, false, a, N);
   proj_backward(l, kK, ws.dk.data(), a.xn1.data(), dxn, true, a, N);
   proj_backward(l, kV, ws.dv.data(), a.xn1.data(), dxn, true, a, N);
-  if (l > 0) cpu::rmsnorm_backward(dx, nullptr, ws.dxn.data(), x, L.attn_norm.data(), a.rstd1.data(), N, C_, true);
+  if (l > 0) be->rmsnorm_backward(dx, ws.dxn.data(), x, L.attn_norm_d.data(), a.rstd1.data(), N, C_, true);
 }
 
 }  // namespace lp

@@ -89,6 +89,9 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
 
   std::unique_ptr<LlamaModel> model(new LlamaModel());
   Impl& m = *model->impl_;
+  m.be = make_backend(opts.backend);
+  Backend* be = m.be.get();
+  m.ws.bind(be);
   m.dir = model_dir;
   m.hf_config = read_json_file(config_path);
   m.cfg = parse_model_config(m.hf_config, config_path);
@@ -114,7 +117,6 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
   const int L = static_cast<int>(c.num_hidden_layers);
   m.layers.resize(static_cast<size_t>(L));
   std::vector<float> tmp;  // one projection in fp32, reused: peak memory stays near the quantized size
-  size_t wmax = 0;
   for (int l = 0; l < L; ++l) {
     Layer& layer = m.layers[static_cast<size_t>(l)];
     const std::string lp = "model.layers." + std::to_string(l);
@@ -126,7 +128,6 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
                                                                                                                : c.intermediate_size);
       pr.in = static_cast<int>(p == kO ? c.q_dim() : p == kDown ? c.intermediate_size : c.hidden_size);
       const std::vector<int64_t> shape{pr.out, pr.in};
-      wmax = std::max(wmax, static_cast<size_t>(pr.out) * pr.in);
       if (st.contains(prefix + ".weight.quant_state.bitsandbytes__nf4") ||
           st.contains(prefix + ".weight.quant_state.bitsandbytes__fp4")) {
         pr.quantized = true;
@@ -151,13 +152,25 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
       }
       const bool has_bias = p <= kV ? c.attention_bias : p == kO ? c.o_proj_bias : c.mlp_bias;
       if (has_bias) load_dense(prefix + ".bias", {pr.out}, pr.bias);
+      // Layer by layer into the backend (a device backend copies it now, one projection at a time).
+      pr.w = be->frozen_weight(pr.quantized ? &pr.qs : nullptr, pr.quantized ? nullptr : pr.dense.data(), pr.out, pr.in);
+      pr.bias_d.bind(be);
+      pr.bias_d.mirror(pr.bias);
     }
     load_dense(lp + ".post_attention_layernorm.weight", {c.hidden_size}, layer.mlp_norm);
+    layer.attn_norm_d.bind(be);
+    layer.attn_norm_d.mirror(layer.attn_norm);
+    layer.mlp_norm_d.bind(be);
+    layer.mlp_norm_d.mirror(layer.mlp_norm);
   }
   load_dense("model.norm.weight", {c.hidden_size}, m.final_norm);
   if (!c.tie_word_embeddings) load_dense("lm_head.weight", {c.vocab_size, c.hidden_size}, m.lm_head);
   for (size_t i = 0; i < dense.size(); ++i) m.dense_index[i].data = dense[i].second->data();
-  m.wbuf.resize(wmax);
+  for (auto [buf, host] : {std::pair{&m.embed_d, &m.embed}, std::pair{&m.final_norm_d, &m.final_norm},
+                           std::pair{&m.lm_head_d, &m.lm_head}}) {
+    buf->bind(be);
+    buf->mirror(*host);
+  }
 
   // LoRA params in PEFT's key order; A ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform(a=sqrt(5))), B = 0.
   const int r = opts.lora.r;
@@ -179,13 +192,35 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
       m.params.push_back(std::move(b));
     }
   }
+  if (!be->host_visible()) {  // the LoRA tensors' home is the device; params become host copies
+    m.dparams.resize(m.params.size());
+    for (LoraBuffers& d : m.dparams) {
+      d.value.bind(be);
+      d.grad.bind(be);
+    }
+    m.device_fresh = false;
+  }
   return model;
 }
 
-const float* LlamaModel::Impl::weight(const Proj& p) {
-  if (!p.quantized) return p.dense.data();
-  p.qs.dequantize(wbuf.data());
-  return wbuf.data();
+void LlamaModel::Impl::sync_to_device() {
+  if (!device_fresh) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      dparams[i].value.upload(params[i].value);
+      dparams[i].grad.upload(params[i].grad);
+    }
+    device_fresh = true;
+  }
+  host_fresh = dparams.empty();  // the backend is about to change its copy
+}
+
+void LlamaModel::Impl::sync_to_host() {
+  if (host_fresh) return;
+  for (size_t i = 0; i < params.size(); ++i) {
+    dparams[i].value.download(params[i].value.data(), params[i].value.size());
+    dparams[i].grad.download(params[i].grad.data(), params[i].grad.size());
+  }
+  host_fresh = true;
 }
 
 LlamaModel::LlamaModel() : impl_(new Impl()) {}
@@ -193,8 +228,28 @@ LlamaModel::~LlamaModel() = default;
 
 const ModelConfig& LlamaModel::config() const { return impl_->cfg; }
 const LoadOptions& LlamaModel::options() const { return impl_->opts; }
-std::vector<LoraParam>& LlamaModel::lora_params() { return impl_->params; }
-const std::vector<LoraParam>& LlamaModel::lora_params() const { return impl_->params; }
+std::vector<LoraParam>& LlamaModel::lora_params() {
+  impl_->sync_to_host();
+  impl_->device_fresh = impl_->dparams.empty();  // the caller may edit the host copies
+  return impl_->params;
+}
+const std::vector<LoraParam>& LlamaModel::lora_params() const {
+  impl_->sync_to_host();
+  return impl_->params;
+}
+Backend& LlamaModel::backend() { return *impl_->be; }
+const Backend& LlamaModel::backend() const { return *impl_->be; }
+LlamaModel::LoraTensors LlamaModel::lora_tensors() {
+  Impl& m = *impl_;
+  m.sync_to_device();
+  LoraTensors t;
+  for (size_t i = 0; i < m.params.size(); ++i) {
+    t.value.push_back(m.lora_value(i));
+    t.grad.push_back(m.lora_grad(i));
+    t.size.push_back(static_cast<int64_t>(m.params[i].value.size()));
+  }
+  return t;
+}
 void LlamaModel::set_adapters_enabled(bool on) { impl_->adapters = on; }
 bool LlamaModel::adapters_enabled() const { return impl_->adapters; }
 uint64_t LlamaModel::dropout_calls() const { return impl_->dropout_calls; }
@@ -205,7 +260,13 @@ const std::vector<float>& LlamaModel::rope_inv_freq() const { return impl_->inv_
 std::vector<LlamaModel::DenseTensor> LlamaModel::dense_tensors() const { return impl_->dense_index; }
 
 void LlamaModel::zero_grad() {
-  for (LoraParam& p : impl_->params) std::fill(p.grad.begin(), p.grad.end(), 0.f);
+  Impl& m = *impl_;
+  if (m.dparams.empty()) {
+    for (LoraParam& p : m.params) std::fill(p.grad.begin(), p.grad.end(), 0.f);
+    return;
+  }
+  m.sync_to_device();
+  for (LoraBuffers& d : m.dparams) m.be->zero(d.grad.data(), d.grad.size() * sizeof(float));
 }
 
 size_t LlamaModel::base_bytes() const {

@@ -8,15 +8,13 @@
 
 #include "core/check.h"
 #include "cpu/cross_entropy.h"
-#include "cpu/embedding.h"
-#include "cpu/gemm.h"
-#include "cpu/rmsnorm.h"
 #include "model/llama_impl.h"
 
 namespace lp {
 
 LossStats LlamaModel::Impl::run(const Batch& b, bool backward, float grad_scale, std::vector<float>* logits_out) {
   prepare(b, logits_out == nullptr);
+  sync_to_device();
   const bool train = backward;  // dropout is active in training only
   if (train && opts.lora.dropout > 0 && adapters) ++dropout_calls;
   const int L = static_cast<int>(cfg.num_hidden_layers), N = ws.N, C_ = static_cast<int>(C()), V_ = static_cast<int>(V());
@@ -26,25 +24,29 @@ LossStats LlamaModel::Impl::run(const Batch& b, bool backward, float grad_scale,
   // Residual stream: every layer boundary is kept for the backward; inference ping-pongs two slots.
   ws.stream.resize((backward ? L + 1 : 2) * NC);
   auto slot = [&](int i) { return ws.stream.data() + (backward ? i : i % 2) * NC; };
-  ws.acts.resize(backward && !ckpt ? L : 1);
+  const size_t n_acts = backward && !ckpt ? L : 1;
+  while (ws.acts.size() < n_acts) ws.acts.emplace_back(be.get());
+  ws.acts.erase(ws.acts.begin() + static_cast<std::ptrdiff_t>(n_acts), ws.acts.end());
   auto acts = [&](int l) -> LayerActs& { return ws.acts[ws.acts.size() == 1 ? 0 : l]; };
 
-  cpu::embedding_forward(slot(0), b.input_ids.data(), embed.data(), N, V_, C_);
+  be->embedding_forward(slot(0), ws.ids_d.data(), embed_d.data(), N, V_, C_);
   for (int l = 0; l < L; ++l) layer_forward(l, slot(l), slot(l + 1), acts(l), train);
 
   ws.xf.resize(NC);
   ws.rstdf.resize(N);
-  cpu::rmsnorm_forward(ws.xf.data(), ws.rstdf.data(), slot(L), final_norm.data(), N, C_, static_cast<float>(cfg.rms_norm_eps));
+  be->rmsnorm_forward(ws.xf.data(), ws.rstdf.data(), slot(L), final_norm_d.data(), N, C_, static_cast<float>(cfg.rms_norm_eps));
   const float* W = lm_weight();  // (V, C)
   if (logits_out) {
-    logits_out->resize(static_cast<size_t>(N) * V_);
+    ws.logits.resize(static_cast<size_t>(N) * V_);
     // logits (N, V) = xf (N, C) @ W^T
-    cpu::sgemm(false, true, N, V_, C_, 1.f, ws.xf.data(), C_, W, C_, 0.f, logits_out->data(), V_);
+    be->matmul(false, true, N, V_, C_, ws.xf.data(), C_, W, C_, ws.logits.data(), V_);
+    logits_out->resize(ws.logits.size());
+    ws.logits.download(logits_out->data(), logits_out->size());
     return {};
   }
 
   LossStats stats;
-  if (backward) ws.dxn.resize(std::max(ws.dxn.size(), NC));
+  if (backward) ws.dxn.grow(NC);
   float* dxf = ws.dxn.data();  // d(final norm output) (N, C)
   const int rows = std::min(N, std::max(64, (1 << 25) / V_));
   ws.logits.resize(static_cast<size_t>(rows) * V_);
@@ -52,25 +54,21 @@ LossStats LlamaModel::Impl::run(const Batch& b, bool backward, float grad_scale,
     const int m = std::min(rows, N - n0);
     const int32_t* y = ws.labels.data() + n0;
     if (std::all_of(y, y + m, [](int32_t t) { return t == cpu::kIgnoreIndex; })) {  // nothing to score here
-      if (backward) std::fill(dxf + static_cast<size_t>(n0) * C_, dxf + static_cast<size_t>(n0 + m) * C_, 0.f);
+      if (backward) be->zero(dxf + static_cast<size_t>(n0) * C_, static_cast<size_t>(m) * C_ * sizeof(float));
       continue;
     }
     // logits (m, V) = xf[n0:n0+m] (m, C) @ W^T
-    cpu::sgemm(false, true, m, V_, C_, 1.f, ws.xf.data() + static_cast<size_t>(n0) * C_, C_, W, C_, 0.f,
-               ws.logits.data(), V_);
-    const cpu::CrossEntropySum ce =
-        backward ? cpu::cross_entropy_fused(ws.logits.data(), nullptr, ws.logits.data(), y, m, V_, grad_scale)
-                 : cpu::cross_entropy_forward(nullptr, nullptr, ws.logits.data(), y, m, V_);
+    be->matmul(false, true, m, V_, C_, ws.xf.data() + static_cast<size_t>(n0) * C_, C_, W, C_, ws.logits.data(), V_);
+    const cpu::CrossEntropySum ce = be->cross_entropy(ws.logits.data(), ws.labels_d.data() + n0, m, V_, grad_scale, backward);
     stats.loss_sum += ce.loss_sum;
     stats.tokens += ce.n_valid;
     // dxf[n0:n0+m] (m, C) = dlogits (m, V) @ W (V, C)
-    if (backward)
-      cpu::sgemm(false, false, m, C_, V_, 1.f, ws.logits.data(), V_, W, C_, 0.f, dxf + static_cast<size_t>(n0) * C_, C_);
+    if (backward) be->matmul(false, false, m, C_, V_, ws.logits.data(), V_, W, C_, dxf + static_cast<size_t>(n0) * C_, C_);
   }
   if (!backward) return stats;
 
-  ws.dx.resize(std::max(ws.dx.size(), NC));
-  cpu::rmsnorm_backward(ws.dx.data(), nullptr, dxf, slot(L), final_norm.data(), ws.rstdf.data(), N, C_, false);
+  ws.dx.grow(NC);
+  be->rmsnorm_backward(ws.dx.data(), dxf, slot(L), final_norm_d.data(), ws.rstdf.data(), N, C_, false);
   for (int l = L - 1; l >= 0; --l) {
     // Recompute the layer from its saved input (same dropout masks: same call counter). Its output
     // overwrites slot l+1 with identical values, which nothing reads any more. The last layer's

@@ -6,7 +6,6 @@
 #include "core/check.h"
 #include "core/json.h"
 #include "core/safetensors.h"
-#include "cpu/adamw.h"
 
 namespace lp {
 
@@ -27,8 +26,10 @@ void check_config(const OptimConfig& c) {
 Trainer::Trainer(LlamaModel& model, OptimConfig config) : model_(model), config_(config) {
   check_config(config_);
   for (const LoraParam& p : model_.lora_params()) {
-    m_.emplace_back(p.value.size(), 0.f);
-    v_.emplace_back(p.value.size(), 0.f);
+    for (auto* state : {&m_, &v_}) {
+      state->emplace_back(&model_.backend());
+      state->back().resize(p.value.size());  // zeroed
+    }
   }
 }
 
@@ -37,14 +38,13 @@ const OptimConfig& Trainer::config() const { return config_; }
 
 StepStats Trainer::step(const std::vector<Batch>& micro_batches) {
   LP_CHECK(!micro_batches.empty(), "Trainer::step needs at least one micro-batch");
-  std::vector<LoraParam>& params = model_.lora_params();
-  LP_CHECK(params.size() == m_.size(), "the model has " << params.size() << " LoRA tensors but the optimizer state has "
-                                                        << m_.size());
+  Backend& be = model_.backend();
+  be.reset_peak();
   // transformers' num_items_in_batch: every micro-batch's CE sum is divided by the step's valid tokens.
   int64_t tokens = 0;
   for (const Batch& b : micro_batches) tokens += count_loss_tokens(b);
   const double lr = lr_at(config_.schedule, config_.lr, step_, config_.warmup_steps, config_.total_steps);
-  StepStats s{0.0, 0.0, lr, tokens, step_ + 1};
+  StepStats s{0.0, 0.0, lr, tokens, step_ + 1, 0};
   ++step_;
   if (tokens == 0) return s;
 
@@ -54,28 +54,30 @@ StepStats Trainer::step(const std::vector<Batch>& micro_batches) {
   for (const Batch& b : micro_batches) loss_sum += model_.forward_backward(b, grad_scale).loss_sum;
   s.loss = loss_sum / static_cast<double>(tokens);
 
-  std::vector<float*> grads;
-  std::vector<int64_t> sizes;
-  for (LoraParam& p : params) {
-    grads.push_back(p.grad.data());
-    sizes.push_back(static_cast<int64_t>(p.grad.size()));
-  }
-  const int count = static_cast<int>(grads.size());
-  s.grad_norm = config_.max_grad_norm > 0
-                    ? cpu::clip_grad_norm(grads.data(), sizes.data(), count, config_.max_grad_norm)
-                    : cpu::grad_global_norm(grads.data(), sizes.data(), count);
-  for (size_t i = 0; i < params.size(); ++i)
-    cpu::adamw_step(params[i].value.data(), params[i].grad.data(), m_[i].data(), v_[i].data(), sizes[i], step_, lr,
-                    config_.beta1, config_.beta2, config_.eps, config_.weight_decay);
+  const LlamaModel::LoraTensors t = model_.lora_tensors();
+  LP_CHECK(t.value.size() == m_.size(), "the model has " << t.value.size()
+                                                         << " LoRA tensors but the optimizer state has " << m_.size());
+  const int count = static_cast<int>(t.grad.size());
+  s.grad_norm = config_.max_grad_norm > 0 ? be.clip_grad_norm(t.grad.data(), t.size.data(), count, config_.max_grad_norm)
+                                          : be.grad_global_norm(t.grad.data(), t.size.data(), count);
+  for (size_t i = 0; i < t.value.size(); ++i)
+    be.adamw_step(t.value[i], t.grad[i], m_[i].data(), v_[i].data(), t.size[i], step_, lr, config_.beta1, config_.beta2,
+                  config_.eps, config_.weight_decay);
+  s.peak_memory_bytes = be.memory().peak;
   return s;
 }
 
 void Trainer::save_state(const std::string& path) const {
   const std::vector<LoraParam>& params = model_.lora_params();
+  std::vector<std::vector<float>> host;  // m and v of every tensor, copied out of the backend
+  for (size_t i = 0; i < params.size(); ++i) {
+    host.push_back(m_[i].to_vector());
+    host.push_back(v_[i].to_vector());
+  }
   std::vector<TensorView> views;
   for (size_t i = 0; i < params.size(); ++i) {
-    for (const auto& [prefix, buf] : {std::pair<const char*, const std::vector<float>*>{"exp_avg.", &m_[i]},
-                                      std::pair<const char*, const std::vector<float>*>{"exp_avg_sq.", &v_[i]}}) {
+    for (const auto& [prefix, buf] : {std::pair<const char*, const std::vector<float>*>{"exp_avg.", &host[2 * i]},
+                                      std::pair<const char*, const std::vector<float>*>{"exp_avg_sq.", &host[2 * i + 1]}}) {
       TensorView t;
       t.name = prefix + params[i].name;
       t.dtype = DType::F32;
@@ -141,8 +143,10 @@ void Trainer::load_state(const std::string& path) {
       dst->push_back(to_float32(t));
     }
   }
-  m_ = std::move(m);
-  v_ = std::move(v);
+  for (size_t i = 0; i < params.size(); ++i) {  // every tensor was checked: nothing changes on a bad file
+    m_[i].upload(m[i]);
+    v_[i].upload(v[i]);
+  }
   step_ = static_cast<int>(step);
   config_ = c;
   model_.set_dropout_calls(dropout_calls);

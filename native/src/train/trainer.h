@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/buffer.h"
 #include "model/llama.h"
 #include "train/schedule.h"
 
@@ -25,6 +26,7 @@ struct StepStats {
   double lr;         // the lr this step used
   int64_t tokens;    // valid (shifted) label tokens in the step
   int step;          // optimizer steps done after this one (1 for the first)
+  size_t peak_memory_bytes;  // the most the model's backend held during the step (device memory on cuda)
 };
 
 class Trainer {
@@ -45,7 +47,7 @@ class Trainer {
   LlamaModel& model_;
   OptimConfig config_;
   int step_ = 0;
-  std::vector<std::vector<float>> m_, v_;  // per LoRA param, same order as model.lora_params()
+  std::vector<Buffer<float>> m_, v_;  // per LoRA param, same order as model.lora_params(), in the backend
 };
 
 }  // namespace lp

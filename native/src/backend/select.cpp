@@ -1,0 +1,75 @@
+// backend/select.cpp: backend choice and construction (see select.h).
+#include "backend/select.h"
+
+#include <cstdio>
+
+#include "core/check.h"
+#include "cpu/backend.h"
+#ifdef LORAPLANE_HAVE_CUDA
+#include "cuda/backend.h"
+#endif
+
+namespace lp {
+
+BackendKind parse_backend_kind(std::string_view name, std::string_view context) {
+  if (name == "auto") return BackendKind::Auto;
+  if (name == "cpu") return BackendKind::Cpu;
+  if (name == "cuda") return BackendKind::Cuda;
+  throw Error("Expected auto, cpu or cuda for " + std::string(context) + " but received \"" + std::string(name) + "\"");
+}
+
+const char* backend_kind_name(BackendKind k) {
+  switch (k) {
+    case BackendKind::Auto: return "auto";
+    case BackendKind::Cpu: return "cpu";
+    case BackendKind::Cuda: return "cuda";
+  }
+  return "?";
+}
+
+std::vector<std::string> compiled_backends() {
+#ifdef LORAPLANE_HAVE_CUDA
+  return {"cpu", "cuda"};
+#else
+  return {"cpu"};
+#endif
+}
+
+BackendChoice choose_backend(BackendKind requested, bool cuda_compiled, const DeviceProbe& probe) {
+  if (requested == BackendKind::Cpu) return {BackendKind::Cpu, ""};
+  const std::string missing = !cuda_compiled ? "this build has no CUDA backend (nvcc was not found when it was built)"
+                              : !probe.error.empty() ? "no CUDA device (cudaGetDeviceCount: " + probe.error + ")"
+                              : probe.devices <= 0   ? "no CUDA device (cudaGetDeviceCount found 0)"
+                                                     : "";
+  if (requested == BackendKind::Cuda) {
+    LP_CHECK(missing.empty(), "backend cuda was asked for but " << missing);
+    return {BackendKind::Cuda, ""};
+  }
+  if (missing.empty()) return {BackendKind::Cuda, ""};
+  // A CPU-only build under auto is the ordinary case: nothing to report.
+  return {BackendKind::Cpu, cuda_compiled ? "loraplane: backend auto: " + missing + "; using cpu" : ""};
+}
+
+DeviceProbe probe_cuda_devices() {
+#ifdef LORAPLANE_HAVE_CUDA
+  return cuda::probe_devices();
+#else
+  return {};
+#endif
+}
+
+std::unique_ptr<Backend> make_backend(BackendKind requested, const std::function<void(const std::string&)>& log) {
+  const bool compiled = compiled_backends().size() > 1;
+  const DeviceProbe probe = requested == BackendKind::Cpu ? DeviceProbe{} : probe_cuda_devices();
+  const BackendChoice choice = choose_backend(requested, compiled, probe);
+  if (!choice.note.empty()) {
+    if (log) log(choice.note);
+    else std::fprintf(stderr, "%s\n", choice.note.c_str());
+  }
+#ifdef LORAPLANE_HAVE_CUDA
+  if (choice.kind == BackendKind::Cuda) return cuda::make_cuda_backend();
+#endif
+  return cpu::make_cpu_backend();
+}
+
+}  // namespace lp
