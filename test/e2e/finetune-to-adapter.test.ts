@@ -1,4 +1,5 @@
-// The whole path on real parts: examples/finetune.yaml applied to the control plane; the scheduler
+// The whole path on real parts: the Helm chart installed into the control plane and the operator run
+// with the installed configuration and ServiceAccount; examples/finetune.yaml applied; the scheduler
 // binds the trainer pod to a GPU node; the node agent runs the real trainer (CPU backend, the bundled
 // tiny model standing in for the 3B base model) against the real S3 server; the FineTuneJob shows
 // progress, then Succeeded; the LoraAdapter it publishes becomes Ready with the digest of the stored
@@ -12,16 +13,17 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uploadDirectory, uploadFile } from '../../storage/src/upload.js';
-import { kubectl, waitFor } from '../cluster/cluster.js';
+import { kubeconfigPath, waitFor } from '../cluster/cluster.js';
+import { CHART_DIR, mustHelm } from '../helm/helm.js';
+import { installedOperator } from '../helm/installed-operator.js';
 import { client, server } from '../storage/storage.js';
-import { OPERATOR_NAMESPACE, startOperator, type OperatorProcess } from './support/operator-process.js';
+import { startOperator, type OperatorProcess } from './support/operator-process.js';
 import { startPrometheus, type Prometheus } from './support/prometheus.js';
-import { freshNamespace, getJson, installCrds, mustKubectl, toYaml, type Json } from './support/resources.js';
+import { freshNamespace, getJson, mustKubectl, toYaml, type Json } from './support/resources.js';
 
 const repo = join(import.meta.dirname, '../..');
 const EXAMPLE_ENDPOINT = 'http://minio.storage.svc:9000';
-const TRAINER_IMAGE = 'ghcr.io/loraplane/trainer:0.1.0';
-const kubeconfig = () => process.env.LORAPLANE_E2E_KUBECONFIG!;
+const RELEASE = 'lp-path';
 
 type Status = Json & { phase?: string; conditions?: Array<{ type: string; status: string; reason?: string }> };
 type Ftj = { status?: Status & { progress?: { step?: number; totalSteps?: number; percent?: number; trainLoss?: number }; result?: { adapter?: string; digest?: string } } };
@@ -53,18 +55,23 @@ async function sha256Of(s3: S3Client, bucket: string, key: string): Promise<stri
 let operator: OperatorProcess;
 let prometheus: Prometheus;
 let ns: string;
+let releaseNs: string;
 let s3: S3Client;
 
 beforeAll(async () => {
-  await installCrds();
-  await kubectl(['create', 'namespace', OPERATOR_NAMESPACE]);
   s3 = client();
   for (const bucket of ['models', 'datasets', 'adapters']) await ensureBucket(s3, bucket);
   await uploadDirectory(s3, 'models', 'meta-llama/Llama-3.2-3B-Instruct', join(repo, 'examples/tiny-llama'));
   await uploadFile(s3, 'datasets', 'support/train.jsonl', join(repo, 'examples/data/customer-support.jsonl'));
-  ns = await freshNamespace('path');
-
-  operator = await startOperator(kubeconfig(), 'operator-path', { TRAINER_IMAGE, PROGRESS_INTERVAL_SECONDS: '1', ADAPTER_VERIFY_PERIOD_SECONDS: '5' });
+  [releaseNs, ns] = [await freshNamespace('lp-system'), await freshNamespace('path')];
+  // The chart's defaults (the real trainer image included), with faster progress and verification for a test.
+  await mustHelm(
+    ['install', RELEASE, CHART_DIR, '--namespace', releaseNs, '--set', `watchNamespaces={${ns}}`, '--set', 'progressIntervalSeconds=1', '--set', 'adapterVerifyPeriodSeconds=5'],
+    { kubeconfig: kubeconfigPath() },
+  );
+  await mustKubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/finetunejobs.loraplane.io', 'crd/loraadapters.loraplane.io']);
+  const installed = await installedOperator({ release: RELEASE, namespace: releaseNs, podName: 'operator-path-0' });
+  operator = await startOperator(installed.kubeconfig, 'operator-path-0', installed.localEnv);
   prometheus = await startPrometheus([
     { job_name: 'loraplane-trainer', file_sd_configs: [{ files: ['trainer-targets.json'], refresh_interval: '1s' }] },
     { job_name: 'loraplane-operator', static_configs: [{ targets: [`127.0.0.1:${operator.port}`] }] },
@@ -74,6 +81,7 @@ beforeAll(async () => {
 afterAll(async () => {
   prometheus?.stop();
   await operator?.stop();
+  if (releaseNs !== undefined) await mustHelm(['uninstall', RELEASE, '--namespace', releaseNs, '--wait'], { kubeconfig: kubeconfigPath() });
 });
 
 describe('examples/finetune.yaml end to end', () => {
