@@ -10,6 +10,7 @@ export {
   type DownloadedObject,
   type DownloadedPrefix,
 } from './download.js';
+export { deletePrefix } from './delete.js';
 export { uploadFile, uploadDirectory, type UploadOptions, type UploadedObject, type UploadedDirectory } from './upload.js';
 export {
   MANIFEST_NAME,

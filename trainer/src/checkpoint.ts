@@ -1,4 +1,4 @@
-// Checkpoints in a local directory (the scratch volume; uploaded to storage by the caller):
+// Checkpoints in a local directory (the scratch volume; checkpoint-store.ts copies them to storage):
 // checkpoint-<step>/ holds the PEFT adapter, the optimizer state and state.json, and a COMPLETE marker
 // written last, so a checkpoint cut short by a kill is never resumed from.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +18,14 @@ export const checkpointState = z.object({
 export type CheckpointState = z.infer<typeof checkpointState>;
 
 const MARKER = 'COMPLETE';
-const dirOf = (root: string, step: number) => join(root, `checkpoint-${step}`);
+/** checkpoint-<step>: the folder name, locally and in storage. */
+export const checkpointName = (step: number): string => `checkpoint-${step}`;
+/** The step of a checkpoint folder name; undefined for any other name. */
+export const checkpointStep = (name: string): number | undefined => {
+  const m = /^checkpoint-(\d+)$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+};
+const dirOf = (root: string, step: number) => join(root, checkpointName(step));
 
 export interface Checkpoint {
   dir: string;
@@ -40,7 +47,7 @@ function read(dir: string): Checkpoint {
 export function listCheckpoints(root: string): Checkpoint[] {
   if (!existsSync(root)) return [];
   return readdirSync(root)
-    .filter((n) => /^checkpoint-\d+$/.test(n) && existsSync(join(root, n, MARKER)))
+    .filter((n) => checkpointStep(n) !== undefined && existsSync(join(root, n, MARKER)))
     .map((n) => read(join(root, n)))
     .sort((a, b) => a.state.step - b.state.step);
 }
@@ -56,10 +63,20 @@ export async function saveCheckpoint(root: string, model: QLoraModel, baseModelN
   return read(dir);
 }
 
+/** The steps rotation keeps: the newest `limit`, plus `keepStep` (the best by eval loss) when given. */
+export function keptSteps(steps: readonly number[], limit: number, keepStep?: number): Set<number> {
+  const keep = new Set([...steps].sort((a, b) => a - b).slice(-limit));
+  if (keepStep !== undefined) keep.add(keepStep);
+  return keep;
+}
+
 /** Keeps the newest `limit` checkpoints, plus the best one by eval loss when asked to. */
 export function rotateCheckpoints(root: string, limit: number, keepStep?: number): void {
   const all = listCheckpoints(root);
-  const keep = new Set(all.slice(-limit).map((c) => c.state.step));
-  if (keepStep !== undefined) keep.add(keepStep);
+  const keep = keptSteps(
+    all.map((c) => c.state.step),
+    limit,
+    keepStep,
+  );
   for (const c of all) if (!keep.has(c.state.step)) rmSync(c.dir, { recursive: true, force: true });
 }

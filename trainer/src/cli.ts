@@ -1,11 +1,13 @@
 // Entry points. `loraplane-trainer`: the trainer pod (config from the operator's env var, /metrics on
-// the pod IP, JSON logs, the result in the termination message, SIGTERM → checkpoint and exit).
+// the pod IP, JSON logs, the result in the termination message, SIGTERM → checkpoint and exit, the
+// metrics pushed to a Pushgateway at the end when LORAPLANE_PUSHGATEWAY_URL is set).
 // `loraplane run finetune.yaml`: the same run on a laptop, no cluster, the adapter written to --output.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
+import { SCRATCH_PATH, SCRATCH_PATH_ENV } from '../../operator/src/api/trainer-contract.js';
 import { configFromEnv, configFromManifest } from './job-config.js';
-import { createTrainerMetrics, serveMetrics } from './metrics.js';
+import { PUSHGATEWAY_URL_ENV, createTrainerMetrics, pushMetrics, serveMetrics, type JobLabels, type TrainerMetrics } from './metrics.js';
 import { progressLine } from './progress.js';
 import { chatPrompt } from './prompt.js';
 import { runFineTune, type RunOptions } from './run.js';
@@ -21,27 +23,47 @@ const stopOnSigterm = (log: Logger): AbortSignal => {
   return stop.signal;
 };
 
+/** The optional push at the end, whatever the outcome; a failed push is logged and never fails the run. */
+async function pushAtEnd(metrics: TrainerMetrics | undefined, labels: JobLabels, log: Logger): Promise<void> {
+  const url = process.env[PUSHGATEWAY_URL_ENV];
+  if (!url || !metrics) return;
+  try {
+    await pushMetrics(metrics.registry, url, labels);
+    log.info({ url }, 'metrics pushed to the Pushgateway');
+  } catch (err) {
+    log.warn({ err, url }, 'could not push the metrics to the Pushgateway');
+  }
+}
+
+const jobLabels = (config: { job: { namespace: string; name: string } }): JobLabels => ({ namespace: config.job.namespace, finetunejob: config.job.name });
+
 export async function trainerPod(): Promise<number> {
   const log = pino({ name: 'loraplane-trainer' });
+  let metrics: TrainerMetrics | undefined;
+  let labels: JobLabels | undefined;
   try {
     const config = configFromEnv();
-    const metrics = createTrainerMetrics({ namespace: config.job.namespace, finetunejob: config.job.name });
+    labels = jobLabels(config);
+    metrics = createTrainerMetrics(labels);
     const server = await serveMetrics(metrics.registry, process.env.POD_IP ?? '0.0.0.0', config.metricsPort);
-    const result = await runFineTune({ config, workDir: resolve(config.scratchPath, 'run'), log, metrics, stop: stopOnSigterm(log) });
+    const result = await runFineTune({ config, workDir: resolve(process.env[SCRATCH_PATH_ENV] ?? SCRATCH_PATH, 'run'), log, metrics, stop: stopOnSigterm(log) });
     server.close();
     if (result.interrupted) {
-      log.warn({ step: result.step }, 'stopped after a checkpoint; a restarted trainer resumes from it');
+      log.warn({ step: result.step, checkpoint: result.checkpoint }, 'stopped after a checkpoint; a restarted trainer resumes from it');
+      writeTerminationMessage({ error: `stopped by SIGTERM at step ${result.step}; a restarted trainer resumes from the last checkpoint`, checkpoint: result.checkpoint });
       return 143;
     }
-    const { adapterUri, digest, sizeBytes, datasetDigest, metrics: finalMetrics } = result;
-    writeTerminationMessage({ adapterUri, digest, sizeBytes, datasetDigest, metrics: finalMetrics });
-    log.info({ adapterUri, digest }, 'done');
+    const { adapterUri, digest, sizeBytes, datasetDigest, metrics: finalMetrics, checkpoint } = result;
+    writeTerminationMessage({ adapterUri, digest, sizeBytes, datasetDigest, metrics: finalMetrics, checkpoint });
+    log.info({ adapterUri, digest, checkpoint }, 'done');
     return 0;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     log.error({ err }, 'training failed');
     writeTerminationMessage({ error: message });
     return 1;
+  } finally {
+    if (labels) await pushAtEnd(metrics, labels, log);
   }
 }
 
@@ -93,13 +115,14 @@ export async function localRun(argv: string[]): Promise<number> {
     };
   }
   const metricsPort = values['metrics-port'] as string | undefined;
-  if (metricsPort !== undefined) {
-    options.metrics = createTrainerMetrics({ namespace: config.job.namespace, finetunejob: config.job.name });
+  const labels = jobLabels(config);
+  if (metricsPort !== undefined || process.env[PUSHGATEWAY_URL_ENV]) options.metrics = createTrainerMetrics(labels);
+  if (metricsPort !== undefined && options.metrics) {
     const server = await serveMetrics(options.metrics.registry, '127.0.0.1', Number(metricsPort));
     log.info({ url: `http://127.0.0.1:${metricsPort}/metrics` }, 'serving metrics');
     process.once('exit', () => server.close());
   }
-  const result = await runFineTune(options);
+  const result = await runFineTune(options).finally(() => pushAtEnd(options.metrics, labels, log));
   if (result.interrupted) return 143;
   console.log(`\nadapter written to ${result.adapterUri} (${result.digest})`);
   return 0;

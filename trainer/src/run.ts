@@ -1,5 +1,6 @@
 // One fine-tuning run end to end: fetch the base model and dataset, prepare the data, train through
-// the native runtime, write the adapter, upload it (manifest last) and return the result.
+// the native runtime (checkpoints stored beside the output in a pod, so a new pod resumes), write the
+// adapter, upload it (manifest last) and return the result.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -8,6 +9,8 @@ import { QLoraModel } from '../../native/lib/runtime.js';
 import { prepareDataset } from './data/prepare.js';
 import { formatPreview } from './data/preview.js';
 import { sha256Path, writeOutput } from './output.js';
+import { listCheckpoints } from './checkpoint.js';
+import { CheckpointStore, type StoredCheckpoint } from './checkpoint-store.js';
 import { trainLoop, type LoopResult, type StepRecord } from './loop.js';
 import type { TrainerMetrics } from './metrics.js';
 import { planTraining } from './plan.js';
@@ -33,7 +36,9 @@ export interface RunOptions {
   onModel?: (model: QLoraModel, when: 'before' | 'after', modelDir: string) => Promise<void>;
 }
 
-export type RunResult = { interrupted: true; step: number } | ({ interrupted: false; loop: LoopResult } & Extract<TrainerResult, { adapterUri: string }>);
+export type RunResult =
+  | { interrupted: true; step: number; checkpoint?: StoredCheckpoint }
+  | ({ interrupted: false; loop: LoopResult } & Extract<TrainerResult, { adapterUri: string }>);
 
 /** A local path holding the source: a PVC/local path as is, an S3 prefix (or single object) fetched into the cache. */
 async function localPath(role: StorageRole, source: StorageSource, o: RunOptions): Promise<string> {
@@ -70,11 +75,23 @@ export async function runFineTune(o: RunOptions): Promise<RunResult> {
     blockSize: spec.quantization.blockSize,
     lora: { r: spec.lora.r, alpha: spec.lora.alpha, dropout: spec.lora.dropout, useRslora: spec.lora.useRslora, targetModules: spec.lora.targetModules, seed: spec.training.seed },
   });
+  const s3 = spec.output.storage.s3;
+  const output = o.outputDir ? undefined : s3ClientFor(s3, 'output');
   try {
     log.info({ model: model.info }, 'base model loaded');
     await o.onModel?.(model, 'before', modelDir);
     const plan = planTraining(spec.training, data.train.length);
     log.info({ plan }, 'training plan');
+
+    // In a pod the output is S3 and the scratch volume does not outlive the pod: checkpoints go to
+    // storage too, and a fresh scratch volume starts from the newest one there.
+    const checkpointDir = join(o.workDir, 'checkpoints');
+    const store = output && new CheckpointStore({ client: output, bucket: s3.bucket, outputPrefix: s3.prefix, stateDir: join(o.workDir, 'upload-state'), log });
+    let lastCheckpoint: StoredCheckpoint | undefined;
+    if (store && listCheckpoints(checkpointDir).length === 0) {
+      lastCheckpoint = await store.restoreLatest(checkpointDir, { keepBest: spec.training.loadBestModelAtEnd });
+      if (lastCheckpoint) log.info({ checkpoint: lastCheckpoint }, 'restored the newest checkpoint from storage');
+    }
     const loop = await trainLoop({
       model,
       train: data.train,
@@ -82,14 +99,22 @@ export async function runFineTune(o: RunOptions): Promise<RunResult> {
       training: spec.training,
       plan,
       padId: data.padTokenId,
-      checkpointDir: join(o.workDir, 'checkpoints'),
+      checkpointDir,
       baseModelName: spec.baseModel.name,
       log,
       metrics: o.metrics,
       stop: o.stop,
       onStep: (r) => o.onStep?.(r, plan.totalSteps),
+      onCheckpoint: async (c) => {
+        if (store) {
+          lastCheckpoint = await store.save(c);
+          const deleted = await store.rotate(spec.training.saveTotalLimit, spec.training.loadBestModelAtEnd ? c.state.bestStep : undefined);
+          log.info({ checkpoint: lastCheckpoint, deletedSteps: deleted }, 'checkpoint stored; manifest written last');
+        } else lastCheckpoint = { step: c.state.step, uri: `file://${c.dir}` };
+      },
     });
-    if (loop.interrupted) return { interrupted: true, step: loop.step };
+    const checkpoint = lastCheckpoint ? { checkpoint: lastCheckpoint } : {};
+    if (loop.interrupted) return { interrupted: true, step: loop.step, ...checkpoint };
     await o.onModel?.(model, 'after', modelDir);
 
     const outDir = o.outputDir ?? join(o.workDir, 'output');
@@ -103,14 +128,14 @@ export async function runFineTune(o: RunOptions): Promise<RunResult> {
       job: config.job,
     });
     let adapterUri = `file://${written.dir}`;
-    if (!o.outputDir) {
-      const s3 = spec.output.storage.s3;
-      const uploaded = await uploadDirectory(s3ClientFor(s3, 'output'), s3.bucket, s3.prefix, written.dir, { stateDir: join(o.workDir, 'upload-state') });
+    if (output) {
+      const uploaded = await uploadDirectory(output, s3.bucket, s3.prefix, written.dir, { stateDir: join(o.workDir, 'upload-state') });
       adapterUri = uploaded.uri;
       log.info({ uri: adapterUri, files: uploaded.manifest.files.length }, 'adapter uploaded; manifest written last');
     }
-    return { interrupted: false, loop, adapterUri, digest: written.digest, sizeBytes: written.sizeBytes, datasetDigest, metrics: written.metrics };
+    return { interrupted: false, loop, adapterUri, digest: written.digest, sizeBytes: written.sizeBytes, datasetDigest, metrics: written.metrics, ...checkpoint };
   } finally {
+    output?.destroy();
     model.free();
   }
 }

@@ -39,6 +39,9 @@ export const trainerConfig = z.object({
 });
 export type TrainerConfig = z.infer<typeof trainerConfig>;
 
+/** The last checkpoint the trainer stored (for status.checkpoint): with the result, or with an error or a stop. */
+const trainerCheckpoint = z.object({ step: z.number().int().min(0), uri: z.string().min(1) });
+
 export const trainerResult = z.union([
   z.object({
     adapterUri: z.string().min(1),
@@ -46,8 +49,9 @@ export const trainerResult = z.union([
     sizeBytes: z.number().int().min(0).optional(),
     datasetDigest: sha256Digest.optional(),
     metrics: z.record(z.string(), z.number()).default({}),
+    checkpoint: trainerCheckpoint.optional(),
   }),
-  z.object({ error: z.string().min(1) }),
+  z.object({ error: z.string().min(1), checkpoint: trainerCheckpoint.optional() }),
 ]);
 export type TrainerResult = z.infer<typeof trainerResult>;
 

@@ -1,0 +1,125 @@
+// A trainer pod preempted mid-run (SIGTERM) comes back as a new pod with an empty scratch volume:
+// the real trainer (loraplane-trainer, base model and dataset in the real versitygw) finds its newest
+// complete checkpoint in S3, resumes from it, and ends with the adapter an uninterrupted run with the
+// same seed writes. At no point are more than saveTotalLimit checkpoints left in S3.
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTrainerResult, type TrainerConfig, type TrainerResult } from '../../operator/src/api/trainer-contract.js';
+import { readManifest } from '../../storage/src/manifest.js';
+import { uploadDirectory } from '../../storage/src/upload.js';
+import { CheckpointStore } from '../../trainer/src/checkpoint-store.js';
+import { configFromManifest } from '../../trainer/src/job-config.js';
+import pino from 'pino';
+import { waitFor } from '../cluster/cluster.js';
+import { freePort } from '../e2e/support/operator-process.js';
+import { REPO, TINY_MANIFEST, loraplaneTrainer } from '../trainer/run-process.js';
+import { client, freshBucket, location, roleEnv } from './storage.js';
+
+let work: string;
+let c: S3Client;
+let bucket: string;
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'storage-resume-'));
+  c = client();
+  bucket = await freshBucket(c, 'resume');
+  await uploadDirectory(c, bucket, 'models/tiny-llama', join(REPO, 'examples/tiny-llama'), { stateDir: join(work, 'upload-state') });
+  await c.send(
+    new PutObjectCommand({ Bucket: bucket, Key: 'data/customer-support.jsonl', Body: readFileSync(join(REPO, 'examples/data/customer-support.jsonl')) }),
+  );
+});
+afterAll(async () => {
+  c.destroy();
+  await rm(work, { recursive: true, force: true });
+});
+
+/** finetune-tiny.yaml (12 steps, a checkpoint every 3, saveTotalLimit 2) with every source and the output in the test bucket. */
+async function podConfig(outputPrefix: string): Promise<TrainerConfig> {
+  const { spec } = configFromManifest(TINY_MANIFEST);
+  return {
+    apiVersion: 'loraplane.io/v1alpha1',
+    kind: 'TrainerConfig',
+    job: { namespace: 'storage-test', name: 'tiny-test', uid: 'uid-1' },
+    spec: {
+      ...spec,
+      baseModel: { ...spec.baseModel, source: { s3: location(bucket, 'models/tiny-llama') } },
+      dataset: { ...spec.dataset, source: { s3: location(bucket, 'data/customer-support.jsonl') } },
+      output: { ...spec.output, storage: { s3: location(bucket, outputPrefix) } },
+    },
+    metricsPort: await freePort(),
+  };
+}
+
+/** One trainer pod: a fresh scratch volume, the credentials the operator would mount, the termination log. */
+function pod(config: TrainerConfig) {
+  const scratch = mkdtempSync(join(work, 'scratch-'));
+  const terminationLog = join(scratch, 'termination-log');
+  const run = loraplaneTrainer(config, {
+      ...roleEnv('baseModel'),
+      ...roleEnv('dataset'),
+      ...roleEnv('output'),
+      LORAPLANE_SCRATCH_PATH: scratch,
+      LORAPLANE_TERMINATION_MESSAGE_PATH: terminationLog,
+      POD_IP: '127.0.0.1',
+  });
+  const result = (): TrainerResult | undefined => parseTrainerResult(readFileSync(terminationLog, 'utf8'));
+  return { run, result };
+}
+
+const storeFor = (prefix: string) =>
+  new CheckpointStore({ client: c, bucket, outputPrefix: prefix, stateDir: join(work, 'upload-state'), log: pino({ level: 'silent' }) });
+
+const adapterSha = async (prefix: string) => (await readManifest(c, bucket, prefix))?.manifest.files.find((f) => f.path === 'adapter_model.safetensors')?.sha256;
+
+const stepMetric = async (port: number): Promise<number | undefined> => {
+  const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const m = /^loraplane_trainer_step\{[^}]*\} (\d+)$/m.exec(body);
+  return m ? Number(m[1]) : undefined;
+};
+
+describe('trainer checkpoints in S3', () => {
+  it('a pod stopped by SIGTERM resumes on an empty scratch volume from its checkpoint in S3 and ends with the uninterrupted adapter', async () => {
+    const straight = pod(await podConfig('straight'));
+    expect(await straight.run.exited, straight.run.output()).toBe(0);
+    const done = straight.result();
+    expect(done).toMatchObject({ adapterUri: `s3://${bucket}/straight/`, checkpoint: { step: 9, uri: `s3://${bucket}/straight/checkpoints/checkpoint-9/` } });
+    expect(await storeFor('straight').list()).toEqual([
+      { step: 6, complete: true },
+      { step: 9, complete: true },
+    ]);
+
+    // Preempted once checkpoint-3 is in S3 and a later step has run: it checkpoints where it is and exits.
+    const config = await podConfig('resumed');
+    const first = pod(config);
+    await waitFor(async () => (await storeFor('resumed').list()).some((k) => k.step === 3 && k.complete) && ((await stepMetric(config.metricsPort)) ?? 0) >= 4, {
+      timeoutMs: 120_000,
+      intervalMs: 20,
+      description: 'checkpoint-3 in S3 and step 4 done',
+    });
+    first.run.child.kill('SIGTERM');
+    expect(await first.run.exited, first.run.output()).toBe(143);
+    const stopped = first.result();
+    expect(stopped && 'error' in stopped ? stopped.error : stopped).toMatch(/^stopped by SIGTERM at step \d+/);
+    const at = stopped?.checkpoint?.step ?? 0;
+    expect(at).toBeGreaterThanOrEqual(4);
+    expect(at).toBeLessThan(12);
+    expect(stopped?.checkpoint?.uri).toBe(`s3://${bucket}/resumed/checkpoints/checkpoint-${at}/`);
+    const stored = await storeFor('resumed').list();
+    expect(stored.length).toBeLessThanOrEqual(2);
+    expect(stored.at(-1)).toEqual({ step: at, complete: true });
+
+    // The new pod's scratch volume is empty: everything it resumes from comes from S3.
+    const second = pod({ ...config, metricsPort: await freePort() });
+    expect(await second.run.exited, second.run.output()).toBe(0);
+    expect(second.run.output()).toMatch(new RegExp(`"step":${at},"uri":"s3://${bucket}/resumed/checkpoints/checkpoint-${at}/"\\},"msg":"restored the newest checkpoint from storage"`));
+    expect(second.run.output()).toMatch(/resuming from checkpoint/);
+    const resumed = second.result();
+    expect(resumed && 'digest' in resumed ? resumed.digest : resumed).toBe(done && 'digest' in done ? done.digest : done);
+    expect(await adapterSha('resumed')).toBe(await adapterSha('straight'));
+    expect((await storeFor('resumed').list()).length).toBeLessThanOrEqual(2);
+  }, 300_000);
+});
