@@ -1,10 +1,22 @@
-// The trainer's Prometheus metrics (prom-client), served on /metrics for the operator and Prometheus.
+// The trainer's Prometheus metrics (prom-client), served on /metrics for the operator and Prometheus,
+// and pushed once at the end to a Pushgateway when one is configured (a run that ends between two
+// scrapes would otherwise leave its final values unseen).
 import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Pushgateway, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The Pushgateway's base URL (e.g. http://pushgateway:9091); unset, nothing is pushed. */
+export const PUSHGATEWAY_URL_ENV = 'LORAPLANE_PUSHGATEWAY_URL';
+/** The `job` grouping label of the pushed metrics. */
+export const PUSH_JOB = 'loraplane-trainer';
+
+export interface JobLabels {
+  namespace: string;
+  finetunejob: string;
+}
 
 export type TrainerMetrics = ReturnType<typeof createTrainerMetrics>;
 
-export function createTrainerMetrics(labels: { namespace: string; finetunejob: string }) {
+export function createTrainerMetrics(labels: JobLabels) {
   const registry = new Registry();
   registry.setDefaultLabels(labels);
   collectDefaultMetrics({ register: registry });
@@ -37,4 +49,12 @@ export function serveMetrics(registry: Registry, host: string, port: number): Pr
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));
   });
+}
+
+/**
+ * Replaces this job's group on the Pushgateway (PUT /metrics/job/loraplane-trainer/namespace/<ns>/finetunejob/<name>)
+ * with every metric in the registry.
+ */
+export async function pushMetrics(registry: Registry, url: string, labels: JobLabels, timeoutMs = 10_000): Promise<void> {
+  await new Pushgateway(url, { timeout: timeoutMs }, registry).push({ jobName: PUSH_JOB, groupings: { ...labels } });
 }
