@@ -85,6 +85,17 @@ describe('observe', () => {
     expect(again.result?.adapter).toBe('support-assistant-v1');
   });
 
+  it('reports the newest checkpoint any attempt stored', () => {
+    const stopped = (step: number) => JSON.stringify({ error: `stopped by SIGTERM at step ${step}`, checkpoint: { step, uri: `s3://adapters/x/checkpoints/checkpoint-${step}/` } });
+    const o = observe(ftj, job({ active: 1, failed: 2 }), [
+      pod('p-1', { phase: 'Failed', ...terminated(143, 'Error', stopped(20)) }),
+      pod('p-2', { phase: 'Failed', ...terminated(143, 'Error', stopped(40)) }),
+      pod('p-3', { phase: 'Running' }),
+    ]);
+    expect(o.checkpoint).toEqual({ step: 40, uri: 's3://adapters/x/checkpoints/checkpoint-40/' });
+    expect(nextStatus(ftj, o, 'j', t0.toISOString()).checkpoint).toEqual(o.checkpoint);
+  });
+
   it('tells suspended from queued', () => {
     expect(observe({ ...ftj, spec: { ...ftj.spec, suspend: true } }, job({}, { suspend: true }), []).phase).toBe('Suspended');
     const queued = observe({ ...ftj, spec: { ...ftj.spec, queueName: 'q' } }, job({}, { suspend: true }), []);

@@ -14,6 +14,8 @@ export interface Observation {
   completionTime?: string;
   attempts: number;
   result?: Extract<TrainerResult, { adapterUri: string }>;
+  /** The newest checkpoint a finished or stopped trainer container reported. */
+  checkpoint?: { step: number; uri: string };
 }
 
 const IMAGE_PROBLEMS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
@@ -60,7 +62,20 @@ function pendingCause(pod: V1Pod): Pick<Observation, 'reason' | 'message' | 'sch
   return { reason: 'PodStarting', message: `trainer pod ${pod.metadata?.name} is starting`, scheduled };
 }
 
+const terminationMessage = (pod: V1Pod) => pod.status?.containerStatuses?.find((c) => c.name === 'trainer')?.state?.terminated?.message;
+
+function newestCheckpoint(pods: V1Pod[]): Observation['checkpoint'] {
+  const reported = pods.map((p) => parseTrainerResult(terminationMessage(p))?.checkpoint).filter((c) => c !== undefined);
+  return reported.sort((a, b) => a.step - b.step).at(-1);
+}
+
 export function observe(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[]): Observation {
+  const observation = observeJob(ftj, job, pods);
+  const checkpoint = newestCheckpoint(pods);
+  return checkpoint ? { ...observation, checkpoint } : observation;
+}
+
+function observeJob(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[]): Observation {
   const attempts = job ? (job.status?.active ?? 0) + (job.status?.failed ?? 0) + (job.status?.succeeded ?? 0) : 0;
   if (!job) return { phase: 'Pending', reason: 'JobCreating', message: 'creating the trainer Job', attempts };
 
@@ -69,8 +84,7 @@ export function observe(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[])
   const complete = jobCondition(job, 'Complete');
   if (complete) {
     const succeededPod = sorted.findLast((p) => p.status?.phase === 'Succeeded');
-    const message = succeededPod?.status?.containerStatuses?.find((c) => c.name === 'trainer')?.state?.terminated?.message;
-    const parsed = parseTrainerResult(message);
+    const parsed = parseTrainerResult(succeededPod && terminationMessage(succeededPod));
     const result = parsed && 'adapterUri' in parsed ? parsed : undefined;
     return {
       phase: 'Succeeded',

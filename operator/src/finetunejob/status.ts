@@ -51,6 +51,7 @@ export function nextStatus(ftj: FineTuneJob, o: Observation, jobName: string, no
     completionTime: isTerminal(o.phase) ? (prev.completionTime ?? o.completionTime ?? now) : undefined,
     attempts: Math.max(o.attempts, prev.attempts ?? 0),
     message: o.message,
+    checkpoint: o.checkpoint ?? prev.checkpoint,
     progress: extras.progress ?? (o.result ? finalProgress(prev.progress, o.result.metrics) : prev.progress),
     result: o.result
       ? { ...(published ? { adapter: ftj.spec.output.adapterName } : {}), uri: o.result.adapterUri, digest: o.result.digest, metrics: o.result.metrics }
