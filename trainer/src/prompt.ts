@@ -1,9 +1,13 @@
-// A chat prompt for generation with the model's own template (add_generation_prompt), and a decoder.
+// A chat prompt for generation with the model's own template (add_generation_prompt), the tokens that
+// end the answer (generation_config.json's eos_token_id, as transformers' generate uses), and a decoder.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ChatTemplate, loadTokenizerConfig } from './data/chat-template.js';
 import { TextTokenizer } from './data/tokenize.js';
 
 export interface ChatPrompt {
   ids: number[];
+  stopIds: number[];
   decode: (ids: number[]) => Promise<string>;
 }
 
@@ -14,5 +18,12 @@ export async function chatPrompt(modelDir: string, user: string, system?: string
   const messages = [...(system ? [{ role: 'system' as const, content: system }] : []), { role: 'user' as const, content: user }];
   const text = template.render(messages, { addGenerationPrompt: true });
   const { ids } = await tokenizer.encode(text, false);
-  return { ids: [...ids], decode: (out) => tokenizer.decode(out, true) };
+  return { ids: [...ids], stopIds: stopIdsOf(modelDir), decode: (out) => tokenizer.decode(out, true) };
+}
+
+function stopIdsOf(modelDir: string): number[] {
+  const path = join(modelDir, 'generation_config.json');
+  if (!existsSync(path)) return [];
+  const eos = (JSON.parse(readFileSync(path, 'utf8')) as { eos_token_id?: number | number[] }).eos_token_id;
+  return eos === undefined ? [] : [eos].flat();
 }
