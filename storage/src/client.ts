@@ -64,7 +64,14 @@ export function credentialsFromEnv(
  * checksums of its own (and does not try to validate ranged GETs).
  */
 export function s3ClientFor(location: S3Location, role: StorageRole, opts: S3ClientOptions = {}): S3Client {
-  const credentials = credentialsFromEnv(role, location, opts.env);
+  return s3Client(location, credentialsFromEnv(role, location, opts.env), opts);
+}
+
+/**
+ * The same client with explicit credentials (undefined: the SDK's default chain), for callers that
+ * hold them rather than the role's env vars: the operator reads them from the user's Secret.
+ */
+export function s3Client(location: S3Location, credentials: Credentials | undefined, opts: Omit<S3ClientOptions, 'env'> = {}): S3Client {
   // Without a logger the SDK writes some warnings to the console ("An error was encountered in a
   // non-retryable streaming request."): the failure reaches us as an error, and we report it.
   const log = (...args: unknown[]): void => opts.logger?.debug({ sdk: args }, 'aws-sdk');

@@ -5,12 +5,12 @@
 //
 // The set digest is SHA-256 over the files sorted by path (byte order), one line each:
 // `<path>\t<size>\tsha256:<hex>\n`. It is what the trainer reports as the adapter's digest.
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { StorageError, s3Uri } from './errors.js';
 import { hexToBase64, parseSha256, prefixedDigest, sha256Hex, toPrefixed } from './digest.js';
 import { checkRelative, folderPrefix, relativeKey } from './location.js';
-import { SHA256_METADATA, headObject, listAll, send, type CallOptions, type ListedObject } from './objects.js';
+import { SHA256_METADATA, getSmallObject, headObject, listAll, send, type CallOptions, type ListedObject } from './objects.js';
 
 export const MANIFEST_NAME = 'manifest.json';
 /** A manifest larger than this is refused unread. */
@@ -123,26 +123,14 @@ export interface StoredManifest {
 /** The manifest under a prefix, checked; undefined when there is none. */
 export async function readManifest(client: S3Client, bucket: string, prefix: string, opts: CallOptions = {}): Promise<StoredManifest | undefined> {
   const key = `${folderPrefix(prefix)}${MANIFEST_NAME}`;
-  const subject = { op: 'GetObject', bucket, key };
   let out;
   try {
-    out = await send(
-      subject,
-      async (abortSignal) => {
-        const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal });
-        if (res.ContentLength !== undefined && res.ContentLength > MAX_MANIFEST_BYTES) {
-          res.Body?.transformToByteArray().catch(() => undefined);
-          throw new StorageError('Incomplete', `${res.ContentLength} bytes is too large for a manifest`, subject);
-        }
-        return { text: (await res.Body?.transformToString('utf8')) ?? '', etag: res.ETag ?? '', lastModified: res.LastModified };
-      },
-      opts,
-    );
+    out = await getSmallObject(client, bucket, key, { maxBytes: MAX_MANIFEST_BYTES, what: 'a manifest' }, opts);
   } catch (err) {
     if (err instanceof StorageError && err.code === 'NoSuchKey') return undefined;
     throw err;
   }
-  const manifest = parseManifest(out.text, { bucket, key });
+  const manifest = parseManifest(Buffer.from(out.body).toString('utf8'), { bucket, key });
   return { manifest, etag: out.etag, ...(out.lastModified !== undefined ? { lastModified: out.lastModified } : {}) };
 }
 

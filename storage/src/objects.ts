@@ -1,12 +1,15 @@
 // The S3 requests the transfers share, each with retries, the shared concurrency limit, the caller's
 // AbortSignal and errors that name the object: HEAD (with the real error code recovered by a GET
-// when a bodiless HEAD failure is ambiguous), paginated listing, metadata.
+// when a bodiless HEAD failure is ambiguous), paginated listing, metadata, small whole reads and
+// streamed hashing.
 import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { StorageError, toStorageError, type ErrorSubject } from './errors.js';
 import { parseSha256 } from './digest.js';
@@ -100,6 +103,61 @@ export async function explainHeadFailure(client: S3Client, bucket: string, key: 
     const e = toStorageError(getErr, { op: 'HeadObject', bucket, key });
     return e.s3Code === 'InvalidRange' ? headErr : e;
   }
+}
+
+export interface ObjectBytes {
+  body: Uint8Array;
+  etag: string;
+  lastModified?: Date;
+}
+
+/** A small object read whole (a manifest, a JSON config); one larger than maxBytes is refused unread. */
+export async function getSmallObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  limit: { maxBytes: number; what: string },
+  opts: CallOptions = {},
+): Promise<ObjectBytes> {
+  const subject = { op: 'GetObject', bucket, key };
+  return send(
+    subject,
+    async (abortSignal) => {
+      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal });
+      if (res.ContentLength !== undefined && res.ContentLength > limit.maxBytes) {
+        res.Body?.transformToByteArray().catch(() => undefined);
+        throw new StorageError('Incomplete', `${res.ContentLength} bytes is too large for ${limit.what}`, subject);
+      }
+      const body = (await res.Body?.transformToByteArray()) ?? new Uint8Array();
+      return { body, etag: res.ETag ?? '', ...(res.LastModified !== undefined ? { lastModified: res.LastModified } : {}) };
+    },
+    opts,
+  );
+}
+
+/**
+ * The SHA-256 of an object's bytes, streamed (never held whole), pinned to `etag` (If-Match) so a
+ * rewrite while it is read fails (PreconditionFailed) instead of hashing a mix of two versions.
+ */
+export async function hashObject(client: S3Client, bucket: string, key: string, etag: string, opts: CallOptions = {}): Promise<{ sha256: string; size: number }> {
+  const subject = { op: 'GetObject', bucket, key };
+  return send(
+    subject,
+    async (abortSignal) => {
+      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, IfMatch: etag }), { abortSignal });
+      if (!(res.Body instanceof Readable)) throw new StorageError('Unknown', 'the response has no body stream', subject);
+      const hash = createHash('sha256');
+      let size = 0;
+      for await (const chunk of res.Body as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        size += chunk.length;
+      }
+      if (res.ContentLength !== undefined && size !== res.ContentLength)
+        throw new StorageError('Transient', `the body ended after ${size} of ${res.ContentLength} bytes`, subject);
+      return { sha256: hash.digest('hex'), size };
+    },
+    opts,
+  );
 }
 
 export interface ListedObject {
