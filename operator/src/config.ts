@@ -25,6 +25,8 @@ const env = z.object({
   TRAINER_IMAGE_PULL_POLICY: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
   /** How often a running trainer's /metrics is read into FineTuneJob status.progress. */
   PROGRESS_INTERVAL_SECONDS: z.coerce.number().min(0.1).default(10),
+  /** How often a LoraAdapter's stored artifact is verified again (drift: deleted or changed objects). */
+  ADAPTER_VERIFY_PERIOD_SECONDS: z.coerce.number().min(0.5).default(300),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
 });
 

@@ -1,4 +1,4 @@
-// Wires the caches, the work queue and the FineTuneJob reconciler into one runnable unit.
+// Wires the caches, the work queues and the FineTuneJob and LoraAdapter reconcilers into one runnable unit.
 import { BatchV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { fineTuneJob, type Phase } from './api/finetunejob.js';
@@ -11,6 +11,7 @@ import { LABEL_FINETUNEJOB, LABEL_MANAGED_BY, MANAGED_BY } from './finetunejob/n
 import { createFineTuneJobReconciler } from './finetunejob/reconciler.js';
 import { createServiceAccountEnsurer } from './finetunejob/service-account.js';
 import { EventRecorder } from './kube/events.js';
+import { createLoraAdapterController } from './loraadapter/controller.js';
 import { createOperatorMetrics } from './ops/metrics.js';
 
 type Obj = { metadata?: { name?: string; namespace?: string; labels?: Record<string, string> } };
@@ -60,13 +61,14 @@ export function createOperator(kc: KubeConfig, cfg: OperatorConfig, log: Logger)
   };
   const metrics = createOperatorMetrics(countByPhase);
 
+  const events = new EventRecorder(core, 'loraplane-operator', log);
   const reconcile = createFineTuneJobReconciler({
     fineTuneJobs,
     jobs,
     pods,
     batch,
     customObjects,
-    events: new EventRecorder(core, 'loraplane-operator', log),
+    events,
     trainer: { image: cfg.TRAINER_IMAGE, serviceAccountName: cfg.TRAINER_SERVICE_ACCOUNT, imagePullPolicy: cfg.TRAINER_IMAGE_PULL_POLICY },
     ensureServiceAccount: createServiceAccountEnsurer(core, cfg.TRAINER_SERVICE_ACCOUNT),
     log,
@@ -83,7 +85,21 @@ export function createOperator(kc: KubeConfig, cfg: OperatorConfig, log: Logger)
   jobs.on(enqueueOwner);
   pods.on(enqueueOwner);
 
-  const informers = [fineTuneJobs, jobs, pods];
+  const adapters = createLoraAdapterController({
+    kc,
+    namespaces,
+    core,
+    customObjects,
+    fineTuneJobs,
+    events,
+    metrics,
+    verifyPeriodMs: cfg.ADAPTER_VERIFY_PERIOD_SECONDS * 1000,
+    concurrency: cfg.MAX_CONCURRENT_RECONCILES,
+    log,
+  });
+
+  const informers = [fineTuneJobs, jobs, pods, adapters.informer];
+  const controllers = [controller, adapters.controller];
   return {
     metrics,
     get synced() {
@@ -93,10 +109,10 @@ export function createOperator(kc: KubeConfig, cfg: OperatorConfig, log: Logger)
     async start(): Promise<void> {
       await Promise.all(informers.map((i) => i.start()));
       log.info({ namespaces: namespaces.length ? namespaces : 'all' }, 'caches synced; reconciling');
-      controller.start();
+      controllers.forEach((c) => c.start());
     },
     async stop(): Promise<void> {
-      await controller.stop();
+      await Promise.all(controllers.map((c) => c.stop()));
       await Promise.all(informers.map((i) => i.stop()));
     },
   };

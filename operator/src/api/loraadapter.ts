@@ -23,6 +23,25 @@ export const loraAdapterSpec = z
   .strict();
 export type LoraAdapterSpec = z.infer<typeof loraAdapterSpec>;
 
+/** Why an adapter is not Ready (the Ready condition's reason); Verified when it is. */
+export const ADAPTER_REASONS = [
+  'Verified',
+  'AwaitingFineTuneJob',
+  'FineTuneJobNotFound',
+  'FineTuneJobFailed',
+  'CredentialsMissing',
+  'CredentialsRejected',
+  'ArtifactMissing',
+  'ManifestMissing',
+  'ManifestInvalid',
+  'DigestMismatch',
+  'InvalidAdapterConfig',
+  'BaseModelMismatch',
+  'StorageUnreachable',
+  'StorageError',
+] as const;
+export type AdapterReason = (typeof ADAPTER_REASONS)[number];
+
 export const loraAdapterStatus = z.object({
   phase: z.enum(['Pending', 'Ready', 'Failed']).optional(),
   observedGeneration: z.number().int().optional(),
@@ -41,8 +60,36 @@ export const loraAdapterStatus = z.object({
       datasetDigest: sha256Digest.optional(),
     })
     .optional(),
-  verifiedAt: timestamp.optional(),
+  verifiedAt: timestamp.optional().meta({ description: 'When the artifact was last found intact (re-checked every verify period).' }),
+  verifiedObject: z
+    .object({ key: z.string(), etag: z.string(), size: z.number().int().min(0) })
+    .optional()
+    .meta({ description: 'The weights object as last hashed: it is hashed again only when its ETag or size changes.' }),
+  location: s3Location
+    .optional()
+    .meta({ description: "The FineTuneJob's output location, kept so the adapter can be verified and reclaimed after the job is gone." }),
 });
+export type LoraAdapterStatus = z.infer<typeof loraAdapterStatus>;
+
+const adapterMeta = z.object({
+  name: z.string(),
+  namespace: z.string(),
+  uid: z.string(),
+  generation: z.number().int().optional(),
+  resourceVersion: z.string().optional(),
+  deletionTimestamp: z.union([z.string(), z.date()]).optional(),
+  finalizers: z.array(z.string()).optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+});
+
+export const loraAdapter = z.object({
+  apiVersion: z.string(),
+  kind: z.literal('LoraAdapter'),
+  metadata: adapterMeta,
+  spec: loraAdapterSpec,
+  status: loraAdapterStatus.optional(),
+});
+export type LoraAdapter = z.infer<typeof loraAdapter>;
 
 export const loraAdapterPrinterColumns = [
   { name: 'Phase', type: 'string', jsonPath: '.status.phase' },

@@ -1,0 +1,36 @@
+// The S3 credentials of a location: the Secret its credentialsSecret names, in the adapter's
+// namespace, with the keys the trainer contract defines (secretKey()). No Secret named: the SDK's
+// default chain (workload identity, instance profile).
+import type { V1Secret } from '@kubernetes/client-node';
+import type { S3Location } from '../api/common.js';
+import { secretKey } from '../api/trainer-contract.js';
+import type { Credentials } from '../../../storage/src/client.js';
+import { failed, type Failure } from './verdict.js';
+
+export type ReadSecret = (namespace: string, name: string) => Promise<V1Secret | undefined>;
+
+const decode = (secret: V1Secret, key: string): string | undefined => {
+  const b64 = secret.data?.[key];
+  const value = b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
+  return value === '' ? undefined : value;
+};
+
+/** Credentials from a Secret's data, or CredentialsMissing naming the Secret or the keys it lacks. */
+export function credentialsFromSecret(secret: V1Secret | undefined, namespace: string, name: string): Credentials | Failure {
+  if (!secret) return failed('CredentialsMissing', `Secret ${namespace}/${name} (the location's credentialsSecret) does not exist`);
+  const accessKeyId = decode(secret, secretKey('accessKeyId'));
+  const secretAccessKey = decode(secret, secretKey('secretAccessKey'));
+  const sessionToken = decode(secret, secretKey('sessionToken'));
+  if (accessKeyId === undefined || secretAccessKey === undefined) {
+    const missing = [accessKeyId === undefined ? secretKey('accessKeyId') : '', secretAccessKey === undefined ? secretKey('secretAccessKey') : ''].filter(Boolean);
+    return failed('CredentialsMissing', `Secret ${namespace}/${name} has no ${missing.join(' or ')}`);
+  }
+  return sessionToken === undefined ? { accessKeyId, secretAccessKey } : { accessKeyId, secretAccessKey, sessionToken };
+}
+
+/** undefined for the default chain; a verdict when the named Secret cannot provide credentials. */
+export async function loadCredentials(readSecret: ReadSecret, namespace: string, location: S3Location): Promise<Credentials | undefined | Failure> {
+  const name = location.credentialsSecret?.name;
+  if (name === undefined) return undefined;
+  return credentialsFromSecret(await readSecret(namespace, name), namespace, name);
+}

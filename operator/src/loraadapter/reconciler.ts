@@ -1,0 +1,188 @@
+// The LoraAdapter reconciler: level-triggered and idempotent. Keeps the reclaim finalizer in step
+// with reclaimPolicy (and reclaims on deletion), then, when a check is due, verifies the stored
+// artifact and merges the verdict into status: Ready, or a condition whose reason says why not.
+// A check is due once a verify period has passed since the last good one, and at once when the
+// spec changed or the adapter is not Ready; the next one is scheduled with requeueAfter.
+import type { S3Client } from '@aws-sdk/client-s3';
+import { ApiException, PatchStrategy, setHeaderOptions, type CustomObjectsApi } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { S3Location } from '../api/common.js';
+import { fineTuneJob } from '../api/finetunejob.js';
+import { GROUP, VERSION } from '../api/group.js';
+import { loraAdapter, type LoraAdapter, type LoraAdapterStatus } from '../api/loraadapter.js';
+import { LORAADAPTER } from '../api/resources.js';
+import { TerminalError, type ObjectKey, type Result } from '../controller/controller.js';
+import type { EventRecorder } from '../kube/events.js';
+import { s3Client } from '../../../storage/src/client.js';
+import { deletePrefix } from '../../../storage/src/delete.js';
+import { StorageError, s3Uri } from '../../../storage/src/errors.js';
+import { folderPrefix } from '../../../storage/src/location.js';
+import type { CallOptions } from '../../../storage/src/objects.js';
+import { loadCredentials, type ReadSecret } from './credentials.js';
+import type { AdapterMetrics } from './metrics.js';
+import { finalizerAction, finalizersAfter } from './reclaim.js';
+import { resolveSource } from './source.js';
+import { changes, headline, msUntilDue, nextStatus } from './status.js';
+import { verdictReason, type Failure, type Verdict } from './verdict.js';
+import { verifyArtifact } from './verify-artifact.js';
+
+export interface Lookup {
+  get(namespace: string, name: string): unknown;
+}
+
+export interface LoraAdapterReconcilerDeps {
+  adapters: Lookup;
+  fineTuneJobs: Lookup;
+  customObjects: CustomObjectsApi;
+  readSecret: ReadSecret;
+  events: EventRecorder;
+  metrics: AdapterMetrics;
+  verifyPeriodMs: number;
+  log: Logger;
+  now?: () => Date;
+}
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const isConflictOrGone = (err: unknown) => err instanceof ApiException && (err.code === 409 || err.code === 404);
+const CONFLICT_RETRY_MS = 200;
+// A check must not hold a worker for minutes: short timeouts, a few quick tries; the controller's
+// back-off spaces out the reconciles that still fail.
+const CLIENT_OPTIONS = { connectionTimeoutMs: 5_000, requestTimeoutMs: 30_000, maxSockets: 8 };
+const RETRY = { attempts: 3, baseDelayMs: 200, maxDelayMs: 2_000 };
+
+/** A storage failure that a retry may fix; the reconcile fails with it so the controller backs off. */
+class StorageRetry extends Error {
+  override readonly name = 'StorageRetry';
+}
+
+export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
+  const now = deps.now ?? (() => new Date());
+  const ref = (a: LoraAdapter) => ({ group: GROUP, version: VERSION, plural: LORAADAPTER.plural, namespace: a.metadata.namespace, name: a.metadata.name });
+  const jobOf = (a: LoraAdapter) => {
+    const name = a.spec.source.fineTuneJob?.name;
+    return name === undefined ? undefined : fineTuneJob.safeParse(deps.fineTuneJobs.get(a.metadata.namespace, name)).data;
+  };
+
+  /** Runs fn with a client for the location, or returns the verdict that there are no credentials. */
+  async function withStorage<T>(a: LoraAdapter, location: S3Location, log: Logger, fn: (client: S3Client, opts: CallOptions) => Promise<T>): Promise<T | Failure> {
+    const credentials = await loadCredentials(deps.readSecret, a.metadata.namespace, location);
+    if (credentials !== undefined && 'kind' in credentials) return credentials;
+    const client = s3Client(location, credentials, { ...CLIENT_OPTIONS, logger: log });
+    try {
+      return await fn(client, { retry: RETRY, logger: log });
+    } finally {
+      client.destroy();
+    }
+  }
+
+  async function check(a: LoraAdapter, log: Logger): Promise<{ verdict: Verdict; fields: LoraAdapterStatus }> {
+    const source = resolveSource(a, jobOf(a));
+    if ('kind' in source) return { verdict: source, fields: {} };
+    const verdict = await withStorage(a, source.location, log, (client, opts) => verifyArtifact(client, source.location, a.spec.baseModel.name, source.expect, opts));
+    return { verdict, fields: source.fields };
+  }
+
+  async function writeStatus(a: LoraAdapter, status: LoraAdapterStatus): Promise<void> {
+    await deps.customObjects.patchNamespacedCustomObjectStatus(
+      { ...ref(a), body: { metadata: { resourceVersion: a.metadata.resourceVersion }, status } },
+      mergePatch,
+    );
+  }
+
+  async function setFinalizers(a: LoraAdapter, finalizers: string[]): Promise<void> {
+    await deps.customObjects.patchNamespacedCustomObject(
+      { ...ref(a), body: { metadata: { resourceVersion: a.metadata.resourceVersion, finalizers } } },
+      mergePatch,
+    );
+  }
+
+  /** One event and one count per change of phase or reason; drift (Ready → not Ready) is named as such. */
+  async function announce(a: LoraAdapter, before: LoraAdapterStatus | undefined, after: LoraAdapterStatus, log: Logger): Promise<void> {
+    const was = headline(before);
+    const is = headline(after);
+    if (!is || (was?.phase === is.phase && was.reason === is.reason)) return;
+    const drift = was?.phase === 'Ready' && is.phase !== 'Ready';
+    const retrying = is.reason === 'StorageUnreachable' || is.reason === 'StorageError';
+    deps.metrics.transitions.inc({ phase: is.phase, reason: is.reason });
+    if (drift) deps.metrics.drift.inc({ reason: is.reason });
+    const said = after.conditions?.find((c) => c.type === (retrying ? 'Reconciling' : 'Ready'))?.message ?? '';
+    const message = drift ? `drift: ${said}` : said;
+    const warning = is.phase === 'Failed' || retrying;
+    log[warning ? 'warn' : 'info']({ phase: is.phase, reason: is.reason, from: was }, message);
+    await deps.events.record(a, warning ? 'Warning' : 'Normal', is.reason, message);
+  }
+
+  /** Deletes the stored objects; 'done' lets the finalizer go, a Result keeps it for a later try. */
+  async function reclaim(a: LoraAdapter, log: Logger): Promise<'done' | Result> {
+    // A job's output counts as the adapter's only once verified (status.location): never the prefix of a running trainer.
+    const location = a.spec.source.s3 ?? a.status?.location;
+    if (!location) {
+      deps.metrics.reclaims.inc({ result: 'skipped' });
+      await deps.events.record(a, 'Normal', 'NothingToReclaim', 'no stored artifact was ever verified for this adapter');
+      return 'done';
+    }
+    const uri = s3Uri(location.bucket, folderPrefix(location.prefix));
+    const keep = async (why: string): Promise<Result> => {
+      deps.metrics.reclaims.inc({ result: 'failed' });
+      await deps.events.record(a, 'Warning', 'ReclaimFailed', `${why}; the objects under ${uri} and the finalizer stay until it works (or the finalizer is removed)`);
+      return { requeueAfterMs: deps.verifyPeriodMs };
+    };
+    try {
+      const out = await withStorage(a, location, log, (client, opts) => deletePrefix(client, location.bucket, location.prefix, opts));
+      if (out !== undefined) return keep(out.message);
+    } catch (err) {
+      if (!(err instanceof StorageError)) throw err;
+      if (err.code === 'Config') {
+        deps.metrics.reclaims.inc({ result: 'skipped' });
+        await deps.events.record(a, 'Warning', 'ReclaimSkipped', `${err.message}; nothing was deleted`);
+        return 'done';
+      }
+      if (err.code === 'AccessDenied' || err.code === 'InvalidCredentials') return keep(err.message);
+      if (err.code !== 'NoSuchBucket') throw err;
+    }
+    deps.metrics.reclaims.inc({ result: 'deleted' });
+    log.info({ uri }, 'reclaimed the stored adapter');
+    await deps.events.record(a, 'Normal', 'Reclaimed', `deleted the objects under ${uri} (reclaimPolicy Delete)`);
+    return 'done';
+  }
+
+  return async function reconcile(key: ObjectKey): Promise<Result> {
+    const raw = deps.adapters.get(key.namespace, key.name);
+    if (!raw) return {};
+    const parsed = loraAdapter.safeParse(raw);
+    if (!parsed.success) throw new TerminalError(`LoraAdapter ${key.namespace}/${key.name} does not match the API: ${parsed.error.message}`);
+    const a = parsed.data;
+    const log = deps.log.child({ loraadapter: `${key.namespace}/${key.name}`, resourceVersion: a.metadata.resourceVersion });
+
+    try {
+      const action = finalizerAction(a);
+      if (action === 'reclaim') {
+        const done = await reclaim(a, log);
+        if (done !== 'done') return done;
+      }
+      if (action !== 'none') {
+        await setFinalizers(a, finalizersAfter(a, action));
+        return {};
+      }
+      if (a.metadata.deletionTimestamp) return {};
+
+      const started = now();
+      const wait = msUntilDue(a, started, deps.verifyPeriodMs);
+      if (wait > 0) return { requeueAfterMs: wait };
+      const end = deps.metrics.verificationDuration.startTimer();
+      const { verdict, fields } = await check(a, log);
+      end();
+      deps.metrics.verifications.inc({ result: verdictReason(verdict) });
+      if (verdict.kind === 'verified') deps.metrics.hashedBytes.inc(verdict.artifact.hashedBytes);
+
+      const status = { ...fields, ...nextStatus(a, verdict, started.toISOString()) };
+      if (changes(a.status, status)) await writeStatus(a, status);
+      await announce(a, a.status, { ...a.status, ...status }, log);
+      if (verdict.kind === 'retry') throw new StorageRetry(verdict.message);
+      return { requeueAfterMs: deps.verifyPeriodMs };
+    } catch (err) {
+      if (isConflictOrGone(err)) return { requeueAfterMs: CONFLICT_RETRY_MS };
+      throw err;
+    }
+  };
+}

@@ -1,0 +1,77 @@
+// reclaimPolicy on the real control plane and S3 server: Delete holds the adapter with the
+// loraplane.io/reclaim finalizer until every object under its prefix (manifest included) is gone,
+// and touches nothing outside it; Retain carries no finalizer and leaves every object.
+import type { S3Client } from '@aws-sdk/client-s3';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kubectl, waitFor } from '../cluster/cluster.js';
+import { client, freshBucket } from '../storage/storage.js';
+import { OPERATOR_NAMESPACE, startOperator, type OperatorProcess } from './support/operator-process.js';
+import { adapterEvents, declareAdapter, getAdapter, listKeys, waitForReady } from './support/lora-adapters.js';
+import { installCrds, mustKubectl } from './support/resources.js';
+
+const kubeconfig = () => process.env.LORAPLANE_E2E_KUBECONFIG!;
+let operator: OperatorProcess;
+let s3: S3Client;
+let bucket: string;
+let work: string;
+
+beforeAll(async () => {
+  await installCrds();
+  await kubectl(['create', 'namespace', OPERATOR_NAMESPACE]);
+  s3 = client();
+  bucket = await freshBucket(s3, 'reclaim');
+  work = await mkdtemp(join(tmpdir(), 'e2e-reclaim-'));
+  operator = await startOperator(kubeconfig(), 'operator-reclaim', { ADAPTER_VERIFY_PERIOD_SECONDS: '2' });
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  s3?.destroy();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('reclaimPolicy', () => {
+  it('Delete: kubectl delete lora removes every object under the prefix, and only those', async () => {
+    const st = { s3, bucket, work };
+    const neighbour = await declareAdapter(st, 'neighbour');
+    const { ns, prefix, uploaded } = await declareAdapter(st, 'doomed', { reclaimPolicy: 'Delete' });
+    await waitForReady(ns, 'doomed', 'True', 'Verified');
+    expect((await getAdapter(ns, 'doomed')).metadata.finalizers).toEqual(['loraplane.io/reclaim']);
+    expect(await listKeys(s3, bucket, `${prefix}/`)).toEqual([...uploaded.manifest.files.map((f) => `${prefix}/${f.path}`), `${prefix}/manifest.json`].sort());
+
+    await mustKubectl(['delete', 'lora', 'doomed', '-n', ns, '--wait=true', '--timeout=60s']);
+    expect(await listKeys(s3, bucket, `${prefix}/`)).toEqual([]);
+    expect((await listKeys(s3, bucket, `${neighbour.prefix}/`)).length).toBe(neighbour.uploaded.manifest.files.length + 1);
+    const reclaimed = (await adapterEvents(ns, 'doomed')).find((e) => e.reason === 'Reclaimed');
+    expect(reclaimed?.message).toBe(`deleted the objects under s3://${bucket}/${prefix}/ (reclaimPolicy Delete)`);
+    expect(await operator.metric('loraplane_adapter_reclaims_total', 'result="deleted"')).toBe(1);
+  });
+
+  it('Retain: no finalizer; kubectl delete lora leaves every object', async () => {
+    const { ns, prefix, uploaded } = await declareAdapter({ s3, bucket, work }, 'kept');
+    await waitForReady(ns, 'kept', 'True', 'Verified');
+    expect((await getAdapter(ns, 'kept')).metadata.finalizers).toBeUndefined();
+    await mustKubectl(['delete', 'lora', 'kept', '-n', ns, '--wait=true', '--timeout=60s']);
+    expect(await listKeys(s3, bucket, `${prefix}/`)).toEqual([...uploaded.manifest.files.map((f) => `${prefix}/${f.path}`), `${prefix}/manifest.json`].sort());
+  });
+
+  it('switching Delete to Retain releases the finalizer, and deletion then keeps the objects', async () => {
+    const { ns, prefix } = await declareAdapter({ s3, bucket, work }, 'relented', { reclaimPolicy: 'Delete' });
+    await waitForReady(ns, 'relented', 'True', 'Verified');
+    expect((await getAdapter(ns, 'relented')).metadata.finalizers).toEqual(['loraplane.io/reclaim']);
+    await mustKubectl(['patch', 'lora', 'relented', '-n', ns, '--type', 'merge', '-p', '{"spec":{"reclaimPolicy":"Retain"}}']);
+    await waitForFinalizers(ns, 'relented', undefined);
+    await mustKubectl(['delete', 'lora', 'relented', '-n', ns, '--wait=true', '--timeout=60s']);
+    expect((await listKeys(s3, bucket, `${prefix}/`)).length).toBe(3);
+  });
+});
+
+async function waitForFinalizers(ns: string, name: string, want: string[] | undefined): Promise<void> {
+  await waitFor(async () => JSON.stringify((await getAdapter(ns, name)).metadata.finalizers) === JSON.stringify(want), {
+    timeoutMs: 20_000,
+    description: `finalizers of ${ns}/${name} to be ${JSON.stringify(want)}`,
+  });
+}
