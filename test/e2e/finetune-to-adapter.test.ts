@@ -6,46 +6,23 @@
 // weights; Prometheus holds the trainer's loss series and the operator's metrics. The only edits to the
 // example: the S3 endpoint and keys of the test server. Debian's Prometheus is built without Kubernetes
 // service discovery, so the test hands it the trainer pod's IP (from the API server) through file_sd.
-import { GetObjectCommand, CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { uploadDirectory, uploadFile } from '../../storage/src/upload.js';
 import { kubeconfigPath, waitFor } from '../cluster/cluster.js';
 import { CHART_DIR, mustHelm } from '../helm/helm.js';
 import { installedOperator } from '../helm/installed-operator.js';
-import { client, server } from '../storage/storage.js';
+import { client } from '../storage/storage.js';
+import { exampleForTestServer, stageExampleSources } from './support/example-storage.js';
 import { startOperator, type OperatorProcess } from './support/operator-process.js';
 import { startPrometheus, type Prometheus } from './support/prometheus.js';
 import { freshNamespace, getJson, mustKubectl, toYaml, type Json } from './support/resources.js';
 
-const repo = join(import.meta.dirname, '../..');
-const EXAMPLE_ENDPOINT = 'http://minio.storage.svc:9000';
 const RELEASE = 'lp-path';
 
 type Status = Json & { phase?: string; conditions?: Array<{ type: string; status: string; reason?: string }> };
 type Ftj = { status?: Status & { progress?: { step?: number; totalSteps?: number; percent?: number; trainLoss?: number }; result?: { adapter?: string; digest?: string } } };
 type Adapter = { metadata: { labels?: Record<string, string> }; spec: Json; status?: Status & { digest?: string; provenance?: Json } };
-
-/** examples/finetune.yaml pointed at the test S3 server. */
-function exampleForTestServer(): Json[] {
-  const s = server();
-  const text = readFileSync(join(repo, 'examples/finetune.yaml'), 'utf8').replaceAll(EXAMPLE_ENDPOINT, s.endpoint);
-  const docs = parseAllDocuments(text).map((d) => d.toJS() as Json);
-  const secret = docs.find((d) => d.kind === 'Secret') as Json & { stringData: Record<string, string> };
-  secret.stringData = { AWS_ACCESS_KEY_ID: s.accessKeyId, AWS_SECRET_ACCESS_KEY: s.secretAccessKey };
-  return docs;
-}
-
-async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
-  try {
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  } catch (err) {
-    if (!/BucketAlready(OwnedByYou|Exists)/.test((err as Error).name)) throw err;
-  }
-}
 
 async function sha256Of(s3: S3Client, bucket: string, key: string): Promise<string> {
   const body = await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray();
@@ -60,9 +37,7 @@ let s3: S3Client;
 
 beforeAll(async () => {
   s3 = client();
-  for (const bucket of ['models', 'datasets', 'adapters']) await ensureBucket(s3, bucket);
-  await uploadDirectory(s3, 'models', 'meta-llama/Llama-3.2-3B-Instruct', join(repo, 'examples/tiny-llama'));
-  await uploadFile(s3, 'datasets', 'support/train.jsonl', join(repo, 'examples/data/customer-support.jsonl'));
+  await stageExampleSources(s3);
   [releaseNs, ns] = [await freshNamespace('lp-system'), await freshNamespace('path')];
   // The chart's defaults (the real trainer image included), with faster progress and verification for a test.
   await mustHelm(
