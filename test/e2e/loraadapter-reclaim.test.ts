@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl, waitFor } from '../cluster/cluster.js';
 import { client, freshBucket } from '../storage/storage.js';
 import { OPERATOR_NAMESPACE, startOperator, type OperatorProcess } from './support/operator-process.js';
-import { adapterEvents, declareAdapter, getAdapter, listKeys, waitForReady } from './support/lora-adapters.js';
+import { SECRET, adapterEvents, applySecret, declareAdapter, getAdapter, listKeys, waitForReady } from './support/lora-adapters.js';
 import { installCrds, mustKubectl } from './support/resources.js';
 
 const kubeconfig = () => process.env.LORAPLANE_E2E_KUBECONFIG!;
@@ -66,6 +66,28 @@ describe('reclaimPolicy', () => {
     await waitForFinalizers(ns, 'relented', undefined);
     await mustKubectl(['delete', 'lora', 'relented', '-n', ns, '--wait=true', '--timeout=60s']);
     expect((await listKeys(s3, bucket, `${prefix}/`)).length).toBe(3);
+  });
+});
+
+describe('reclaim without credentials', () => {
+  it('keeps the finalizer and the objects (ReclaimFailed) until the Secret is back, then deletes them', async () => {
+    const { ns, prefix } = await declareAdapter({ s3, bucket, work }, 'stuck', { reclaimPolicy: 'Delete' });
+    await waitForReady(ns, 'stuck', 'True', 'Verified');
+    await mustKubectl(['delete', 'secret', SECRET, '-n', ns]);
+    await mustKubectl(['delete', 'lora', 'stuck', '-n', ns, '--wait=false']);
+    const failed = await waitFor(async () => (await adapterEvents(ns, 'stuck')).find((e) => e.reason === 'ReclaimFailed'), {
+      timeoutMs: 20_000,
+      description: 'a ReclaimFailed event',
+    });
+    expect(failed.message).toBe(
+      `Secret ${ns}/${SECRET} (the location's credentialsSecret) does not exist; the objects under s3://${bucket}/${prefix}/ and the finalizer stay until it works (or the finalizer is removed)`,
+    );
+    expect((await getAdapter(ns, 'stuck')).metadata.finalizers).toEqual(['loraplane.io/reclaim']);
+    expect((await listKeys(s3, bucket, `${prefix}/`)).length).toBe(3);
+
+    await applySecret(ns);
+    await waitFor(async () => (await kubectl(['get', 'lora', 'stuck', '-n', ns])).code !== 0, { timeoutMs: 30_000, description: 'the adapter gone' });
+    expect(await listKeys(s3, bucket, `${prefix}/`)).toEqual([]);
   });
 });
 
