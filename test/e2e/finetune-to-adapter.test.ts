@@ -123,8 +123,11 @@ describe('examples/finetune.yaml end to end', () => {
     });
     expect(loss.metric).toMatchObject({ job: 'loraplane-trainer', namespace: ns });
     expect(loss.values.filter(([, v]) => Number(v) > 0).length).toBeGreaterThan(0);
-    const succeeded = await prometheus.instant('loraplane_finetunejobs{phase="Succeeded"}');
-    expect(Number(succeeded[0]?.value[1])).toBeGreaterThanOrEqual(1);
+    // The operator's gauge, from a scrape after the job succeeded (scrapes run every second).
+    await waitFor(async () => Number((await prometheus.instant('loraplane_finetunejobs{phase="Succeeded"}'))[0]?.value[1]) >= 1, {
+      timeoutMs: 10_000,
+      description: 'the operator\'s loraplane_finetunejobs{phase="Succeeded"} in Prometheus',
+    });
   }, 300_000);
 
   it('deleting the FineTuneJob keeps the LoraAdapter and its objects', async () => {
