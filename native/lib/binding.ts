@@ -19,6 +19,7 @@ export interface NativeLoadOptions {
   blockSize?: number;
   activationCheckpointing?: boolean;
   backend?: 'auto' | 'cpu' | 'cuda';
+  precision?: 'bf16' | 'fp32';
   lora?: { r?: number; alpha?: number; dropout?: number; useRslora?: boolean; seed?: number; targetModules?: string[] };
 }
 

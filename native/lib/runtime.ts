@@ -23,6 +23,8 @@ export const loadOptions = z
     activationCheckpointing: z.boolean().default(true),
     /** auto: cuda when built with it and a GPU answers, else cpu. Default: LORAPLANE_BACKEND, else auto. */
     backend: backendKind.default(() => backendFromEnv()),
+    /** The CUDA backend's GEMMs: bf16 tensor cores with fp32 accumulation, or fp32 throughout. */
+    precision: z.enum(['bf16', 'fp32']).default('bf16'),
     lora: z
       .object({
         r: z.number().int().min(1).max(1024).default(16),

@@ -21,6 +21,9 @@ TEST(BackendSelect, ParsesTheThreeNamesAndRejectsOthers) {
     EXPECT_STREQ(e.what(), "Expected auto, cpu or cuda for LORAPLANE_BACKEND but received \"gpu\"");
   }
   EXPECT_STREQ(backend_kind_name(BackendKind::Cuda), "cuda");
+  EXPECT_EQ(parse_precision("fp32", "precision"), Precision::F32);
+  EXPECT_EQ(parse_precision("bf16", "precision"), Precision::BF16);
+  EXPECT_THROW(parse_precision("fp16", "precision"), Error);
 }
 
 TEST(BackendSelect, CpuIsAlwaysCpuWithoutANote) {
@@ -74,7 +77,7 @@ TEST(BackendSelect, MakeBackendFollowsTheProbe) {
   const bool cuda_compiled = compiled_backends().size() == 2;
   const DeviceProbe probe = probe_cuda_devices();
   std::string logged;
-  const auto be = make_backend(BackendKind::Auto, [&](const std::string& line) { logged = line; });
+  const auto be = make_backend(BackendKind::Auto, Precision::BF16, [&](const std::string& line) { logged = line; });
   const BackendChoice expect = choose_backend(BackendKind::Auto, cuda_compiled, probe);
   EXPECT_STREQ(be->name(), backend_kind_name(expect.kind));
   EXPECT_EQ(logged, expect.note);

@@ -46,6 +46,7 @@ LoadOptions to_load_options(const Napi::Object& o) {
   opts.blocksize = static_cast<int>(get_number(o, "blockSize", 64));
   opts.activation_checkpointing = get_bool(o, "activationCheckpointing", true);
   if (o.Has("backend")) opts.backend = parse_backend_kind(get_string(o, "backend"), "backend");
+  if (o.Has("precision")) opts.precision = parse_precision(get_string(o, "precision"), "precision");
   if (o.Has("lora")) {
     Napi::Value lv = o.Get("lora");
     if (!lv.IsObject()) type_error("lora", "an object");

@@ -22,8 +22,8 @@ struct MemoryStats {
   size_t peak = 0;     // the most it held since the last reset_peak()
 };
 
-// A frozen projection weight W (out, in) as the backend keeps it: 4-bit blocks plus their absmax
-// (dequantized per use), or dense fp32.
+// A frozen weight W (out, in) as the backend keeps it: a projection's 4-bit blocks plus their absmax
+// (dequantized per use), or a dense matrix (an unquantized projection, the embedding table, lm_head).
 class FrozenWeight {
  public:
   virtual ~FrozenWeight() = default;
@@ -48,16 +48,13 @@ class Backend {
   virtual MemoryStats memory() const = 0;
   virtual void reset_peak() = 0;
 
-  // The backend's form of a frozen projection: qs (host) when quantized, else dense (host, out*in fp32).
+  // The backend's form of a frozen weight: qs (host) when quantized, else dense (host, out*in fp32).
   // The host data must outlive the weight (a host-visible backend keeps pointers to it).
   virtual std::unique_ptr<FrozenWeight> frozen_weight(const QuantState* qs, const float* dense, int out, int in) = 0;
 
   // y (N, out) = x (N, in) @ W^T (+ b);  dx (N, in) (+)= dy (N, out) @ W.   (cpu/linear.h)
   virtual void linear_forward(float* y, const float* x, const FrozenWeight& W, const float* b, int N) = 0;
   virtual void linear_backward(float* dx, const float* dy, const FrozenWeight& W, int N, bool accumulate) = 0;
-  // C (M, N) = op(A) @ op(B), row-major fp32 (cpu/gemm.h sgemm with alpha 1, beta 0): the lm_head.
-  virtual void matmul(bool transA, bool transB, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
-                      float* C, int ldc) = 0;
 
   // cpu/lora.h
   virtual void lora_dropout_mask(uint8_t* mask, int64_t n, float p, uint64_t seed, uint64_t stream) = 0;
@@ -92,8 +89,8 @@ class Backend {
   virtual void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) = 0;
   virtual void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
                                int64_t n) = 0;
-  // cpu/embedding.h; tokens are in backend memory and already range-checked by the caller.
-  virtual void embedding_forward(float* out, const int32_t* tokens, const float* table, int N, int V, int C) = 0;
+  // cpu/embedding.h over a dense table (V, C); tokens are in backend memory and already range-checked.
+  virtual void embedding_forward(float* out, const int32_t* tokens, const FrozenWeight& table, int N) = 0;
   // out (n) = a + b; out may alias a or b.
   virtual void add(float* out, const float* a, const float* b, int64_t n) = 0;
   // cpu/cross_entropy.h: forward only, or fused forward + backward (dlogits written over logits).

@@ -18,6 +18,12 @@ BackendKind parse_backend_kind(std::string_view name, std::string_view context) 
   throw Error("Expected auto, cpu or cuda for " + std::string(context) + " but received \"" + std::string(name) + "\"");
 }
 
+Precision parse_precision(std::string_view name, std::string_view context) {
+  if (name == "bf16") return Precision::BF16;
+  if (name == "fp32") return Precision::F32;
+  throw Error("Expected bf16 or fp32 for " + std::string(context) + " but received \"" + std::string(name) + "\"");
+}
+
 const char* backend_kind_name(BackendKind k) {
   switch (k) {
     case BackendKind::Auto: return "auto";
@@ -58,7 +64,8 @@ DeviceProbe probe_cuda_devices() {
 #endif
 }
 
-std::unique_ptr<Backend> make_backend(BackendKind requested, const std::function<void(const std::string&)>& log) {
+std::unique_ptr<Backend> make_backend(BackendKind requested, Precision precision,
+                                      const std::function<void(const std::string&)>& log) {
   const bool compiled = compiled_backends().size() > 1;
   const DeviceProbe probe = requested == BackendKind::Cpu ? DeviceProbe{} : probe_cuda_devices();
   const BackendChoice choice = choose_backend(requested, compiled, probe);
@@ -67,7 +74,9 @@ std::unique_ptr<Backend> make_backend(BackendKind requested, const std::function
     else std::fprintf(stderr, "%s\n", choice.note.c_str());
   }
 #ifdef LORAPLANE_HAVE_CUDA
-  if (choice.kind == BackendKind::Cuda) return cuda::make_cuda_backend();
+  if (choice.kind == BackendKind::Cuda) return cuda::make_cuda_backend(precision);
+#else
+  (void)precision;
 #endif
   return cpu::make_cpu_backend();
 }

@@ -14,6 +14,11 @@
 namespace lp {
 
 enum class BackendKind { Auto, Cpu, Cuda };
+
+// A device backend's GEMM precision: bf16 tensor cores with fp32 accumulation (the default), or fp32
+// throughout (the tight parity checks). The CPU backend computes in fp32 either way.
+enum class Precision { BF16, F32 };
+Precision parse_precision(std::string_view name, std::string_view context);  // "bf16" | "fp32"
 BackendKind parse_backend_kind(std::string_view name, std::string_view context);  // "auto" | "cpu" | "cuda"
 const char* backend_kind_name(BackendKind k);
 
@@ -41,6 +46,7 @@ BackendChoice choose_backend(BackendKind requested, bool cuda_compiled, const De
 // choose_backend with the real probe, then the backend itself. A non-empty note goes to `log`
 // (stderr when log is empty), e.g. "loraplane: backend auto: no CUDA device (cudaGetDeviceCount:
 // CUDA driver version is insufficient for CUDA runtime version); using cpu".
-std::unique_ptr<Backend> make_backend(BackendKind requested, const std::function<void(const std::string&)>& log = {});
+std::unique_ptr<Backend> make_backend(BackendKind requested, Precision precision = Precision::BF16,
+                                      const std::function<void(const std::string&)>& log = {});
 
 }  // namespace lp

@@ -10,10 +10,17 @@
 #include <cmath>
 #include <cstdint>
 
+// Compiled for the device too when nvcc includes this (the CUDA backend's dropout masks draw the same bits).
+#if defined(__CUDACC__)
+#define LP_HOST_DEVICE __host__ __device__
+#else
+#define LP_HOST_DEVICE
+#endif
+
 namespace lp {
 
 // One Philox-4x32-10 block: 128 random bits for a 128-bit counter and a 64-bit key.
-inline std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> ctr, std::array<uint32_t, 2> key) {
+LP_HOST_DEVICE inline std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> ctr, std::array<uint32_t, 2> key) {
   constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;  // round multipliers
   constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;  // Weyl key increments
   for (int round = 0; round < 10; ++round) {

@@ -81,10 +81,6 @@ class CpuBackend final : public Backend {
   void linear_backward(float* dx, const float* dy, const FrozenWeight& W, int N, bool accumulate) override {
     cpu::linear_backward(dx, dy, weight(W), N, W.in, W.out, accumulate);
   }
-  void matmul(bool transA, bool transB, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C,
-              int ldc) override {
-    sgemm(transA, transB, M, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc);
-  }
 
   void lora_dropout_mask(uint8_t* mask, int64_t n, float p, uint64_t seed, uint64_t stream) override {
     cpu::lora_dropout_mask(mask, n, p, seed, stream);
@@ -134,8 +130,10 @@ class CpuBackend final : public Backend {
                        int64_t n) override {
     cpu::swiglu_backward(dgate, dup, dout, gate, up, n);
   }
-  void embedding_forward(float* out, const int32_t* tokens, const float* table, int N, int V, int C) override {
-    cpu::embedding_forward(out, tokens, table, N, V, C);
+  void embedding_forward(float* out, const int32_t* tokens, const FrozenWeight& table, int N) override {
+    const auto& t = static_cast<const CpuWeight&>(table);
+    LP_CHECK(t.dense != nullptr, "cpu backend: the embedding table must be dense");
+    cpu::embedding_forward(out, tokens, t.dense, N, t.out, t.in);
   }
   void add(float* out, const float* a, const float* b, int64_t n) override {
     LP_OMP(parallel for if (n > (1 << 16)))

@@ -88,7 +88,7 @@ std::vector<int32_t> LlamaModel::generate(const std::vector<int32_t>& prompt, in
   LayerActs& a = m.ws.acts[0];
   float* x0 = m.ws.stream.data();
   float* x1 = x0 + static_cast<size_t>(P) * C;
-  be.embedding_forward(x0, m.ws.ids_d.data(), m.embed_d.data(), P, V, C);
+  be.embedding_forward(x0, m.ws.ids_d.data(), *m.embed_w, P);
   for (int l = 0; l < L; ++l) {
     m.layer_forward(l, x0, x1, a, false);
     be.copy(kcache.data() + static_cast<size_t>(l) * cap * KVD, a.k.data(), static_cast<size_t>(P) * KVD * fsz);
@@ -113,7 +113,7 @@ std::vector<int32_t> LlamaModel::generate(const std::vector<int32_t>& prompt, in
   for (int step = 0;; ++step) {
     be.rmsnorm_forward(xn.data(), rstd.data(), x.data(), m.final_norm_d.data(), 1, C, eps);
     // logits (1, V) = xn (1, C) @ W^T
-    be.matmul(false, true, 1, V, C, xn.data(), C, m.lm_weight(), C, logits_d.data(), V);
+    be.linear_forward(logits_d.data(), xn.data(), m.lm_weight(), nullptr, 1);
     logits_d.download(logits.data(), V);
     const int32_t tok = sample(logits.data(), V, temperature, top_p, rng.uniform(static_cast<uint64_t>(step)), probs, order);
     out.push_back(tok);
@@ -128,7 +128,7 @@ std::vector<int32_t> LlamaModel::generate(const std::vector<int32_t>& prompt, in
     cosr.upload(cos_h);
     sinr.upload(sin_h);
     tok_d.upload(&tok, 1);
-    be.embedding_forward(x.data(), tok_d.data(), m.embed_d.data(), 1, V, C);
+    be.embedding_forward(x.data(), tok_d.data(), *m.embed_w, 1);
     const int j0 = window > 0 ? std::max(0, p - window + 1) : 0;  // first visible cache row
     for (int l = 0; l < L; ++l) {
       const Layer& ly = m.layers[static_cast<size_t>(l)];

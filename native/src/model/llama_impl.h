@@ -96,7 +96,8 @@ struct LlamaModel::Impl {
   std::vector<float> embed;       // (V, C)
   std::vector<float> final_norm;  // (C)
   std::vector<float> lm_head;     // (V, C); empty when tied to embed
-  Buffer<float> embed_d, final_norm_d, lm_head_d;
+  Buffer<float> final_norm_d;
+  std::unique_ptr<FrozenWeight> embed_w, lm_head_w;  // the backend's tables; lm_head_w is null when tied
   std::vector<Layer> layers;
   std::vector<float> inv_freq;    // (HD/2)
   std::vector<LoraParam> params;
@@ -115,7 +116,7 @@ struct LlamaModel::Impl {
   // Scratch reused across calls (grown, never shrunk): no allocation per token or layer.
   Workspace ws;
 
-  const float* lm_weight() const { return lm_head.empty() ? embed_d.data() : lm_head_d.data(); }
+  const FrozenWeight& lm_weight() const { return lm_head_w ? *lm_head_w : *embed_w; }
   // The LoRA tensor i (value, grad) in the backend's memory; sync_to_device first.
   float* lora_value(size_t i) { return dparams.empty() ? params[i].value.data() : dparams[i].value.data(); }
   float* lora_grad(size_t i) { return dparams.empty() ? params[i].grad.data() : dparams[i].grad.data(); }

@@ -89,7 +89,7 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
 
   std::unique_ptr<LlamaModel> model(new LlamaModel());
   Impl& m = *model->impl_;
-  m.be = make_backend(opts.backend);
+  m.be = make_backend(opts.backend, opts.precision);
   Backend* be = m.be.get();
   m.ws.bind(be);
   m.dir = model_dir;
@@ -166,11 +166,11 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
   load_dense("model.norm.weight", {c.hidden_size}, m.final_norm);
   if (!c.tie_word_embeddings) load_dense("lm_head.weight", {c.vocab_size, c.hidden_size}, m.lm_head);
   for (size_t i = 0; i < dense.size(); ++i) m.dense_index[i].data = dense[i].second->data();
-  for (auto [buf, host] : {std::pair{&m.embed_d, &m.embed}, std::pair{&m.final_norm_d, &m.final_norm},
-                           std::pair{&m.lm_head_d, &m.lm_head}}) {
-    buf->bind(be);
-    buf->mirror(*host);
-  }
+  m.final_norm_d.bind(be);
+  m.final_norm_d.mirror(m.final_norm);
+  const int V = static_cast<int>(c.vocab_size), C = static_cast<int>(c.hidden_size);
+  m.embed_w = be->frozen_weight(nullptr, m.embed.data(), V, C);
+  if (!m.lm_head.empty()) m.lm_head_w = be->frozen_weight(nullptr, m.lm_head.data(), V, C);
 
   // LoRA params in PEFT's key order; A ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform(a=sqrt(5))), B = 0.
   const int r = opts.lora.r;

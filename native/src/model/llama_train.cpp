@@ -9,6 +9,7 @@
 #include "core/check.h"
 #include "cpu/cross_entropy.h"
 #include "model/llama_impl.h"
+#include "model/memory_estimate.h"
 
 namespace lp {
 
@@ -29,17 +30,17 @@ LossStats LlamaModel::Impl::run(const Batch& b, bool backward, float grad_scale,
   ws.acts.erase(ws.acts.begin() + static_cast<std::ptrdiff_t>(n_acts), ws.acts.end());
   auto acts = [&](int l) -> LayerActs& { return ws.acts[ws.acts.size() == 1 ? 0 : l]; };
 
-  be->embedding_forward(slot(0), ws.ids_d.data(), embed_d.data(), N, V_, C_);
+  be->embedding_forward(slot(0), ws.ids_d.data(), *embed_w, N);
   for (int l = 0; l < L; ++l) layer_forward(l, slot(l), slot(l + 1), acts(l), train);
 
   ws.xf.resize(NC);
   ws.rstdf.resize(N);
   be->rmsnorm_forward(ws.xf.data(), ws.rstdf.data(), slot(L), final_norm_d.data(), N, C_, static_cast<float>(cfg.rms_norm_eps));
-  const float* W = lm_weight();  // (V, C)
+  const FrozenWeight& W = lm_weight();  // (V, C)
   if (logits_out) {
     ws.logits.resize(static_cast<size_t>(N) * V_);
     // logits (N, V) = xf (N, C) @ W^T
-    be->matmul(false, true, N, V_, C_, ws.xf.data(), C_, W, C_, ws.logits.data(), V_);
+    be->linear_forward(ws.logits.data(), ws.xf.data(), W, nullptr, N);
     logits_out->resize(ws.logits.size());
     ws.logits.download(logits_out->data(), logits_out->size());
     return {};
@@ -48,7 +49,7 @@ LossStats LlamaModel::Impl::run(const Batch& b, bool backward, float grad_scale,
   LossStats stats;
   if (backward) ws.dxn.grow(NC);
   float* dxf = ws.dxn.data();  // d(final norm output) (N, C)
-  const int rows = std::min(N, std::max(64, (1 << 25) / V_));
+  const int rows = lm_head_chunk_rows(N, V_);
   ws.logits.resize(static_cast<size_t>(rows) * V_);
   for (int n0 = 0; n0 < N; n0 += rows) {
     const int m = std::min(rows, N - n0);
@@ -58,12 +59,12 @@ LossStats LlamaModel::Impl::run(const Batch& b, bool backward, float grad_scale,
       continue;
     }
     // logits (m, V) = xf[n0:n0+m] (m, C) @ W^T
-    be->matmul(false, true, m, V_, C_, ws.xf.data() + static_cast<size_t>(n0) * C_, C_, W, C_, ws.logits.data(), V_);
+    be->linear_forward(ws.logits.data(), ws.xf.data() + static_cast<size_t>(n0) * C_, W, nullptr, m);
     const cpu::CrossEntropySum ce = be->cross_entropy(ws.logits.data(), ws.labels_d.data() + n0, m, V_, grad_scale, backward);
     stats.loss_sum += ce.loss_sum;
     stats.tokens += ce.n_valid;
     // dxf[n0:n0+m] (m, C) = dlogits (m, V) @ W (V, C)
-    if (backward) be->matmul(false, false, m, C_, V_, ws.logits.data(), V_, W, C_, dxf + static_cast<size_t>(n0) * C_, C_);
+    if (backward) be->linear_backward(dxf + static_cast<size_t>(n0) * C_, ws.logits.data(), W, m, false);
   }
   if (!backward) return stats;
 
