@@ -90,3 +90,17 @@ export const conditionList = z
 export const timestamp = z.string().meta({ format: 'date-time' });
 
 export const sha256Digest = z.string().regex(/^sha256:[a-f0-9]{64}$/);
+
+/** The object metadata the reconcilers read (a stored object always has namespace and uid; a test fixture may not). */
+export const objectMeta = z.object({
+  name: z.string(),
+  namespace: z.string().optional(),
+  uid: z.string().optional(),
+  generation: z.number().int().optional(),
+  resourceVersion: z.string().optional(),
+  creationTimestamp: z.union([z.string(), z.date()]).optional(),
+  deletionTimestamp: z.union([z.string(), z.date()]).optional(),
+  finalizers: z.array(z.string()).optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+});

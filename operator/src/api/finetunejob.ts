@@ -7,6 +7,7 @@ import {
   conditionList,
   immutable,
   labelValueName,
+  objectMeta,
   objectName,
   quantity,
   s3Location,
@@ -198,17 +199,6 @@ export const fineTuneJobStatus = z.object({
 });
 export type FineTuneJobStatus = z.infer<typeof fineTuneJobStatus>;
 
-const objectMeta = z.object({
-  name: z.string(),
-  namespace: z.string().optional(),
-  uid: z.string().optional(),
-  generation: z.number().int().optional(),
-  resourceVersion: z.string().optional(),
-  creationTimestamp: z.union([z.string(), z.date()]).optional(),
-  deletionTimestamp: z.union([z.string(), z.date()]).optional(),
-  labels: z.record(z.string(), z.string()).optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
-});
 
 export const fineTuneJob = z.object({
   apiVersion: z.string(),

@@ -1,6 +1,6 @@
 // LoraAdapter: a verified adapter artifact in object storage, declared in Git or produced by a FineTuneJob.
 import { z } from 'zod';
-import { cel, conditionList, immutable, objectName, s3Location, sha256Digest, timestamp } from './common.js';
+import { cel, conditionList, immutable, objectMeta, objectName, s3Location, sha256Digest, timestamp } from './common.js';
 import { TARGET_MODULES } from './finetunejob.js';
 
 export const loraAdapterSpec = z
@@ -71,16 +71,7 @@ export const loraAdapterStatus = z.object({
 });
 export type LoraAdapterStatus = z.infer<typeof loraAdapterStatus>;
 
-const adapterMeta = z.object({
-  name: z.string(),
-  namespace: z.string(),
-  uid: z.string(),
-  generation: z.number().int().optional(),
-  resourceVersion: z.string().optional(),
-  deletionTimestamp: z.union([z.string(), z.date()]).optional(),
-  finalizers: z.array(z.string()).optional(),
-  labels: z.record(z.string(), z.string()).optional(),
-});
+const adapterMeta = objectMeta.required({ namespace: true, uid: true });
 
 export const loraAdapter = z.object({
   apiVersion: z.string(),
