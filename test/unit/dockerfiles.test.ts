@@ -213,9 +213,12 @@ describe('Dockerfile.trainer', () => {
 
   it('builds the native addon with the tests’ script in a CUDA devel stage, and runs on the matching CUDA runtime', () => {
     expect(buildStage, 'a stage runs npm run build:native').toBeDefined();
-    const devel = /^nvidia\/cuda:(12\.\d+\.\d+)-devel-(ubuntu\d+\.\d+)$/.exec(buildStage!.image);
+    const devel = /^nvidia\/cuda:((\d+)\.\d+\.\d+)-devel-(ubuntu\d+\.\d+)$/.exec(buildStage!.image);
     expect(devel, buildStage!.image).not.toBeNull();
-    expect(trainer.final.image).toBe(`nvidia/cuda:${devel![1]}-runtime-${devel![2]}`);
+    expect(trainer.final.image).toBe(`nvidia/cuda:${devel![1]}-runtime-${devel![3]}`);
+    // The CUDA major CI compiles the backend with (native/scripts/install-cuda-toolchain.sh).
+    const toolchain = /^ver=(\d+)\.\d+$/m.exec(read('native/scripts/install-cuda-toolchain.sh'));
+    expect(devel![2]).toBe(toolchain?.[1]);
     expect(aptInstalls(buildStage!)).toEqual(expect.arrayContaining(['cmake', 'g++', 'libopenblas-dev']));
     expect(aptInstalls(trainer.final).some((p) => p.startsWith('libopenblas0'))).toBe(true);
   });
