@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -25,9 +26,14 @@ inline const char* const kGoldenCases[] = {"llama", "llama_gqa", "qwen2", "llama
 // --gtest_filter='Model*:Train*:Peft*' selects them.
 inline std::string case_name(const ::testing::TestParamInfo<const char*>& info) { return info.param; }
 
-inline std::string golden_dir(const std::string& name) {
-  return std::string(LORAPLANE_REPO_ROOT) + "/test/reference/goldens/" + name;
+// The repository root: LORAPLANE_REPO_ROOT from the environment (a binary built elsewhere and carried
+// to a GPU machine), else the checkout it was built from.
+inline std::string repo_root() {
+  const char* env = std::getenv("LORAPLANE_REPO_ROOT");
+  return env && *env ? env : LORAPLANE_REPO_ROOT;
 }
+
+inline std::string golden_dir(const std::string& name) { return repo_root() + "/test/reference/goldens/" + name; }
 
 inline double rel_err(const float* a, const float* ref, size_t n) {
   double diff = 0, scale = 0;

@@ -6,6 +6,7 @@
 
 #include "gpu_test_util.h"
 #include "model/llama.h"
+#include "model/memory_estimate.h"
 #include "model_test_util.h"
 #include "train/trainer.h"
 
@@ -62,6 +63,7 @@ TEST(CudaTrainer, StepsMatchTheCpuBackend) {
   o.lora.dropout = 0.1f;
   std::vector<StepStats> stats[2];
   std::vector<std::vector<float>> weights[2];
+  ModelConfig cfg;
   for (int k = 0; k < 2; ++k) {
     o.backend = k == 0 ? BackendKind::Cpu : BackendKind::Cuda;
     o.precision = Precision::F32;
@@ -73,7 +75,11 @@ TEST(CudaTrainer, StepsMatchTheCpuBackend) {
     Trainer t(*m, c);
     for (int s = 0; s < 3; ++s) stats[k].push_back(t.step(g.micro));
     for (const LoraParam& p : m->lora_params()) weights[k].push_back(p.value);
+    cfg = m->config();
   }
+  // The memory estimate is exact on the CPU backend (native/test/memory_estimate_test.cpp); on the GPU the
+  // backend's first step must come to the same bytes (its workspace follows the same rules).
+  EXPECT_EQ(stats[1][0].peak_memory_bytes, estimate_training_memory(cfg, o, 1, g.batch.T, BackendKind::Cuda).total());
   for (int s = 0; s < 3; ++s) {
     EXPECT_LT(std::fabs(stats[1][s].loss - stats[0][s].loss) / stats[0][s].loss, gpu_testing::kFp32Tol) << "step " << s;
     EXPECT_LT(std::fabs(stats[1][s].grad_norm - stats[0][s].grad_norm) / stats[0][s].grad_norm, 1e-3) << "step " << s;
