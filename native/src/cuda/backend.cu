@@ -23,8 +23,9 @@ class CudaBackend final : public Backend {
     LP_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx_.stream, cudaStreamNonBlocking));
     LP_CUBLAS_CHECK(cublasCreate(&ctx_.blas));
     LP_CUBLAS_CHECK(cublasSetStream(ctx_.blas, ctx_.stream));
-    // fp32 precision means fp32: no TF32 behind our back.
-    LP_CUBLAS_CHECK(cublasSetMathMode(ctx_.blas, CUBLAS_PEDANTIC_MATH));
+    // fp32 precision means fp32 (no TF32 even under NVIDIA_TF32_OVERRIDE); bf16 keeps cuBLAS's default
+    // math so its tensor-core kernels stay available.
+    if (precision == Precision::F32) LP_CUBLAS_CHECK(cublasSetMathMode(ctx_.blas, CUBLAS_PEDANTIC_MATH));
     for (auto* b : {&ctx_.weight, &ctx_.cublas_ws}) b->bind(this);
     for (auto* b : {&ctx_.row_loss, &ctx_.attn_rowsum, &ctx_.decode_scores}) b->bind(this);
     ctx_.act_cast.bind(this);
