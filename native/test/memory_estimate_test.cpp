@@ -38,6 +38,21 @@ TEST_P(MemoryEstimate, EqualsTheCpuBackendsMeasuredPeak) {
   }
 }
 
+// The CUDA backend keeps the same frozen state as the model's host copy (4-bit blocks, absmax or its
+// double-quantized codes, fp32 tables in fp32 precision): its weights estimate is base_bytes().
+TEST_P(MemoryEstimate, CudaWeightsInFp32AreTheModelsFrozenBytes) {
+  const Golden g(GetParam());
+  for (bool double_quant : {true, false}) {
+    LoadOptions o = g.opts;
+    o.backend = BackendKind::Cpu;
+    o.double_quant = double_quant;
+    const auto m = LlamaModel::load(g.dir + "/model", o);
+    o.precision = Precision::F32;
+    EXPECT_EQ(estimate_training_memory(m->config(), o, 1, 8, BackendKind::Cuda).weights, m->base_bytes())
+        << (double_quant ? "double quant" : "plain absmax");
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Model, MemoryEstimate, ::testing::ValuesIn(testing::kGoldenCases), testing::case_name);
 
 ModelConfig llama(int64_t hidden, int64_t inter, int64_t layers, int64_t heads, int64_t head_dim, bool tied) {

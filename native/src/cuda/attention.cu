@@ -27,17 +27,29 @@ __device__ inline float group_sum(float v) {
   return v;
 }
 
-// First token of t's segment in its row (scans back while the segment id stays the same).
+// Segment ids never decrease along a row (attention_segments_from_positions numbers documents 0, 1,
+// 2, ...), so a token's segment bounds are binary searches: O(log T) per tile, not a scan.
+// First token of t's segment in its row.
 __device__ inline int segment_start(const int32_t* seg_row, int t) {
   const int32_t s = seg_row[t];
-  while (t > 0 && seg_row[t - 1] == s) --t;
-  return t;
+  int lo = 0, hi = t;  // the first index in [lo, hi] whose id is s
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (seg_row[mid] < s) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 // Last token of t's segment in its row.
 __device__ inline int segment_last(const int32_t* seg_row, int t, int T) {
   const int32_t s = seg_row[t];
-  while (t + 1 < T && seg_row[t + 1] == s) ++t;
-  return t;
+  int lo = t, hi = T - 1;  // the last index in [lo, hi] whose id is s
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (seg_row[mid] > s) hi = mid - 1;
+    else lo = mid;
+  }
+  return lo;
 }
 
 template <int HD>

@@ -57,7 +57,8 @@ void rope_forward(Context& ctx, float* out, const float* inp, const float* cos, 
 void rope_backward(Context& ctx, float* dinp, const float* dout, const float* cos, const float* sin, int N,
                    int n_heads, int head_dim);
 
-// attention.cu (FlashAttention-style; cuda/plan.h AttentionPlan)
+// attention.cu (FlashAttention-style; cuda/plan.h AttentionPlan). seg is required and its ids must not
+// decrease along a row (as cpu::attention_segments_from_positions makes them).
 void attention_forward(Context& ctx, float* out, float* lse, const float* q, const float* k, const float* v,
                        const int32_t* seg, int B, int T, int NH, int NKV, int HS, int window);
 void attention_backward(Context& ctx, float* dq, float* dk, float* dv, const float* dout, const float* out,
