@@ -42,6 +42,24 @@ TEST(CudaPlan, AttentionTilesFitTheSharedMemoryOfA100AndH100) {
   EXPECT_LE(attention_plan(64).bwd_smem, kDefault);
 }
 
+TEST(CudaPlan, TensorCoreAttentionTilesFitTheSharedMemoryOfA100AndH100) {
+  constexpr size_t kSm80OptIn = 163 * 1024, kStatic = 1024;  // the kernels' static shared memory stays under 1 KB
+  for (int hd : {16, 32, 64, 96, 128}) {
+    ASSERT_TRUE(attention_tc_supported(hd));
+    const AttentionTcPlan p = attention_tc_plan(hd);
+    EXPECT_EQ(hd % 16, 0) << "WMMA tiles are 16 wide";
+    EXPECT_LE(p.fwd_smem + kStatic, kSm80OptIn) << hd;
+    EXPECT_LE(p.bwd_smem + kStatic, kSm80OptIn) << hd;
+    EXPECT_EQ(p.threads, 4 * 32);
+    EXPECT_EQ(p.fwd_queries % 16 + p.bwd_keys % 16 + p.bwd_queries % 16, 0) << "each warp owns 16-row tiles";
+  }
+  // head_dim 128: Q, K, V in bf16 (48 KiB), S fp32 (16 KiB), P bf16 (8 KiB), O fp32 (32 KiB), row scales.
+  EXPECT_EQ(attention_tc_plan(128).fwd_smem, 3u * 64 * 128 * 2 + 64 * 64 * 4 + 64 * 64 * 2 + 64 * 128 * 4 + 64 * 4);
+  EXPECT_EQ(attention_tc_plan(128).bwd_smem, 155904u);
+  for (int hd : {8, 48, 80, 256}) EXPECT_FALSE(attention_tc_supported(hd)) << hd;  // these take the fp32 kernels
+  EXPECT_THROW(attention_tc_plan(256), Error);
+}
+
 TEST(CudaPlan, UnsupportedHeadDimIsNamed) {
   EXPECT_FALSE(attention_head_dim_supported(80));
   try {

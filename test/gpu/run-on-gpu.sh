@@ -13,10 +13,10 @@
 #                  the nvidia-* wheels of an installed torch)
 #   GoogleTest     for building only (/usr/include/gtest or a CMake package)
 #   the peer       a python with torch (CUDA), transformers, peft, bitsandbytes (bench/gpu/run.sh)
-# Settings: OUT (default ./gpu-results), SHAPES / STEPS / SEQ for the benchmark, SKIP_BENCH=1.
+# Settings: OUT (default /tmp/lp-gpu-results), SHAPES / STEPS / SEQ for the benchmark, SKIP_BENCH=1.
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-out="${OUT:-$repo/gpu-results}"
+out="${OUT:-/tmp/lp-gpu-results}"
 mkdir -p "$out"
 summary="$out/summary.md"
 missing=()

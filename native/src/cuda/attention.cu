@@ -9,11 +9,14 @@
 //             tile's dQ += scale dS K is added to global memory with one atomic per element.
 // Each query (or key) row is held by 4 threads, each owning head_dim/4 dimensions interleaved
 // (d = 4i + lane) so that shared-memory reads are conflict-free; dot products finish with two shuffles.
-// Arithmetic is fp32 (exp, not the fast approximations). Tiling: cuda/plan.h attention_plan.
+// Arithmetic is fp32 (exp, not the fast approximations). Tiling: cuda/plan.h attention_plan. These
+// kernels serve fp32 precision (and head_dim 256); bf16 precision takes the tensor-core variant in
+// attention_tc.cu for the head dims it supports.
 #include <cmath>
 
 #include "cuda/common.cuh"
 #include "cuda/ops.h"
+#include "cuda/segments.cuh"
 
 namespace lp::cuda {
 namespace {
@@ -25,31 +28,6 @@ __device__ inline float group_sum(float v) {
   v += __shfl_xor_sync(0xffffffffu, v, 1);
   v += __shfl_xor_sync(0xffffffffu, v, 2);
   return v;
-}
-
-// Segment ids never decrease along a row (attention_segments_from_positions numbers documents 0, 1,
-// 2, ...), so a token's segment bounds are binary searches: O(log T) per tile, not a scan.
-// First token of t's segment in its row.
-__device__ inline int segment_start(const int32_t* seg_row, int t) {
-  const int32_t s = seg_row[t];
-  int lo = 0, hi = t;  // the first index in [lo, hi] whose id is s
-  while (lo < hi) {
-    const int mid = (lo + hi) / 2;
-    if (seg_row[mid] < s) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-// Last token of t's segment in its row.
-__device__ inline int segment_last(const int32_t* seg_row, int t, int T) {
-  const int32_t s = seg_row[t];
-  int lo = t, hi = T - 1;  // the last index in [lo, hi] whose id is s
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) / 2;
-    if (seg_row[mid] > s) hi = mid - 1;
-    else lo = mid;
-  }
-  return lo;
 }
 
 template <int HD>
@@ -107,7 +85,7 @@ __global__ void __launch_bounds__(THREADS) attention_forward_kernel(float* out, 
       for (int i = 0; i < DPL; ++i) part += qr[i] * Ks[jj * HD + i * LANES + lane];
       const float full = group_sum(part);
       const int j = k0 + jj;
-      const bool vis = valid && j <= t && segk[jj] == segq && (window <= 0 || t - j < window);
+      const bool vis = valid && visible(t, j, segq, segk[jj], window);
       s[jj] = vis ? full * scale : -INFINITY;
       mt = fmaxf(mt, s[jj]);
     }
@@ -219,7 +197,7 @@ __global__ void __launch_bounds__(THREADS) attention_backward_kernel(float* dq, 
         }
         const float sc = group_sum(ps), dp = group_sum(pd);
         const int i = q0 + ii;
-        const bool vis = valid && i < T && j <= i && segq_s[ii] == segk && (window <= 0 || i - j < window);
+        const bool vis = valid && i < T && visible(i, j, segq_s[ii], segk, window);
         const float p = vis ? expf(sc * scale - lse_s[ii]) : 0.f;
         const float ds = p * (dp - D_s[ii]);
 #pragma unroll
@@ -316,9 +294,13 @@ void attention_forward(Context& ctx, float* out, float* lse, const float* q, con
   check_shapes("attention_forward", B, T, NH, NKV, HS);
   LP_CHECK(seg != nullptr, "attention_forward: the CUDA kernels need segment ids (the model always passes them)");
   if (B == 0 || T == 0) return;
+  const float scale = scale_for(HS);
+  if (ctx.bf16() && attention_tc_supported(HS)) {
+    attention_tc_forward(ctx, out, lse, q, k, v, seg, B, T, NH, NKV, HS, window, scale);
+    return;
+  }
   const AttentionPlan plan = attention_plan(HS);
   const AttentionGrids gr = attention_grids(plan, B, T, NH, NKV);
-  const float scale = scale_for(HS);
   switch (HS) {
 #define LP_FORWARD_CASE(D)                                                               \
   case D:                                                                                \
@@ -344,6 +326,11 @@ void attention_backward(Context& ctx, float* dq, float* dk, float* dv, const flo
   LP_LAUNCH(attention_rowsum_kernel, lr, ctx.stream, ctx.attn_rowsum.data(), dout, out, rows, HS);
   LP_CUDA_CHECK(cudaMemsetAsync(dq, 0, static_cast<size_t>(rows) * HS * sizeof(float), ctx.stream));
   const float scale = scale_for(HS);
+  if (ctx.bf16() && attention_tc_supported(HS)) {
+    attention_tc_backward(ctx, dq, dk, dv, dout, q, k, v, lse, ctx.attn_rowsum.data(), seg, B, T, NH, NKV, HS, window,
+                          scale);
+    return;
+  }
   switch (HS) {
 #define LP_BACKWARD_CASE(D)                                                                                        \
   case D:                                                                                                          \

@@ -67,6 +67,14 @@ void attention_backward(Context& ctx, float* dq, float* dk, float* dv, const flo
 void attention_decode(Context& ctx, float* out, const float* q, const float* kcache, const float* vcache, int j0,
                       int p, int NH, int NKV, int HS);
 
+// attention_tc.cu: the same forward and backward on bf16 tensor cores, which attention_forward and
+// attention_backward take in bf16 precision when attention_tc_supported(HS). rowsum = rowsum(dO * O).
+void attention_tc_forward(Context& ctx, float* out, float* lse, const float* q, const float* k, const float* v,
+                          const int32_t* seg, int B, int T, int NH, int NKV, int HS, int window, float scale);
+void attention_tc_backward(Context& ctx, float* dq, float* dk, float* dv, const float* dout, const float* q,
+                           const float* k, const float* v, const float* lse, const float* rowsum, const int32_t* seg,
+                           int B, int T, int NH, int NKV, int HS, int window, float scale);
+
 // swiglu.cu
 void swiglu_forward(Context& ctx, float* out, const float* gate, const float* up, int64_t n);
 void swiglu_backward(Context& ctx, float* dgate, float* dup, const float* dout, const float* gate, const float* up,

@@ -37,6 +37,21 @@ AttentionPlan attention_plan(int head_dim) {
   return p;
 }
 
+bool attention_tc_supported(int hd) { return hd == 16 || hd == 32 || hd == 64 || hd == 96 || hd == 128; }
+
+AttentionTcPlan attention_tc_plan(int head_dim) {
+  LP_CHECK(attention_tc_supported(head_dim),
+           "the tensor-core attention kernels support head_dim 16, 32, 64, 96 and 128, not " << head_dim);
+  AttentionTcPlan p;
+  p.head_dim = head_dim;
+  const size_t hd = static_cast<size_t>(head_dim), bf = 2, f = 4;
+  const size_t fq = static_cast<size_t>(p.fwd_queries), fk = static_cast<size_t>(p.fwd_keys);
+  p.fwd_smem = (fq + 2 * fk) * hd * bf + fq * fk * f + fq * fk * bf + fq * hd * f + fq * f;
+  const size_t bk = static_cast<size_t>(p.bwd_keys), bq = static_cast<size_t>(p.bwd_queries);
+  p.bwd_smem = (2 * bk + 2 * bq) * hd * bf + 2 * bk * bq * f + 2 * bk * bq * bf + 2 * bk * hd * f + bq * hd * f + 2 * bq * f;
+  return p;
+}
+
 AttentionGrids attention_grids(const AttentionPlan& p, int B, int T, int NH, int NKV) {
   LP_CHECK(B > 0 && T > 0 && NH > 0 && NKV > 0 && NH % NKV == 0,
            "attention_grids: bad shape B=" << B << " T=" << T << " NH=" << NH << " NKV=" << NKV);

@@ -37,6 +37,20 @@ bool attention_head_dim_supported(int head_dim);  // 16, 32, 64, 96, 128, 256
 // Throws lp::Error naming the head dim and the supported ones when it is not supported.
 AttentionPlan attention_plan(int head_dim);
 
+// The tensor-core variant (attention_tc.cu, bf16 precision): 4 warps; the forward takes 64 queries
+// per block and 64-key tiles, the backward 64 keys per block and 32-query tiles; bf16 tiles and fp32
+// scores and accumulators in shared memory.
+struct AttentionTcPlan {
+  int head_dim = 0;
+  int threads = 128;
+  int fwd_queries = 64, fwd_keys = 64;
+  int bwd_keys = 64, bwd_queries = 32;
+  size_t fwd_smem = 0;  // Q, K, V tiles (bf16), S (fp32), P (bf16), O (fp32), row scales
+  size_t bwd_smem = 0;  // K, V, Q, dO tiles (bf16), S^T and dP^T (fp32), P^T and dS^T (bf16), dK, dV, dQ (fp32), lse, D
+};
+bool attention_tc_supported(int head_dim);  // multiples of 16 up to 128 (WMMA tiles; shared memory fits sm_80)
+AttentionTcPlan attention_tc_plan(int head_dim);  // throws for an unsupported head dim
+
 struct AttentionGrids {
   unsigned fwd_x, fwd_y, fwd_z;  // (query tiles, NH, B)
   unsigned bwd_x, bwd_y, bwd_z;  // (key tiles, NKV, B)

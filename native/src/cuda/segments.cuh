@@ -1,0 +1,38 @@
+// cuda/segments.cuh: the bounds of a token's packed document within its row, for the attention
+// kernels. Segment ids never decrease along a row (cpu::attention_segments_from_positions numbers
+// documents 0, 1, 2, ...), so each bound is a binary search: O(log T) per tile, not a scan.
+#pragma once
+#include <cstdint>
+
+namespace lp::cuda {
+
+// First token of t's segment in its row.
+__device__ inline int segment_start(const int32_t* seg_row, int t) {
+  const int32_t s = seg_row[t];
+  int lo = 0, hi = t;  // the first index in [lo, hi] whose id is s
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (seg_row[mid] < s) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+// Last token of t's segment in its row.
+__device__ inline int segment_last(const int32_t* seg_row, int t, int T) {
+  const int32_t s = seg_row[t];
+  int lo = t, hi = T - 1;  // the last index in [lo, hi] whose id is s
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (seg_row[mid] > s) hi = mid - 1;
+    else lo = mid;
+  }
+  return lo;
+}
+
+// Whether query i sees key j of the same row: causal, same document, inside the sliding window.
+__device__ inline bool visible(int i, int j, int32_t seg_i, int32_t seg_j, int window) {
+  return j <= i && seg_i == seg_j && (window <= 0 || i - j < window);
+}
+
+}  // namespace lp::cuda
