@@ -82,6 +82,11 @@ TEST(BackendSelect, MakeBackendFollowsTheProbe) {
   EXPECT_STREQ(be->name(), backend_kind_name(expect.kind));
   EXPECT_EQ(logged, expect.note);
   if (!cuda_compiled) EXPECT_EQ(compiled_backends(), std::vector<std::string>{"cpu"});
+  // A CUDA build on a machine without a usable GPU (CI): cpu, and a line that says why.
+  if (cuda_compiled && probe.devices == 0) {
+    EXPECT_STREQ(be->name(), "cpu");
+    EXPECT_EQ(logged.rfind("loraplane: backend auto: no CUDA device (cudaGetDeviceCount", 0), 0u) << logged;
+  }
 }
 
 }  // namespace
