@@ -26,11 +26,17 @@ field() { python3 -c "import json,sys; print(round(json.loads(sys.argv[1])['$2']
 gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
 declare -A names=([1b]=Llama-3.2-1B [3b]=Llama-3.2-3B [8b]=Llama-3.1-8B)
 rows=()
+failed=0
 for s in $shapes; do
   dir="$work/model-$s"
-  [ -f "$dir/model.safetensors" ] || "$bin" make-model "$dir" "$s" || { rows+=("| ${names[$s]} | make-model failed | | | | | | |"); continue; }
+  [ -f "$dir/model.safetensors" ] || "$bin" make-model "$dir" "$s" || {
+    rows+=("| ${names[$s]} | make-model failed | | | | | | |")
+    failed=1
+    continue
+  }
   native="$("$bin" step "$dir" "$batch" "$seq" "$steps" 2>"$out/native-$s.err" | tail -n 1)"
   echo "[bench] $s native: ${native:-failed (see $out/native-$s.err)}" >&2
+  [ -n "$native" ] || failed=1
   peer=""
   if [ -n "$peer_python" ]; then
     peer="$("$peer_python" "$repo/bench/gpu/torch_qlora_step.py" "$dir" --batch "$batch" --seq "$seq" --steps "$steps" 2>"$out/torch-$s.err" | tail -n 1)"
@@ -48,3 +54,4 @@ done
   echo "|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
 } | tee "$out/bench-gpu.md"
+exit $failed
