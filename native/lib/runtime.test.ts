@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GOLDENS, readF32Safetensors, readInputs, relativeError } from './golden.test-support.js';
-import { buildInfo, QLoraModel } from './runtime.js';
+import { backends, buildInfo, QLoraModel } from './runtime.js';
 
 const llama = join(GOLDENS, 'llama');
 const lora = { r: 16, alpha: 32, dropout: 0 };
@@ -23,6 +23,7 @@ describe('native runtime binding', () => {
     const info = buildInfo();
     expect(info.backends).toContain('cpu');
     expect(info.backends).toContain(info.backend);
+    expect(backends()).toEqual(info.backends);
     expect(typeof info.gemm).toBe('string');
   });
 

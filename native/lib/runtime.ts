@@ -164,3 +164,8 @@ export class QLoraModel {
 export function buildInfo(): NativeBuildInfo {
   return loadNative().buildInfo();
 }
+
+/** The backends this build of the runtime has: ['cpu'] or ['cpu', 'cuda']. A model's info.backend says which one it runs on. */
+export function backends(): string[] {
+  return buildInfo().backends;
+}
