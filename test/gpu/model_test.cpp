@@ -149,6 +149,24 @@ TEST(CudaModel, LongPackedBatchMatchesTheCpuBackend) {
   }
 }
 
+// The device keeps the only copy of the 4-bit state after loading; reading it back (for export and
+// merging) gives the CPU backend's bytes and weights, and the base's size is unchanged.
+TEST(CudaModel, FrozenStateComesBackFromTheDevice) {
+  const Golden g("qwen2");
+  LoadOptions o = g.opts;
+  o.backend = BackendKind::Cpu;
+  const auto cpu = LlamaModel::load(g.dir + "/model", o);
+  o.backend = BackendKind::Cuda;
+  const auto gpu = LlamaModel::load(g.dir + "/model", o);
+  EXPECT_EQ(gpu->base_bytes(), cpu->base_bytes());
+  for (int l = 0; l < static_cast<int>(cpu->config().num_hidden_layers); ++l)
+    for (const char* mod : kLoraModuleNames) {
+      EXPECT_EQ(gpu->quant_state(l, mod)->packed, cpu->quant_state(l, mod)->packed) << l << " " << mod;
+      EXPECT_EQ(gpu->quant_state(l, mod)->absmax_codes, cpu->quant_state(l, mod)->absmax_codes) << l << " " << mod;
+      EXPECT_EQ(gpu->dense_weight(l, mod), cpu->dense_weight(l, mod)) << l << " " << mod;
+    }
+}
+
 // Greedy generation with the KV cache: the same tokens on the GPU (fp32) as on the CPU.
 TEST(CudaModel, GreedyGenerationMatchesTheCpuBackend) {
   const Golden g("llama_gqa");

@@ -27,6 +27,10 @@ struct MemoryStats {
 class FrozenWeight {
  public:
   virtual ~FrozenWeight() = default;
+  // A 4-bit weight's state as the backend holds it, copied into qs (packed codes, absmax or its 8-bit
+  // codes, nested absmax and map); qs's metadata (type, blocksize, shape, nesting) is the caller's.
+  // A device backend's model releases its host copy after the upload and gets it back this way.
+  virtual void download(QuantState& qs) const = 0;
   int out = 0, in = 0;
 };
 

@@ -29,6 +29,10 @@ namespace {
 struct CpuWeight : FrozenWeight {
   const QuantState* qs = nullptr;  // the model's 4-bit state, or
   const float* dense = nullptr;    // its fp32 weight
+  void download(QuantState& out) const override {
+    LP_CHECK(qs != nullptr, "cpu backend: download of a dense weight's 4-bit state");
+    if (&out != qs) out = *qs;
+  }
 };
 
 class CpuBackend final : public Backend {

@@ -29,6 +29,18 @@ struct CudaWeight : FrozenWeight {
   Buffer<float> nested_map;      // (256)
   Buffer<unsigned char> dense;   // (out, in) bf16 (fp32 in fp32 precision), when !quantized
   bool dense_bf16 = false;
+
+  void download(QuantState& qs) const override {
+    LP_CHECK(quantized, "cuda backend: download of a dense weight's 4-bit state");
+    qs.packed = packed.to_vector();
+    if (nested) {
+      qs.absmax_codes = codes.to_vector();
+      qs.nested_absmax = nested_absmax.to_vector();
+      qs.nested_quant_map = nested_map.to_vector();
+    } else {
+      qs.absmax = absmax.to_vector();
+    }
+  }
 };
 
 __device__ inline float block_scale(int64_t b, const float* absmax, const uint8_t* codes, const float* nested_absmax,

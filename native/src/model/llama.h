@@ -73,6 +73,8 @@ class LlamaModel {
  public:
   // HF model dir (config.json + model.safetensors or sharded with model.safetensors.index.json; f32/bf16/f16),
   // memory-mapped; each projection is quantized layer by layer so peak memory stays near the quantized size.
+  // On a device backend each projection goes to the device as soon as it is quantized and the host keeps
+  // only its metadata (dense_weight and quant_state download it again).
   // Also accepts a dir that already holds a transformers-serialized 4-bit checkpoint (the nf4.safetensors form);
   // its own quant type and blocksize then win over opts.
   static std::unique_ptr<LlamaModel> load(const std::string& model_dir, const LoadOptions& opts);
@@ -113,6 +115,7 @@ class LlamaModel {
   // (dequantized when quantized), (out, in). For merging and tests.
   std::vector<float> dense_weight(int layer, const std::string& module) const;
   // The frozen 4-bit state of a projection; nullptr when it is dense (quantize = false over an fp32/bf16/f16 checkpoint).
+  // On a device backend the first call for a projection copies its state back to the host.
   const QuantState* quant_state(int layer, const std::string& module) const;
   // Everything that is not a projection weight (embeddings, norms, biases, lm_head unless tied), fp32, by HF
   // name in checkpoint order. For export.

@@ -33,6 +33,8 @@ struct Proj {
   int lora = -1;              // index of lora_A in Impl::params (lora_B at lora + 1); -1: not adapted
   std::unique_ptr<FrozenWeight> w;
   Buffer<float> bias_d;       // (out) or empty
+  size_t state_bytes = 0;     // qs's data bytes, counted before a device backend's model releases them
+  bool host_released = false; // qs's data lives only in w (a device backend); host_state brings it back
 };
 
 struct Layer {
@@ -122,6 +124,7 @@ struct LlamaModel::Impl {
   float* lora_grad(size_t i) { return dparams.empty() ? params[i].grad.data() : dparams[i].grad.data(); }
   void sync_to_device();   // before the backend reads or writes LoRA tensors
   void sync_to_host();     // before the host reads params
+  const QuantState& host_state(Proj& p);  // p.qs with its data (downloaded again once if it was released)
 
   // llama_layer.cpp. `train` turns LoRA dropout on, with masks from dropout_stream (this call's counter).
   void prepare(const Batch& batch, bool with_labels);  // checks the batch, fills ws.pos/seg/labels/cos/sin

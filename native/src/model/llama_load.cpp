@@ -152,8 +152,19 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
       }
       const bool has_bias = p <= kV ? c.attention_bias : p == kO ? c.o_proj_bias : c.mlp_bias;
       if (has_bias) load_dense(prefix + ".bias", {pr.out}, pr.bias);
-      // Layer by layer into the backend (a device backend copies it now, one projection at a time).
+      // Layer by layer into the backend (a device backend copies it now, one projection at a time, and
+      // the host keeps only the 4-bit state's metadata: export and merging download it again).
       pr.w = be->frozen_weight(pr.quantized ? &pr.qs : nullptr, pr.quantized ? nullptr : pr.dense.data(), pr.out, pr.in);
+      if (pr.quantized) {
+        const QuantState& q = pr.qs;
+        pr.state_bytes = q.packed.size() + q.absmax.size() * sizeof(float) + q.absmax_codes.size() +
+                         q.nested_absmax.size() * sizeof(float) + q.nested_quant_map.size() * sizeof(float);
+        if (!be->host_visible()) {
+          for (std::vector<float>* v : {&pr.qs.absmax, &pr.qs.nested_absmax, &pr.qs.nested_quant_map}) std::vector<float>().swap(*v);
+          for (std::vector<uint8_t>* v : {&pr.qs.packed, &pr.qs.absmax_codes}) std::vector<uint8_t>().swap(*v);
+          pr.host_released = true;
+        }
+      }
       pr.bias_d.bind(be);
       pr.bias_d.mirror(pr.bias);
     }
@@ -212,6 +223,14 @@ void LlamaModel::Impl::sync_to_device() {
     device_fresh = true;
   }
   host_fresh = dparams.empty();  // the backend is about to change its copy
+}
+
+const QuantState& LlamaModel::Impl::host_state(Proj& p) {
+  if (p.host_released) {
+    p.w->download(p.qs);
+    p.host_released = false;
+  }
+  return p.qs;
 }
 
 void LlamaModel::Impl::sync_to_host() {
@@ -278,13 +297,7 @@ size_t LlamaModel::base_bytes() const {
   }
   for (const Layer& l : impl_->layers) {
     for (const Proj& p : l.proj) {
-      if (!p.quantized) {
-        n += p.dense.size() * sizeof(float);
-        continue;
-      }
-      const QuantState& q = p.qs;
-      n += q.packed.size() + q.absmax.size() * sizeof(float) + q.absmax_codes.size() +
-           q.nested_absmax.size() * sizeof(float) + q.nested_quant_map.size() * sizeof(float);
+      n += p.quantized ? p.state_bytes : p.dense.size() * sizeof(float);
     }
   }
   return n;
@@ -295,10 +308,10 @@ std::vector<float> LlamaModel::dense_weight(int layer, const std::string& module
   LP_CHECK(p >= 0, "unknown projection \"" << module << "\"");
   LP_CHECK(layer >= 0 && layer < static_cast<int>(impl_->layers.size()),
            "layer " << layer << " out of range (the model has " << impl_->layers.size() << ")");
-  const Proj& pr = impl_->layers[static_cast<size_t>(layer)].proj[p];
+  Proj& pr = impl_->layers[static_cast<size_t>(layer)].proj[p];
   if (!pr.quantized) return pr.dense;
   std::vector<float> w(static_cast<size_t>(pr.out) * pr.in);
-  pr.qs.dequantize(w.data());
+  impl_->host_state(pr).dequantize(w.data());
   return w;
 }
 
@@ -307,8 +320,8 @@ const QuantState* LlamaModel::quant_state(int layer, const std::string& module) 
   LP_CHECK(p >= 0, "unknown projection \"" << module << "\"");
   LP_CHECK(layer >= 0 && layer < static_cast<int>(impl_->layers.size()),
            "layer " << layer << " out of range (the model has " << impl_->layers.size() << ")");
-  const Proj& pr = impl_->layers[static_cast<size_t>(layer)].proj[p];
-  return pr.quantized ? &pr.qs : nullptr;
+  Proj& pr = impl_->layers[static_cast<size_t>(layer)].proj[p];
+  return pr.quantized ? &impl_->host_state(pr) : nullptr;
 }
 
 }  // namespace lp
