@@ -51,8 +51,11 @@ TEST_P(CudaModelGolden, Fp32MatchesPyTorch) {
   expect_golden(Golden(GetParam()), Precision::F32, gpu_testing::kFp32Tol, gpu_testing::kFp32Tol, 1e-3);
 }
 
+// bf16 rounds every GEMM operand to 8 mantissa bits (unit roundoff 2^-9), and the goldens are fp32: through
+// two layers and the lm_head the logits may drift a few such roundings (3e-2 of their scale), the mean loss
+// less (1e-2), the gradients, products of several rounded factors, more (5e-2).
 TEST_P(CudaModelGolden, Bf16MatchesPyTorchWithinBf16Rounding) {
-  expect_golden(Golden(GetParam()), Precision::BF16, gpu_testing::kBf16Tol, gpu_testing::kBf16Tol, 5e-2);
+  expect_golden(Golden(GetParam()), Precision::BF16, 3e-2, gpu_testing::kBf16Tol, 5e-2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Model, CudaModelGolden, ::testing::ValuesIn(testing::kGoldenCases), testing::case_name);
