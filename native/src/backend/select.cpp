@@ -1,6 +1,7 @@
 // backend/select.cpp: backend choice and construction (see select.h).
 #include "backend/select.h"
 
+#include <atomic>
 #include <cstdio>
 
 #include "core/check.h"
@@ -70,8 +71,9 @@ std::unique_ptr<Backend> make_backend(BackendKind requested, Precision precision
   const DeviceProbe probe = requested == BackendKind::Cpu ? DeviceProbe{} : probe_cuda_devices();
   const BackendChoice choice = choose_backend(requested, compiled, probe);
   if (!choice.note.empty()) {
+    static std::atomic<bool> printed{false};  // stderr hears it once per process, not once per model
     if (log) log(choice.note);
-    else std::fprintf(stderr, "%s\n", choice.note.c_str());
+    else if (!printed.exchange(true)) std::fprintf(stderr, "%s\n", choice.note.c_str());
   }
 #ifdef LORAPLANE_HAVE_CUDA
   if (choice.kind == BackendKind::Cuda) return cuda::make_cuda_backend(precision);

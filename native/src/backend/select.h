@@ -44,7 +44,7 @@ DeviceProbe probe_cuda_devices();
 BackendChoice choose_backend(BackendKind requested, bool cuda_compiled, const DeviceProbe& probe);
 
 // choose_backend with the real probe, then the backend itself. A non-empty note goes to `log`
-// (stderr when log is empty), e.g. "loraplane: backend auto: no CUDA device (cudaGetDeviceCount:
+// (stderr, once per process, when log is empty), e.g. "loraplane: backend auto: no CUDA device (cudaGetDeviceCount:
 // CUDA driver version is insufficient for CUDA runtime version); using cpu".
 std::unique_ptr<Backend> make_backend(BackendKind requested, Precision precision = Precision::BF16,
                                       const std::function<void(const std::string&)>& log = {});
