@@ -23,12 +23,12 @@ interface StoredAdapter {
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
-export function desiredAdapterSpec(ftj: FineTuneJob): LoraAdapterSpec {
+function desiredAdapterSpec(ftj: FineTuneJob): LoraAdapterSpec {
   return { baseModel: { name: ftj.spec.baseModel.name }, source: { s3: ftj.spec.output.storage.s3 }, reclaimPolicy: 'Retain' };
 }
 
 /** The status fields the job knows; verification (uri, digest of the stored object, Ready) is the adapter reconciler's. */
-export function adapterStatusFromJob(ftj: FineTuneJob, result: Success) {
+function adapterStatusFromJob(ftj: FineTuneJob, result: Success) {
   return {
     r: ftj.spec.lora.r,
     alpha: ftj.spec.lora.alpha,
@@ -43,7 +43,7 @@ export function adapterStatusFromJob(ftj: FineTuneJob, result: Success) {
 }
 
 /** Whether an existing adapter stands for this job's output (and may be updated from it). */
-export function isSameArtifact(existing: LoraAdapterSpec, ftj: FineTuneJob): boolean {
+function isSameArtifact(existing: LoraAdapterSpec, ftj: FineTuneJob): boolean {
   if (existing.source.fineTuneJob) return existing.source.fineTuneJob.name === ftj.metadata.name;
   return isDeepStrictEqual(JSON.parse(JSON.stringify(existing.source.s3)), JSON.parse(JSON.stringify(ftj.spec.output.storage.s3)));
 }
@@ -53,7 +53,6 @@ export async function publishAdapter(api: CustomObjectsApi, ftj: FineTuneJob, re
   const namespace = ftj.metadata.namespace!;
   const name = ftj.spec.output.adapterName;
   const ref = { group: GROUP, version: VERSION, plural: LORAADAPTER.plural, namespace, name };
-  let verb = 'updated';
   let existing: StoredAdapter | undefined;
   try {
     existing = (await api.getNamespacedCustomObject(ref)) as StoredAdapter;
@@ -69,7 +68,6 @@ export async function publishAdapter(api: CustomObjectsApi, ftj: FineTuneJob, re
     };
   }
   if (!existing) {
-    verb = 'created';
     await api.createNamespacedCustomObject({
       ...ref,
       body: {
@@ -81,5 +79,6 @@ export async function publishAdapter(api: CustomObjectsApi, ftj: FineTuneJob, re
     });
   }
   await api.patchNamespacedCustomObjectStatus({ ...ref, body: { status: adapterStatusFromJob(ftj, result) } }, mergePatch);
-  return { type: ADAPTER_PUBLISHED, status: 'True', reason: verb === 'created' ? 'Created' : 'Updated', message: `LoraAdapter ${name} ${verb} from this job's result` };
+  const verb = existing ? 'updated' : 'created';
+  return { type: ADAPTER_PUBLISHED, status: 'True', reason: existing ? 'Updated' : 'Created', message: `LoraAdapter ${name} ${verb} from this job's result` };
 }

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { fineTuneJob, type FineTuneJob, type FineTuneJobStatus } from '../api/finetunejob.js';
 import { GROUP, VERSION } from '../api/group.js';
 import { FINETUNEJOB } from '../api/resources.js';
-import { TerminalError, type ObjectKey, type Result } from '../controller/controller.js';
+import { TerminalError, keyOf, type ObjectKey, type Result } from '../controller/controller.js';
 import type { EventRecorder } from '../kube/events.js';
 import { LABEL_JOB_NAME, trainerJobName } from './naming.js';
 import { observe } from './observe.js';
@@ -52,6 +52,9 @@ const isConflictOrGone = (err: unknown) => err instanceof ApiException && (err.c
 
 export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
   const now = deps.now ?? (() => new Date());
+  // When each running job's trainer was last scraped. Every status write comes back through the
+  // watch as a new reconcile; scraping on each of those would ignore progressIntervalMs and loop.
+  const lastScrapeMs = new Map<string, number>();
 
   async function writeStatus(ftj: FineTuneJob, status: FineTuneJobStatus): Promise<void> {
     const ignoreTimes = (s: FineTuneJobStatus | undefined) => ({
@@ -83,7 +86,10 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
 
   return async function reconcile(key: ObjectKey): Promise<Result> {
     const raw = deps.fineTuneJobs.get(key.namespace, key.name);
-    if (!raw) return {}; // deleted: the garbage collector removes the Job and its pods via ownerReferences
+    if (!raw) {
+      lastScrapeMs.delete(keyOf(key));
+      return {}; // deleted: the garbage collector removes the Job and its pods via ownerReferences
+    }
     const parsed = fineTuneJob.safeParse(raw);
     if (!parsed.success) throw new TerminalError(`FineTuneJob ${key.namespace}/${key.name} does not match the API: ${parsed.error.message}`);
     const ftj = parsed.data;
@@ -127,9 +133,13 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
     let requeueAfterMs: number | undefined;
     if (observation.phase === 'Running') {
       const running = pods.find((p) => p.status?.phase === 'Running' && p.status.podIP);
-      if (running) extras.progress = (await scrapeProgress(metricsUrl(running), SCRAPE_TIMEOUT_MS, now())) ?? ftj.status?.progress;
-      requeueAfterMs = deps.progressIntervalMs;
-    }
+      const wait = (lastScrapeMs.get(keyOf(key)) ?? -Infinity) + deps.progressIntervalMs - now().getTime();
+      if (running && wait <= 0) {
+        lastScrapeMs.set(keyOf(key), now().getTime());
+        extras.progress = (await scrapeProgress(metricsUrl(running), SCRAPE_TIMEOUT_MS, now())) ?? ftj.status?.progress;
+      }
+      requeueAfterMs = wait > 0 ? wait : deps.progressIntervalMs;
+    } else lastScrapeMs.delete(keyOf(key));
     const published = ftj.status?.conditions?.find((c) => c.type === ADAPTER_PUBLISHED);
     if (observation.phase === 'Succeeded' && observation.result && published?.status !== 'True') {
       extras.published = await publishAdapter(deps.customObjects, ftj, observation.result);
