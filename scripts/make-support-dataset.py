@@ -69,10 +69,6 @@ def order_no(rng: random.Random) -> str:
     return f"AV-{rng.randint(10000, 99999)}"
 
 
-def invoice_no(rng: random.Random) -> str:
-    return f"INV-{rng.randint(100000, 999999)}"
-
-
 def email(rng: random.Random, name: str) -> str:
     domain = rng.choice(["example.com", "example.org", "example.net"])
     style = rng.randrange(3)

@@ -18,13 +18,8 @@ COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler node-agen
 
 say() { echo "[cluster] $*" >&2; }
 
-# running PID: a live process, not a zombie. Daemons outlive up.sh and are re-parented to pid 1,
-# which in some containers never reaps them, so `kill -0` alone would call a dead one alive.
-running() {
-  local state
-  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-  [ -n "$state" ] && [ "$state" != Z ]
-}
+# shellcheck source=../lib/proc.sh
+. "$CLUSTER_SRC/../lib/proc.sh"
 
 # pid_alive NAME: the pid file exists and names a running process.
 pid_alive() {

@@ -11,6 +11,7 @@ import { resolveSource } from '../../storage/src/location.js';
 import { configFromManifest } from '../../trainer/src/job-config.js';
 import { chatPrompt } from '../../trainer/src/prompt.js';
 import { loraplaneRun, REPO } from '../trainer/run-process.js';
+import { referencePython } from './reference-python.js';
 
 const DEMO_SPEC = join(REPO, 'examples/demo/finetune.yaml');
 // scripts/demo.sh's question; check_demo_adapter.py asks it by default.
@@ -38,8 +39,7 @@ interface PeftCheck {
 let python: string;
 
 beforeAll(() => {
-  // Creates the pinned reference venv on first use (several GB of wheels), then reuses it.
-  python = execFileSync('bash', [join(import.meta.dirname, 'setup-venv.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  python = referencePython();
 }, 1_800_000);
 
 describe('the adapter npm run demo writes', () => {

@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GOLDENS, readInputs } from '../../native/lib/golden.test-support.js';
 import { QLoraModel } from '../../native/lib/runtime.js';
+import { referencePython } from './reference-python.js';
 
 let python: string;
 
 beforeAll(() => {
-  // Creates the pinned reference venv on first use (several GB of wheels), then reuses it.
-  python = execFileSync('bash', [join(import.meta.dirname, 'setup-venv.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  python = referencePython();
 }, 1_800_000);
 
 describe.each(['llama', 'qwen2'])('PEFT interop (%s)', (goldenCase) => {

@@ -12,12 +12,8 @@ PID_FILE="$STORAGE_DIR/versitygw.pid"
 
 say() { echo "[storage] $*" >&2; }
 
-# running PID: a live process, not a zombie (a daemon re-parented to a pid 1 that never reaps).
-running() {
-  local state
-  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-  [ -n "$state" ] && [ "$state" != Z ]
-}
+# shellcheck source=../lib/proc.sh
+. "$STORAGE_SRC/../lib/proc.sh"
 
 # gateway_pid: the pid in the pid file when it is a running versitygw (a recycled pid is not ours).
 gateway_pid() {

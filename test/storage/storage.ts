@@ -27,9 +27,10 @@ export interface TestServer {
 }
 
 export function server(): TestServer {
-  const env = { ...storageEnv(), ...process.env };
+  // global-setup.ts puts these in process.env; the env file is read only where they are missing.
+  let file: Record<string, string> | undefined;
   const get = (k: string): string => {
-    const v = env[k];
+    const v = process.env[k] ?? (file ??= storageEnv())[k];
     if (v === undefined || v === '') throw new Error(`${k} is not set: is the storage server up (test/storage/up.sh)?`);
     return v;
   };

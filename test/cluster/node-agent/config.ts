@@ -28,7 +28,7 @@ const ImageDef = z.object({
   entrypoint: z.array(z.string()).optional(),
   cmd: z.array(z.string()).optional(),
   /** The image's programs: directories (relative to the repository) put first on the container's PATH. */
-  path: z.array(z.string()).default([]),
+  path: z.array(z.string()).optional(),
 });
 
 const NodesFile = z.object({
@@ -37,7 +37,7 @@ const NodesFile = z.object({
 });
 
 export type NodeDef = z.infer<typeof NodeDef>;
-export type ImageDef = z.input<typeof ImageDef>;
+export type ImageDef = z.infer<typeof ImageDef>;
 export type NodesFile = z.infer<typeof NodesFile>;
 
 export function loadNodesFile(path: string): NodesFile {
