@@ -40,14 +40,15 @@ def main() -> None:
     )
     model = get_peft_model(model, lora)
     model.train()
-    opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=1e-4)
+    params = [q for q in model.parameters() if q.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4)
     vocab = model.config.vocab_size
     ids = torch.randint(0, vocab, (a.batch, a.seq))
 
     def step() -> None:
         out = model(input_ids=ids, labels=ids)
         out.loss.backward()
-        torch.nn.utils.clip_grad_norm_([q for q in model.parameters() if q.requires_grad], 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
 

@@ -49,11 +49,7 @@ __global__ void __launch_bounds__(THREADS) attention_forward_kernel(float* out, 
   const bool valid = t < T;
   const int64_t base = static_cast<int64_t>(b) * T;
   const int32_t* seg_row = seg + base;
-  if (threadIdx.x == 0) {
-    int lo = segment_start(seg_row, q0);
-    if (window > 0) lo = max(lo, q0 - window + 1);
-    key_lo = lo;
-  }
+  if (threadIdx.x == 0) key_lo = first_visible_key(seg_row, q0, window);
   const int32_t segq = valid ? seg_row[t] : -1;
 
   float qr[DPL], acc[DPL];
@@ -150,11 +146,7 @@ __global__ void __launch_bounds__(THREADS) attention_backward_kernel(float* dq, 
   const bool valid = j < T;
   const int64_t base = static_cast<int64_t>(b) * T;
   const int32_t* seg_row = seg + base;
-  if (threadIdx.x == 0) {
-    int hi = segment_last(seg_row, k_last, T);
-    if (window > 0) hi = min(hi, k_last + window - 1);
-    query_hi = hi;
-  }
+  if (threadIdx.x == 0) query_hi = last_seeing_query(seg_row, k_last, T, window);
   const int32_t segk = valid ? seg_row[j] : -1;
 
   float kr[DPL], vr[DPL], dka[DPL], dva[DPL];
@@ -318,8 +310,6 @@ void attention_backward(Context& ctx, float* dq, float* dk, float* dv, const flo
   check_shapes("attention_backward", B, T, NH, NKV, HS);
   LP_CHECK(seg != nullptr, "attention_backward: the CUDA kernels need segment ids (the model always passes them)");
   if (B == 0 || T == 0) return;
-  const AttentionPlan plan = attention_plan(HS);
-  const AttentionGrids gr = attention_grids(plan, B, T, NH, NKV);
   const int64_t rows = static_cast<int64_t>(B) * T * NH;
   ctx.attn_rowsum.grow(static_cast<size_t>(rows));
   const Launch lr{static_cast<unsigned>((rows * 32 + kThreads - 1) / kThreads), kThreads, 0};
@@ -331,6 +321,8 @@ void attention_backward(Context& ctx, float* dq, float* dk, float* dv, const flo
                           scale);
     return;
   }
+  const AttentionPlan plan = attention_plan(HS);
+  const AttentionGrids gr = attention_grids(plan, B, T, NH, NKV);
   switch (HS) {
 #define LP_BACKWARD_CASE(D)                                                                                        \
   case D:                                                                                                          \

@@ -66,11 +66,7 @@ __global__ void __launch_bounds__(kThreadsTc) attention_tc_forward_kernel(float*
   load_tile<HD>(Qs, q, base, q0, BQ, T, NH, h);
   for (int idx = threadIdx.x; idx < BQ * HD; idx += blockDim.x) O[idx] = 0.f;
   if (threadIdx.x < BQ) segq[threadIdx.x] = q0 + threadIdx.x < T ? seg_row[q0 + threadIdx.x] : -1;
-  if (threadIdx.x == 0) {
-    int lo = segment_start(seg_row, q0);
-    if (window > 0) lo = max(lo, q0 - window + 1);
-    key_lo = lo;
-  }
+  if (threadIdx.x == 0) key_lo = first_visible_key(seg_row, q0, window);
   __syncthreads();
 
   // Two lanes per row: lane / 2 is the warp's row, lane % 2 the half of the key tile it scores.
@@ -176,11 +172,7 @@ __global__ void __launch_bounds__(kThreadsTc) attention_tc_backward_kernel(
   load_tile<HD>(Vs, v, base, k0, BK, T, NKV, g);
   for (int idx = threadIdx.x; idx < BK * HD; idx += blockDim.x) dKs[idx] = dVs[idx] = 0.f;
   if (threadIdx.x < BK) segk[threadIdx.x] = k0 + threadIdx.x < T ? seg_row[k0 + threadIdx.x] : -2;
-  if (threadIdx.x == 0) {
-    int hi = segment_last(seg_row, k_last, T);
-    if (window > 0) hi = min(hi, k_last + window - 1);
-    query_hi = hi;
-  }
+  if (threadIdx.x == 0) query_hi = last_seeing_query(seg_row, k_last, T, window);
   __syncthreads();
 
   for (int h = g * rep; h < (g + 1) * rep; ++h) {

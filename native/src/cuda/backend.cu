@@ -7,6 +7,7 @@
 
 #include "cuda/check.h"
 #include "cuda/ops.h"
+#include "cuda/plan.h"
 
 namespace lp::cuda {
 namespace {
@@ -30,7 +31,7 @@ class CudaBackend final : public Backend {
     for (auto* b : {&ctx_.row_loss, &ctx_.attn_rowsum, &ctx_.decode_scores}) b->bind(this);
     ctx_.act_cast.bind(this);
     ctx_.norm_acc.bind(this);
-    ctx_.cublas_ws.resize(size_t{32} << 20);
+    ctx_.cublas_ws.resize(kCublasWorkspaceBytes);  // the size the memory estimate counts
     LP_CUBLAS_CHECK(cublasSetWorkspace(ctx_.blas, ctx_.cublas_ws.data(), ctx_.cublas_ws.size()));
   }
   ~CudaBackend() override {  // no throwing here: errors at teardown are ignored

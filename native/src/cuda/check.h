@@ -6,13 +6,15 @@
 
 #include "core/check.h"
 
-#define LP_CUDA_CHECK(stmt)                                                                                        \
+// what: the text the error names as the failed statement.
+#define LP_CUDA_CHECK_AS(stmt, what)                                                                               \
   do {                                                                                                             \
     const cudaError_t lp_cuda_err_ = (stmt);                                                                       \
     if (lp_cuda_err_ != cudaSuccess)                                                                               \
-      ::lp::fail(#stmt, __func__, __FILE__, __LINE__,                                                              \
+      ::lp::fail(what, __func__, __FILE__, __LINE__,                                                               \
                  std::string("CUDA error ") + cudaGetErrorName(lp_cuda_err_) + ": " + cudaGetErrorString(lp_cuda_err_)); \
   } while (0)
+#define LP_CUDA_CHECK(stmt) LP_CUDA_CHECK_AS(stmt, #stmt)
 
 #define LP_CUBLAS_CHECK(stmt)                                                                                      \
   do {                                                                                                             \
@@ -24,4 +26,4 @@
   } while (0)
 
 // After a kernel launch: a bad configuration shows up here, with the kernel's name.
-#define LP_CUDA_LAUNCHED(kernel_name) LP_CUDA_CHECK(cudaPeekAtLastError())
+#define LP_CUDA_LAUNCHED(kernel_name) LP_CUDA_CHECK_AS(cudaPeekAtLastError(), "launch of " kernel_name)

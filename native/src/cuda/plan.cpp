@@ -73,7 +73,7 @@ WorkspacePlan workspace_plan(int64_t N, int64_t max_in, int64_t max_out, int64_t
   w.act_cast = bf16 ? static_cast<size_t>(std::max(N * std::max(max_in, max_out), chunk_rows * V)) : 0;
   w.row_loss = static_cast<size_t>(chunk_rows);
   w.attn_rowsum = static_cast<size_t>(N) * NH;
-  w.cublas_bytes = size_t{32} << 20;  // NVIDIA's recommendation for Hopper
+  w.cublas_bytes = kCublasWorkspaceBytes;
   return w;
 }
 

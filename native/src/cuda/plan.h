@@ -15,6 +15,7 @@ struct Launch {
 
 constexpr int kThreads = 256;            // elementwise and row kernels
 constexpr unsigned kMaxGridX = 1u << 20;  // grid-stride loops cover the rest (well under the 2^31-1 limit)
+constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;  // NVIDIA's recommendation for Hopper
 
 // n independent elements, `per_thread` handled by each thread (grid-stride beyond kMaxGridX blocks).
 Launch elementwise_launch(int64_t n, int per_thread = 1);

@@ -30,6 +30,18 @@ __device__ inline int segment_last(const int32_t* seg_row, int t, int T) {
   return lo;
 }
 
+// First key any query of the tile starting at q0 may see: q0's document start, or the window's.
+__device__ inline int first_visible_key(const int32_t* seg_row, int q0, int window) {
+  const int lo = segment_start(seg_row, q0);
+  return window > 0 ? max(lo, q0 - window + 1) : lo;
+}
+
+// Last query that may see a key of the tile ending at k_last: k_last's document end, or the window's.
+__device__ inline int last_seeing_query(const int32_t* seg_row, int k_last, int T, int window) {
+  const int hi = segment_last(seg_row, k_last, T);
+  return window > 0 ? min(hi, k_last + window - 1) : hi;
+}
+
 // Whether query i sees key j of the same row: causal, same document, inside the sliding window.
 __device__ inline bool visible(int i, int j, int32_t seg_i, int32_t seg_j, int window) {
   return j <= i && seg_i == seg_j && (window <= 0 || i - j < window);
