@@ -5,10 +5,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { referencePython } from '../test/reference/reference-python.js';
 
 const repo = join(import.meta.dirname, '..');
-// The pinned reference venv (created on first use by test/reference/setup-venv.sh).
-const python = execFileSync('bash', [join(repo, 'test/reference/setup-venv.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+const python = referencePython();
 const threads = Number(process.env.BENCH_THREADS ?? cpus().length);
 const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) };
 
