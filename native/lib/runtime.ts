@@ -35,7 +35,8 @@ export const loadOptions = z
         targetModules: z.array(z.enum(TARGET_MODULES)).min(1).default([...TARGET_MODULES]),
       })
       .strict()
-      .default({ r: 16, alpha: 32, dropout: 0.05, useRslora: false, seed: 42, targetModules: [...TARGET_MODULES] }),
+      // prefault: an omitted lora is parsed as {}, so the defaults above are the only list of them.
+      .prefault({}),
   })
   .strict();
 export type LoadOptions = z.input<typeof loadOptions>;

@@ -6,17 +6,12 @@
 
 #include "core/check.h"
 #include "core/json.h"
+#include "test_util.h"
 
 namespace {
 
-std::string golden(const std::string& rel) { return std::string(LORAPLANE_REPO_ROOT) + "/test/reference/goldens/" + rel; }
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using lp::testing::golden_dir;
+using lp::testing::read_file;
 
 std::string parse_error(std::string_view text) {
   try {
@@ -115,11 +110,11 @@ TEST(CoreJson, ReproducesGoldenFilesByteForByte) {
   // PEFT writes adapter_config.json with json.dumps(indent=2, sort_keys=True); transformers writes
   // config.json the same way plus a newline.
   for (const char* c : {"llama", "llama_gqa", "qwen2", "llama_rslora"}) {
-    const std::string adapter = read_file(golden(std::string(c) + "/final_adapter/adapter_config.json"));
+    const std::string adapter = read_file(golden_dir(std::string(c) + "/final_adapter/adapter_config.json"));
     ASSERT_FALSE(adapter.empty()) << c;
     EXPECT_EQ(lp::Json::parse(adapter).dump_python_pretty(), adapter) << c;
-    const std::string config = read_file(golden(std::string(c) + "/model/config.json"));
-    EXPECT_EQ(lp::read_json_file(golden(std::string(c) + "/model/config.json")).dump_python_pretty() + "\n", config) << c;
+    const std::string config = read_file(golden_dir(std::string(c) + "/model/config.json"));
+    EXPECT_EQ(lp::read_json_file(golden_dir(std::string(c) + "/model/config.json")).dump_python_pretty() + "\n", config) << c;
   }
 }
 

@@ -12,37 +12,20 @@
 #include "core/check.h"
 #include "core/json.h"
 #include "core/safetensors.h"
+#include "test_util.h"
 
 namespace {
 
-std::string golden(const std::string& rel) { return std::string(LORAPLANE_REPO_ROOT) + "/test/reference/goldens/" + rel; }
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f << bytes;
-}
+using lp::testing::error_of;
+using lp::testing::golden_dir;
+using lp::testing::read_file;
+using lp::testing::write_file;
 
 std::string temp_dir() {
   std::string tmpl = testing::TempDir() + "lp_safetensors_XXXXXX";
   char* d = mkdtemp(tmpl.data());
   EXPECT_NE(d, nullptr);
   return tmpl;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const lp::Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 std::string from_hex(const std::string& hex) {
@@ -132,22 +115,22 @@ TEST(CoreSafetensors, RewritesGoldenFilesByteForByte) {
   for (const char* rel : {"llama/model/model.safetensors", "llama/nf4.safetensors", "llama/fp4.safetensors",
                           "qwen2/nf4.safetensors", "llama/outputs.safetensors", "llama/lora_init.safetensors",
                           "llama_rslora/final_adapter/adapter_model.safetensors"}) {
-    lp::SafetensorsFile f(golden(rel));
+    lp::SafetensorsFile f(golden_dir(rel));
     lp::write_safetensors(dir + "/copy.safetensors", f.tensors(), f.metadata());
-    EXPECT_EQ(read_file(dir + "/copy.safetensors"), read_file(golden(rel))) << rel;
+    EXPECT_EQ(read_file(dir + "/copy.safetensors"), read_file(golden_dir(rel))) << rel;
   }
 }
 
 TEST(CoreSafetensors, ReadsGoldenModelDir) {
-  lp::SafetensorsDir d(golden("llama/model"));
+  lp::SafetensorsDir d(golden_dir("llama/model"));
   const lp::TensorView& emb = d.get("model.embed_tokens.weight");
   EXPECT_EQ(emb.dtype, lp::DType::F32);
   EXPECT_EQ(emb.shape, (std::vector<int64_t>{128, 64}));
   EXPECT_EQ(d.get("model.layers.0.mlp.down_proj.weight").shape, (std::vector<int64_t>{64, 80}));
   EXPECT_TRUE(d.contains("lm_head.weight"));
   EXPECT_EQ(d.names().size(), 2u * 9 + 3);  // 7 projections + 2 norms per layer; embed, norm, lm_head
-  EXPECT_FALSE(lp::SafetensorsDir(golden("llama_gqa/model")).contains("lm_head.weight"));  // tied
-  EXPECT_TRUE(lp::SafetensorsDir(golden("qwen2/model")).contains("model.layers.1.self_attn.k_proj.bias"));
+  EXPECT_FALSE(lp::SafetensorsDir(golden_dir("llama_gqa/model")).contains("lm_head.weight"));  // tied
+  EXPECT_TRUE(lp::SafetensorsDir(golden_dir("qwen2/model")).contains("model.layers.1.self_attn.k_proj.bias"));
   const std::vector<float> w = lp::to_float32(emb);
   EXPECT_EQ(w.size(), 128u * 64);
   float expect0;
@@ -155,7 +138,7 @@ TEST(CoreSafetensors, ReadsGoldenModelDir) {
   EXPECT_EQ(w[0], expect0);
 
   const std::string msg = error_of([&] { d.get("model.layers.0.mlp.down_proj.weights"); });
-  EXPECT_NE(msg.find("tensor \"model.layers.0.mlp.down_proj.weights\" not found in " + golden("llama/model")), std::string::npos) << msg;
+  EXPECT_NE(msg.find("tensor \"model.layers.0.mlp.down_proj.weights\" not found in " + golden_dir("llama/model")), std::string::npos) << msg;
   EXPECT_NE(msg.find("closest names: model.layers.0.mlp.down_proj.weight"), std::string::npos) << msg;
 }
 
@@ -251,9 +234,9 @@ TEST(CoreSafetensors, ErrorsSayWhatIsWrong) {
   EXPECT_NE(err(dir + "/meta.safetensors").find("__metadata__ value of \"format\" is a JSON int, expected a string"),
             std::string::npos);
 
-  lp::SafetensorsFile nf4(golden("llama/nf4.safetensors"));
+  lp::SafetensorsFile nf4(golden_dir("llama/nf4.safetensors"));
   const std::string msg = error_of([&] { nf4.get("model.layers.0.self_attn.q_proj.weight.absmaxx"); });
-  EXPECT_NE(msg.find("tensor \"model.layers.0.self_attn.q_proj.weight.absmaxx\" not found in " + golden("llama/nf4.safetensors")),
+  EXPECT_NE(msg.find("tensor \"model.layers.0.self_attn.q_proj.weight.absmaxx\" not found in " + golden_dir("llama/nf4.safetensors")),
             std::string::npos);
   EXPECT_NE(msg.find("closest names: model.layers.0.self_attn.q_proj.weight.absmax"), std::string::npos) << msg;
 

@@ -149,19 +149,7 @@ TEST_P(ModelGolden, GreedyGenerationFollowsTheFullForward) {
   const std::vector<int32_t> prompt(g.batch.input_ids.begin(), g.batch.input_ids.begin() + 5);
   const std::vector<int32_t> gen = m->generate(prompt, 12, 0.f, 1.f, 7, {});
   ASSERT_EQ(gen.size(), 12u);
-  std::vector<int32_t> seq = prompt;
-  const int V = static_cast<int>(m->config().vocab_size);
-  for (int32_t tok : gen) {
-    Batch b;
-    b.B = 1;
-    b.T = static_cast<int>(seq.size());
-    b.input_ids = seq;
-    std::vector<float> logits;
-    m->logits(b, logits);
-    const float* last = logits.data() + static_cast<size_t>(b.T - 1) * V;
-    EXPECT_EQ(tok, std::max_element(last, last + V) - last) << "step " << seq.size() - prompt.size();
-    seq.push_back(tok);
-  }
+  testing::expect_greedy_follows_forward(*m, prompt, gen);
   // Stop ids end generation after the stop token; sampling is reproducible for a seed.
   const auto first = std::find(gen.begin(), gen.end(), gen[3]);
   const std::vector<int32_t> stopped = m->generate(prompt, 12, 0.f, 1.f, 7, {gen[3]});

@@ -17,6 +17,7 @@
 #include "core/json.h"
 #include "core/safetensors.h"
 #include "model/llama.h"
+#include "test_util.h"
 
 namespace lp::testing {
 
@@ -25,15 +26,6 @@ inline const char* const kGoldenCases[] = {"llama", "llama_gqa", "qwen2", "llama
 // Parameterized tests are named after their case ("Model/ModelGolden.X/llama_gqa"), so that
 // --gtest_filter='Model*:Train*:Peft*' selects them.
 inline std::string case_name(const ::testing::TestParamInfo<const char*>& info) { return info.param; }
-
-// The repository root: LORAPLANE_REPO_ROOT from the environment (a binary built elsewhere and carried
-// to a GPU machine), else the checkout it was built from.
-inline std::string repo_root() {
-  const char* env = std::getenv("LORAPLANE_REPO_ROOT");
-  return env && *env ? env : LORAPLANE_REPO_ROOT;
-}
-
-inline std::string golden_dir(const std::string& name) { return repo_root() + "/test/reference/goldens/" + name; }
 
 inline double rel_err(const float* a, const float* ref, size_t n) {
   double diff = 0, scale = 0;
@@ -46,6 +38,25 @@ inline double rel_err(const float* a, const float* ref, size_t n) {
 inline double rel_err(const std::vector<float>& a, const std::vector<float>& ref) {
   EXPECT_EQ(a.size(), ref.size());
   return rel_err(a.data(), ref.data(), std::min(a.size(), ref.size()));
+}
+
+// Greedy decoding (the KV-cache path) must pick, at every step, the argmax of the full-sequence
+// forward over the prompt and the tokens generated before it.
+inline void expect_greedy_follows_forward(LlamaModel& m, const std::vector<int32_t>& prompt,
+                                          const std::vector<int32_t>& gen) {
+  std::vector<int32_t> seq = prompt;
+  const int V = static_cast<int>(m.config().vocab_size);
+  for (int32_t tok : gen) {
+    Batch b;
+    b.B = 1;
+    b.T = static_cast<int>(seq.size());
+    b.input_ids = seq;
+    std::vector<float> logits;
+    m.logits(b, logits);
+    const float* last = logits.data() + static_cast<size_t>(b.T - 1) * V;
+    EXPECT_EQ(tok, std::max_element(last, last + V) - last) << "step " << seq.size() - prompt.size();
+    seq.push_back(tok);
+  }
 }
 
 // A fresh empty folder under the system temp dir, removed when the object dies.
@@ -66,11 +77,6 @@ class TempDir {
  private:
   std::string path_;
 };
-
-inline void write_file(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-}
 
 // One golden case: its LoRA settings (meta.json), batch (inputs.json) and reference tensors.
 struct Golden {

@@ -86,18 +86,7 @@ TEST(ModelVariants, SlidingWindowDecodingFollowsTheFullForward) {
   const Golden g("llama");
   const std::vector<int32_t> prompt(g.batch.input_ids.begin(), g.batch.input_ids.begin() + 6);
   const std::vector<int32_t> gen = m->generate(prompt, 10, 0.f, 1.f, 0, {});
-  std::vector<int32_t> seq = prompt;
-  for (int32_t tok : gen) {
-    Batch b;
-    b.B = 1;
-    b.T = static_cast<int>(seq.size());
-    b.input_ids = seq;
-    std::vector<float> logits;
-    m->logits(b, logits);
-    const float* last = logits.data() + static_cast<size_t>(b.T - 1) * 128;
-    EXPECT_EQ(tok, std::max_element(last, last + 128) - last);
-    seq.push_back(tok);
-  }
+  testing::expect_greedy_follows_forward(*m, prompt, gen);
 }
 
 }  // namespace

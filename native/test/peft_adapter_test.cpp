@@ -13,30 +13,16 @@
 namespace lp {
 namespace {
 
+using testing::error_of;
 using testing::Golden;
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::read_file;
 
 class PeftGolden : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(PeftGolden, AdapterConfigIsByteEqualToPeft) {
   // PEFT writes target_modules in Python set order; with that order taken over, the bytes must agree.
   const Golden g(GetParam());
-  const std::string ref = read_text(g.dir + "/final_adapter/adapter_config.json");
+  const std::string ref = read_file(g.dir + "/final_adapter/adapter_config.json");
   Json ours = peft_adapter_config(g.opts.lora, "model");
   ours.set("target_modules", *Json::parse(ref).find("target_modules"));
   EXPECT_EQ(ours.dump_python_pretty(), ref);

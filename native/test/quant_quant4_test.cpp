@@ -13,10 +13,12 @@
 #include "core/json.h"
 #include "core/safetensors.h"
 #include "quant/quant4.h"
+#include "test_util.h"
 
 namespace {
 
-std::string golden(const std::string& rel) { return std::string(LORAPLANE_REPO_ROOT) + "/test/reference/goldens/" + rel; }
+using lp::testing::error_of;
+using lp::testing::golden_dir;
 
 const char* kCases[] = {"llama", "llama_gqa", "qwen2", "llama_rslora"};
 
@@ -53,19 +55,10 @@ std::vector<std::string> prefixes(const lp::SafetensorsFile& f, const std::strin
   return out;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const lp::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 }  // namespace
 
 TEST(QuantMaps, EqualBitsandbytesCodeBooksBitForBit) {
-  const lp::Json maps = lp::read_json_file(golden("quant_maps.json"));
+  const lp::Json maps = lp::read_json_file(golden_dir("quant_maps.json"));
   auto check = [&](const char* key, const float* values, size_t n) {
     const lp::Json& entries = maps.at(key);
     ASSERT_EQ(entries.size(), n) << key;
@@ -197,10 +190,10 @@ TEST(QuantState, QuantizesEveryGoldenWeightByteIdentically) {
   int modules = 0;
   for (const char* name : kCases) {
     const std::string c = name;
-    lp::SafetensorsDir model(golden(c + "/model"));
+    lp::SafetensorsDir model(golden_dir(c + "/model"));
     for (const char* qt : {"nf4", "fp4"}) {
       if (std::string(qt) == "fp4" && c != "llama") continue;
-      lp::SafetensorsFile file(golden(c + "/" + qt + ".safetensors"));
+      lp::SafetensorsFile file(golden_dir(c + "/" + qt + ".safetensors"));
       for (const std::string& p : prefixes(file, qt)) {
         const lp::TensorView& w = model.get(p + ".weight");
         const std::vector<float> wf = lp::to_float32(w);
@@ -229,10 +222,10 @@ TEST(QuantState, QuantizesEveryGoldenWeightByteIdentically) {
 TEST(QuantState, DequantizesLikeBitsandbytes) {
   // dequant.safetensors: bitsandbytes' own fp32 dequantization of down_proj [64, 80], whose rows straddle
   // 64-blocks (the stock CPU kernel's bug case).
-  lp::SafetensorsFile deq(golden("llama/dequant.safetensors"));
+  lp::SafetensorsFile deq(golden_dir("llama/dequant.safetensors"));
   for (const char* qt : {"nf4", "fp4"}) {
     const lp::QuantState qs =
-        lp::load_quant_state(lp::SafetensorsFile(golden(std::string("llama/") + qt + ".safetensors")), "model.layers.0.mlp.down_proj");
+        lp::load_quant_state(lp::SafetensorsFile(golden_dir(std::string("llama/") + qt + ".safetensors")), "model.layers.0.mlp.down_proj");
     ASSERT_EQ(qs.shape, (std::vector<int64_t>{64, 80}));
     std::vector<float> out(64 * 80);
     qs.dequantize(out.data());
@@ -282,7 +275,7 @@ TEST(QuantState, RewritesGoldenNf4FileByteForByte) {
   // Load every 4-bit state, serialize it again next to the untouched tensors (Qwen2's biases), and
   // write the file: the bytes must equal what transformers + bitsandbytes + safetensors wrote.
   for (const char* name : {"llama", "qwen2"}) {
-    const std::string path = golden(std::string(name) + "/nf4.safetensors");
+    const std::string path = golden_dir(std::string(name) + "/nf4.safetensors");
     lp::SafetensorsFile file(path);
     const std::vector<std::string> ps = prefixes(file, "nf4");
     std::vector<lp::QuantState> states;
@@ -333,10 +326,10 @@ TEST(QuantState, PlainAbsmaxRoundTripsAndDequantizesInParallel) {
 }
 
 TEST(QuantState, LoadErrorsNameTheTensor) {
-  const lp::SafetensorsFile file(golden("llama/nf4.safetensors"));
+  const lp::SafetensorsFile file(golden_dir("llama/nf4.safetensors"));
   std::string msg = error_of([&] { lp::load_quant_state(file, "model.layers.0.self_attn.q_projj"); });
   EXPECT_NE(msg.find("tensor \"model.layers.0.self_attn.q_projj.weight.quant_state.bitsandbytes__nf4\" not found in " +
-                     golden("llama/nf4.safetensors")),
+                     golden_dir("llama/nf4.safetensors")),
             std::string::npos)
       << msg;
   EXPECT_NE(msg.find("closest names: model.layers.0.self_attn.q_proj.weight.quant_state.bitsandbytes__nf4"), std::string::npos)

@@ -30,12 +30,16 @@ bool get_bool(const Napi::Object& o, const char* key, bool fallback) {
   return v.As<Napi::Boolean>().Value();
 }
 
-std::vector<int32_t> get_int32_array(const Napi::Object& o, const char* key, bool optional) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() && optional) return {};
+std::vector<int32_t> to_int32_array(const Napi::Value& v, const char* key) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) type_error(key, "an Int32Array");
   auto a = v.As<Napi::Int32Array>();
   return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
+}
+
+std::vector<int32_t> get_int32_array(const Napi::Object& o, const char* key, bool optional) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() && optional) return {};
+  return to_int32_array(v, key);
 }
 
 LoadOptions to_load_options(const Napi::Object& o) {
@@ -80,11 +84,7 @@ OptimConfig to_optim_config(const Napi::Object& o) {
   c.max_grad_norm = get_number(o, "maxGradNorm", c.max_grad_norm);
   c.warmup_steps = static_cast<int>(get_number(o, "warmupSteps", 0));
   c.total_steps = static_cast<int>(get_number(o, "totalSteps", 1));
-  std::string schedule = o.Has("lrScheduler") ? get_string(o, "lrScheduler") : "cosine";
-  if (schedule == "linear") c.schedule = LrSchedule::Linear;
-  else if (schedule == "cosine") c.schedule = LrSchedule::Cosine;
-  else if (schedule == "constant") c.schedule = LrSchedule::Constant;
-  else throw Error("Expected linear, cosine or constant for lrScheduler but received " + schedule);
+  c.schedule = o.Has("lrScheduler") ? parse_lr_schedule(get_string(o, "lrScheduler")) : LrSchedule::Cosine;
   return c;
 }
 

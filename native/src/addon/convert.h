@@ -14,6 +14,7 @@ namespace lp::addon {
 std::string get_string(const Napi::Object& o, const char* key);
 double get_number(const Napi::Object& o, const char* key, double fallback);
 bool get_bool(const Napi::Object& o, const char* key, bool fallback);
+std::vector<int32_t> to_int32_array(const Napi::Value& v, const char* key);
 std::vector<int32_t> get_int32_array(const Napi::Object& o, const char* key, bool optional);
 
 LoadOptions to_load_options(const Napi::Object& o);

@@ -158,9 +158,7 @@ Napi::Value ModelWrap::Logits(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[1].IsObject()) throw Napi::TypeError::New(env, "Expected (prompt: Int32Array, options: object) for generate");
-  auto holder = Napi::Object::New(env);
-  holder.Set("prompt", info[0]);
-  auto prompt = get_int32_array(holder, "prompt", false);
+  auto prompt = to_int32_array(info[0], "prompt");
   auto o = info[1].As<Napi::Object>();
   int max_new = static_cast<int>(get_number(o, "maxNewTokens", 32));
   float temperature = static_cast<float>(get_number(o, "temperature", 0));
@@ -183,8 +181,7 @@ Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
 namespace {
 // The shape shared by every call that takes one path and returns nothing.
 template <typename Fn>
-Napi::Value path_call(ModelWrap* self, const Napi::CallbackInfo& info, const char* what, std::shared_ptr<Session> s, Fn fn) {
-  (void)self;
+Napi::Value path_call(const Napi::CallbackInfo& info, const char* what, std::shared_ptr<Session> s, Fn fn) {
   auto path = info[0].As<Napi::String>().Utf8Value();
   return PromiseWorker::Start(info.Env(), what, [s, path, fn] { fn(*s, path); }, undefined_value, release(s));
 }
@@ -198,19 +195,19 @@ Napi::Value ModelWrap::SaveAdapter(const Napi::CallbackInfo& info) {
   require_path(info, "saveAdapter");
   if (info.Length() < 2 || !info[1].IsString()) throw Napi::TypeError::New(info.Env(), "Expected (dir, baseModelName) for saveAdapter");
   auto base = info[1].As<Napi::String>().Utf8Value();
-  return path_call(this, info, "loraplane.saveAdapter", claim(info.Env(), "saveAdapter"),
+  return path_call(info, "loraplane.saveAdapter", claim(info.Env(), "saveAdapter"),
                    [base](Session& s, const std::string& dir) { save_peft_adapter(*s.model, dir, base); });
 }
 
 Napi::Value ModelWrap::LoadAdapter(const Napi::CallbackInfo& info) {
   require_path(info, "loadAdapter");
-  return path_call(this, info, "loraplane.loadAdapter", claim(info.Env(), "loadAdapter"),
+  return path_call(info, "loraplane.loadAdapter", claim(info.Env(), "loadAdapter"),
                    [](Session& s, const std::string& dir) { load_peft_adapter(*s.model, dir); });
 }
 
 Napi::Value ModelWrap::ExportMerged(const Napi::CallbackInfo& info) {
   require_path(info, "exportMerged");
-  return path_call(this, info, "loraplane.exportMerged", claim(info.Env(), "exportMerged"),
+  return path_call(info, "loraplane.exportMerged", claim(info.Env(), "exportMerged"),
                    [](Session& s, const std::string& dir) { export_merged(*s.model, dir); });
 }
 
@@ -218,7 +215,7 @@ Napi::Value ModelWrap::SaveTrainerState(const Napi::CallbackInfo& info) {
   require_path(info, "saveTrainerState");
   auto s = claim(info.Env(), "saveTrainerState");
   trainer(info.Env());
-  return path_call(this, info, "loraplane.saveTrainerState", s,
+  return path_call(info, "loraplane.saveTrainerState", s,
                    [](Session& s, const std::string& path) { s.trainer->save_state(path); });
 }
 
@@ -226,7 +223,7 @@ Napi::Value ModelWrap::LoadTrainerState(const Napi::CallbackInfo& info) {
   require_path(info, "loadTrainerState");
   auto s = claim(info.Env(), "loadTrainerState");
   trainer(info.Env());
-  return path_call(this, info, "loraplane.loadTrainerState", s,
+  return path_call(info, "loraplane.loadTrainerState", s,
                    [](Session& s, const std::string& path) { s.trainer->load_state(path); });
 }
 

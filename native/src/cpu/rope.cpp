@@ -69,10 +69,13 @@ void rope_cos_sin(float* cos, float* sin, const int32_t* position_ids, int N, co
   }
 }
 
-void rope_forward(float* out, const float* inp, const float* cos, const float* sin, int N, int n_heads,
-                  int head_dim) {
-  LP_CHECK(N >= 0 && n_heads > 0 && head_dim > 0 && head_dim % 2 == 0,
-           "rope_forward: bad shape N=" << N << " n_heads=" << n_heads << " head_dim=" << head_dim);
+namespace {
+
+// y = x * cos + rotate_half(x) * (sign * sin). sign = -1 gives the transpose the backward needs
+// (dq = g * cos + rotate_half^T(g * sin)); negating sin is exact, so both directions keep
+// PyTorch's rounding: each product rounded, then the sum.
+void rotate(float* out, const float* inp, const float* cos, const float* sin, int N, int n_heads, int head_dim,
+            float sign) {
   const int half = head_dim / 2;
   LP_OMP(parallel for if ((long)N * n_heads * head_dim > (1 << 15)))
   for (int n = 0; n < N; ++n) {
@@ -82,10 +85,9 @@ void rope_forward(float* out, const float* inp, const float* cos, const float* s
       const float* x = inp + ((size_t)n * n_heads + h) * head_dim;
       float* y = out + ((size_t)n * n_heads + h) * head_dim;
       for (int i = 0; i < half; ++i) {
-        const float x1 = x[i], x2 = x[i + half];
-        // q * cos + rotate_half(q) * sin, each product rounded, then the sum
-        const float y1 = x1 * c[i] + (-x2) * s[i];
-        const float y2 = x2 * c[i] + x1 * s[i];
+        const float x1 = x[i], x2 = x[i + half], si = sign * s[i];
+        const float y1 = x1 * c[i] + (-x2) * si;
+        const float y2 = x2 * c[i] + x1 * si;
         y[i] = y1;
         y[i + half] = y2;
       }
@@ -93,28 +95,20 @@ void rope_forward(float* out, const float* inp, const float* cos, const float* s
   }
 }
 
+}  // namespace
+
+void rope_forward(float* out, const float* inp, const float* cos, const float* sin, int N, int n_heads,
+                  int head_dim) {
+  LP_CHECK(N >= 0 && n_heads > 0 && head_dim > 0 && head_dim % 2 == 0,
+           "rope_forward: bad shape N=" << N << " n_heads=" << n_heads << " head_dim=" << head_dim);
+  rotate(out, inp, cos, sin, N, n_heads, head_dim, 1.0f);
+}
+
 void rope_backward(float* dinp, const float* dout, const float* cos, const float* sin, int N, int n_heads,
                    int head_dim) {
   LP_CHECK(N >= 0 && n_heads > 0 && head_dim > 0 && head_dim % 2 == 0,
            "rope_backward: bad shape N=" << N << " n_heads=" << n_heads << " head_dim=" << head_dim);
-  const int half = head_dim / 2;
-  LP_OMP(parallel for if ((long)N * n_heads * head_dim > (1 << 15)))
-  for (int n = 0; n < N; ++n) {
-    const float* c = cos + (size_t)n * half;
-    const float* s = sin + (size_t)n * half;
-    for (int h = 0; h < n_heads; ++h) {
-      const float* g = dout + ((size_t)n * n_heads + h) * head_dim;
-      float* d = dinp + ((size_t)n * n_heads + h) * head_dim;
-      for (int i = 0; i < half; ++i) {
-        const float g1 = g[i], g2 = g[i + half];
-        // autograd: dq = g * cos + rotate_half^T(g * sin), rotate_half^T(z) = cat(z[d/2:], -z[:d/2])
-        const float d1 = g1 * c[i] + g2 * s[i];
-        const float d2 = g2 * c[i] + (-(g1 * s[i]));
-        d[i] = d1;
-        d[i + half] = d2;
-      }
-    }
-  }
+  rotate(dinp, dout, cos, sin, N, n_heads, head_dim, -1.0f);
 }
 
 }  // namespace lp::cpu
