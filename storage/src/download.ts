@@ -15,7 +15,7 @@ import { digestFile, parseSha256, toPrefixed } from './digest.js';
 import { StorageError } from './errors.js';
 import { folderPrefix, relativeKey } from './location.js';
 import { MANIFEST_NAME, checkAgainstListing, readManifest, setDigest, type Manifest } from './manifest.js';
-import { headObject, listAll, send, type CallOptions, type ObjectInfo } from './objects.js';
+import { headObject, listAll, send, transferCallOptions, type CallOptions, type ObjectInfo } from './objects.js';
 import { MiB, rangeHeader, splitParts, type Part } from './parts.js';
 import { forEachLimit, limiter, type Limiter } from './pool.js';
 import { ProgressTracker, partId, type ProgressListener } from './progress.js';
@@ -84,12 +84,7 @@ function context(client: S3Client, opts: DownloadOptions, bytes: number, files: 
   };
 }
 
-const callOpts = (ctx: Context, signal?: AbortSignal): CallOptions => ({
-  ...(ctx.opts.retry !== undefined ? { retry: ctx.opts.retry } : {}),
-  ...(ctx.opts.logger !== undefined ? { logger: ctx.opts.logger } : {}),
-  limit: ctx.limit,
-  ...((signal ?? ctx.opts.signal) !== undefined ? { signal: signal ?? ctx.opts.signal } : {}),
-});
+const callOpts = (ctx: Context, signal?: AbortSignal): CallOptions => transferCallOptions(ctx.opts, ctx.limit, signal);
 
 /** Downloads one object (HEAD, then ranged GETs) unless the cache has this version already. */
 export async function downloadObject(

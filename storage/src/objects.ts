@@ -38,6 +38,14 @@ export interface ObjectInfo {
   lastModified?: Date;
 }
 
+/** A transfer's request options: the caller's retry and logger, the transfer's shared limit, a task's own signal or else the caller's. */
+export const transferCallOptions = (opts: Omit<CallOptions, 'limit'>, limit: Limiter, signal?: AbortSignal): CallOptions => ({
+  retry: opts.retry,
+  logger: opts.logger,
+  limit,
+  signal: signal ?? opts.signal,
+});
+
 /**
  * One S3 request: waits for a slot, retries transient failures (each try gets a fresh request from
  * fn), turns errors into StorageErrors naming the subject.

@@ -30,7 +30,7 @@ import { digestFile, hexToBase64, type FileDigest } from './digest.js';
 import { StorageError, s3Uri } from './errors.js';
 import { folderPrefix, joinKey } from './location.js';
 import { MANIFEST_NAME, buildManifest, deleteManifest, writeManifest, type Manifest } from './manifest.js';
-import { SHA256_METADATA, headObject, listAll, sameEtag, send, type CallOptions } from './objects.js';
+import { SHA256_METADATA, headObject, listAll, sameEtag, send, transferCallOptions, type CallOptions } from './objects.js';
 import { MiB, splitParts, uploadPartSize, type Part } from './parts.js';
 import { forEachLimit, limiter, type Limiter } from './pool.js';
 import { ProgressTracker, partId, type ProgressListener } from './progress.js';
@@ -103,12 +103,7 @@ function context(client: S3Client, opts: UploadOptions, bytes: number, files: nu
   };
 }
 
-const callOpts = (ctx: Context, signal?: AbortSignal): CallOptions => ({
-  ...(ctx.opts.retry !== undefined ? { retry: ctx.opts.retry } : {}),
-  ...(ctx.opts.logger !== undefined ? { logger: ctx.opts.logger } : {}),
-  limit: ctx.limit,
-  ...((signal ?? ctx.opts.signal) !== undefined ? { signal: signal ?? ctx.opts.signal } : {}),
-});
+const callOpts = (ctx: Context, signal?: AbortSignal): CallOptions => transferCallOptions(ctx.opts, ctx.limit, signal);
 
 async function fileSize(path: string): Promise<number> {
   try {

@@ -1,6 +1,7 @@
 // Micro-batches in a reproducible order: each epoch shuffles the rows with (seed, epoch), so a resumed
 // run that knows (epoch, micro-batch index) continues with exactly the batches it would have seen.
 import type { Batch } from '../../native/lib/runtime.js';
+import { seededPermutation } from './data/split.js';
 
 /** One training example (or packed row): ids, HF-style labels (-100 = no loss), optional restarting positions. */
 export interface TokenizedRow {
@@ -15,26 +16,9 @@ export interface DataPosition {
   microBatch: number;
 }
 
-/** mulberry32: small, fast, seeded; the order only has to be reproducible, not cryptographic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
+/** The row order of one epoch: a permutation seeded by (seed, epoch). */
 export function epochOrder(n: number, seed: number, epoch: number): number[] {
-  const order = Array.from({ length: n }, (_, i) => i);
-  const rand = rng(seed * 1_000_003 + epoch);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return order;
+  return seededPermutation(n, seed * 1_000_003 + epoch);
 }
 
 /** Pads rows to the longest one: pad id for inputs, -100 for labels, positions continue. */

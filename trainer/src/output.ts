@@ -1,22 +1,17 @@
 // The finished adapter as a directory: PEFT files, the tokenizer, training_metrics.json and a model card.
 // Uploading it (manifest last) is the storage layer's job; the digest is that of the weights file.
 import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { digestFile, toPrefixed } from '../../storage/src/digest.js';
 import type { QLoraModel } from '../../native/lib/runtime.js';
 import type { LoopResult } from './loop.js';
 import { modelCard, type CardInput } from './model-card.js';
 
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'chat_template.jinja'];
 
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('error', reject)
-      .on('end', () => resolve(`sha256:${hash.digest('hex')}`));
-  });
+async function sha256File(path: string): Promise<string> {
+  return toPrefixed((await digestFile(path)).sha256);
 }
 
 /** A file's digest, or for a folder the digest of its files' relative paths and digests, in order. */

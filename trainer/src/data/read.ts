@@ -138,6 +138,11 @@ export async function* readJsonArray(path: string, name = basename(path)): Async
     let from = 0; // start of the part of this chunk that belongs to the current element
     for (let i = 0; i < chunk.length; i++) {
       const c = chunk[i]!;
+      // Lines are counted in every state, inside strings too.
+      if (c === '\n') {
+        line++;
+        lineStart = consumed + i + 1;
+      }
       if (state === 'element') {
         if (inString) {
           if (escaped) escaped = false;
@@ -149,9 +154,6 @@ export async function* readJsonArray(path: string, name = basename(path)): Async
               yield finish();
               state = 'separator';
             }
-          } else if (c === '\n') {
-            line++;
-            lineStart = consumed + i + 1;
           }
           continue;
         }
@@ -170,17 +172,9 @@ export async function* readJsonArray(path: string, name = basename(path)): Async
               yield finish();
               state = 'separator';
             }
-          } else if (c === '\n') {
-            line++;
-            lineStart = consumed + i + 1;
           }
           continue;
         }
-      }
-      if (c === '\n') {
-        line++;
-        lineStart = consumed + i + 1;
-        continue;
       }
       if (WS.has(c)) continue;
       if (state === 'start') {
