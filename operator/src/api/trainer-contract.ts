@@ -14,6 +14,13 @@ export const SCRATCH_PATH = '/scratch';
 export const SCRATCH_PATH_ENV = 'LORAPLANE_SCRATCH_PATH';
 export const METRICS_PORT = 9090;
 
+/**
+ * How the trainer exits. A permanent failure (bad config, missing or forbidden storage, malformed
+ * data, diverged training) fails the Job at once through podFailurePolicy instead of burning
+ * backoffLimit retries; any other non-zero exit may pass on a retry.
+ */
+export const TRAINER_EXIT = { succeeded: 0, retryable: 1, permanent: 3, stopped: 143 } as const;
+
 /** Where a PVC source is mounted read-only in the trainer pod; a source's path is relative to it. */
 export const pvcMountPath = (claimName: string): string => `/data/pvc/${claimName}`;
 
