@@ -7,8 +7,24 @@ export interface RowRef {
   line: number;
 }
 
+/**
+ * The most bytes one row may take in its file: a .jsonl line, a .json array element, or the values
+ * of a Parquet row. Readers stop collecting a row at this size, so a huge row costs no more memory
+ * than this; the row is then a `row-too-long` error (skipped and counted with skipInvalidRows).
+ * Well above any row that can be trained whole (maxSeqLength is at most 131072 tokens: 1 to 2 MiB
+ * of JSON), so rows with large ignored fields still pass. A row under it is tokenized whole, which
+ * takes a few hundred bytes of memory per byte of text for a while (about 4 to 5 GiB and a minute
+ * at the limit, measured with the bundled tokenizers); prepare.ts tokenizes rows that long one at a time.
+ */
+export const MAX_ROW_BYTES = 16 * 1024 * 1024;
+
+/** The limit in words, for messages and docs: "16 MiB". */
+export const MAX_ROW_SIZE = `${MAX_ROW_BYTES / (1024 * 1024)} MiB`;
+
 /** Why a row is rejected; the keys of the skipped-rows summary. */
 export const ROW_ERROR_REASONS = [
+  'row-too-long', // the line, array element or Parquet row is over MAX_ROW_BYTES
+  'invalid-utf8', // the row's bytes are not UTF-8
   'invalid-json', // the line (or array element) is not JSON
   'not-an-object', // the row is JSON but not an object
   'missing-field', // a field the format needs is absent
@@ -37,6 +53,10 @@ export class DatasetError extends Error {
     super(at ? `${at.file}:${at.line}: ${detail}` : detail);
   }
 }
+
+/** A row over MAX_ROW_BYTES; `where` says what the row is in its file: "on one line", "in one array element". */
+export const rowTooLong = (at: RowRef, where: string): DatasetError =>
+  new DatasetError('row-too-long', `row too long: more than ${MAX_ROW_SIZE} ${where} (the limit for one row)`, at);
 
 export interface SkippedRows {
   total: number;
@@ -75,6 +95,7 @@ export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
+  if (ArrayBuffer.isView(value)) return 'binary data that is not UTF-8 text';
   if (typeof value === 'object') return 'an object';
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   return String(value);

@@ -11,6 +11,9 @@ import { DATASETS, TOKENIZER, collect, tempDataset } from './test-helpers.js';
 // The fixtures are written by pyarrow (scripts/make-parquet-fixture.py).
 const MESSAGES = join(DATASETS, 'parquet/messages.parquet');
 const MALFORMED = join(DATASETS, 'malformed/rows.parquet');
+// 4 alpaca rows: row 2's output is 16 MiB + 1 byte, row 3's instruction holds the byte 0xE9 (not
+// UTF-8); a plain binary column `meta` (no string annotation) holds "\x89PNG", "", null, "plain".
+const LIMITS = join(DATASETS, 'malformed/limits.parquet');
 
 describe('readParquet', () => {
   it('reads every row group in order, numbering rows from 1 across the file', async () => {
@@ -48,6 +51,18 @@ describe('readParquet', () => {
     expect(err).toBeInstanceOf(DatasetError);
     expect((err as DatasetError).message).toMatch(/^train\.parquet: not a readable Parquet file: /);
     expect((err as DatasetError).skippable).toBe(false);
+  });
+});
+
+describe('Parquet rows over MAX_ROW_BYTES or not UTF-8', () => {
+  it('are row errors at their row number; the other rows are read, plain binary values as text where they are UTF-8', async () => {
+    const items = await collect(readParquet(LIMITS));
+    expect(items.map((i) => ('error' in i ? [i.error.message, i.error.reason, i.error.skippable] : i.value))).toEqual([
+      { instruction: 'Say hi.', output: 'Hi.', meta: new Uint8Array([0x89, 0x50, 0x4e, 0x47]) },
+      ['limits.parquet:2: row too long: more than 16 MiB in one row (the limit for one row)', 'row-too-long', true],
+      ['limits.parquet:3: invalid UTF-8 in "instruction": byte 0xE9 at byte 4 of the value', 'invalid-utf8', true],
+      { instruction: 'Say bye.', output: 'Bye.', meta: 'plain' },
+    ]);
   });
 });
 

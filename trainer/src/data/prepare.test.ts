@@ -1,6 +1,7 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { DatasetError } from './errors.js';
+import { MAX_ROW_BYTES, type DatasetError } from './errors.js';
 import { prepareDataset, type DataSpec, type PrepareInput } from './prepare.js';
 import { IGNORE_INDEX } from './tokenize.js';
 import { DATASETS, TOKENIZER, tempDataset } from './test-helpers.js';
@@ -93,6 +94,40 @@ describe('malformed rows', () => {
     await expect(prepareDataset({ dataset: unknown, tokenizerDir: TOKENIZER, spec: spec() })).rejects.toThrow(
       'cannot detect the dataset format: keys seen: answer, question; expected one of:',
     );
+  });
+
+  it('rows over MAX_ROW_BYTES and rows that are not UTF-8 stop the run, or are skipped and counted', async () => {
+    const row = (content: string | number[]) =>
+      Buffer.concat([Buffer.from('{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "'), Buffer.from(content), Buffer.from('"}]}\n')]);
+    const dir = tempDataset({});
+    const write = (...rows: Buffer[]) => writeFileSync(join(dir, 'train.jsonl'), Buffer.concat(rows));
+    const prep = (skipInvalidRows: boolean, onSkip?: (e: DatasetError) => void) =>
+      prepareDataset({ dataset: dir, tokenizerDir: TOKENIZER, spec: spec({ dataset: { skipInvalidRows } }), onSkip });
+
+    write(row('Hello.'), row('caf'), row([0x63, 0x61, 0x66, 0xe9]), row('Bye.'));
+    await expect(prep(false)).rejects.toThrow('train.jsonl:3: invalid UTF-8: byte 0xE9 at byte 87 of the line');
+    write(row('Hello.'), row('x'.repeat(MAX_ROW_BYTES)), row([0x63, 0x61, 0x66, 0xe9]), row('Bye.'));
+    await expect(prep(false)).rejects.toThrow('train.jsonl:2: row too long: more than 16 MiB on one line (the limit for one row)');
+
+    const skipped: string[] = [];
+    const r = await prep(true, (e) => skipped.push(e.message));
+    expect(skipped).toEqual(['train.jsonl:2: row too long: more than 16 MiB on one line (the limit for one row)', 'train.jsonl:3: invalid UTF-8: byte 0xE9 at byte 87 of the line']);
+    expect(r.stats).toMatchObject({ rowsRead: 4, examples: { train: 2 }, skipped: { total: 2, byReason: { 'row-too-long': 1, 'invalid-utf8': 1 } } });
+
+    // a file that is not UTF-8 at all (Latin-1): with skipping, detection names the first bad row, not "keys seen: none"
+    write(row([0x63, 0x61, 0x66, 0xe9]), row([0x6e, 0x61, 0xef, 0x76, 0x65]));
+    await expect(prep(true)).rejects.toThrow(
+      'cannot detect the dataset format: the first 2 rows are all invalid, the first: train.jsonl:1: invalid UTF-8: byte 0xE9 at byte 87 of the line',
+    );
+  });
+
+  it('an empty dataset is named as such', async () => {
+    const run = (files: Record<string, string>, path = '', format: DataSpec['dataset']['format'] = 'auto') =>
+      prepareDataset({ dataset: join(tempDataset(files), path), tokenizerDir: TOKENIZER, spec: spec({ dataset: { format } }) });
+    await expect(run({ 'train.jsonl': '' }, 'train.jsonl')).rejects.toThrow(/^dataset train\.jsonl is empty: no rows$/);
+    await expect(run({ 'train.jsonl': '\n  \n\r\n' }, 'train.jsonl', 'messages')).rejects.toThrow(/^dataset train\.jsonl is empty: no rows$/);
+    await expect(run({ 'train.json': ' [ ]\n' }, 'train.json')).rejects.toThrow(/^dataset train\.json is empty: no rows$/);
+    await expect(run({ 'a.jsonl': '', 'b/c.jsonl': '\n', 'd.json': '[]' })).rejects.toThrow(/^dataset folder \/.+ is empty: no rows in its 3 files \(a\.jsonl, b\/c\.jsonl, d\.json\)$/);
   });
 
   it('nothing left to train on is an error', async () => {

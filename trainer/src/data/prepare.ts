@@ -4,7 +4,7 @@
 // preview of the first examples for the log.
 import type { FineTuneJobSpec } from '../../../operator/src/api/finetunejob.js';
 import { ChatTemplate, loadTokenizerConfig } from './chat-template.js';
-import { DatasetError, SkipTally, type RowRef, type SkippedRows } from './errors.js';
+import { DatasetError, MAX_ROW_BYTES, SkipTally, type RowRef, type SkippedRows } from './errors.js';
 import { normalizeRow, resolveFormat, type RowFormat } from './formats.js';
 import { packBfd, packingEfficiency, toRow, type TrainingRow } from './pack.js';
 import { previewExamples, type PreviewExample } from './preview.js';
@@ -15,8 +15,14 @@ import { IGNORE_INDEX, TextTokenizer, isTruncated, tokenizeExample, type Example
 
 /** Rows looked at to detect the format. */
 export const DETECT_ROWS = 32;
-/** Rows tokenized concurrently (tokenizers encodes on libuv's thread pool). */
+/** Rows tokenized concurrently (tokenizers encodes on libuv's thread pool)... */
 const TOKENIZE_BATCH = 64;
+/**
+ * ...or fewer: as many as hold at most this much text (UTF-16 code units; a longer row alone), so
+ * that long rows, which take hundreds of bytes of memory per character while they are tokenized,
+ * are not tokenized 64 at once.
+ */
+const TOKENIZE_BATCH_TEXT = MAX_ROW_BYTES;
 
 export interface DataSpec {
   dataset: Pick<FineTuneJobSpec['dataset'], 'format' | 'validationSplit' | 'seed' | 'skipInvalidRows'>;
@@ -81,6 +87,13 @@ async function* readAll(files: readonly DatasetFile[]): AsyncGenerator<ReadItem>
   for (const file of files) yield* readFile(file);
 }
 
+/** A dataset with no row at all (blank lines and empty arrays only): named, rather than a failed format detection. */
+function emptyDataset(path: string, files: readonly DatasetFile[]): DatasetError {
+  if (files.length === 1 && files[0]!.path === path) return new DatasetError('empty', `dataset ${files[0]!.name} is empty: no rows`);
+  const names = files.slice(0, 5).map((f) => f.name).join(', ') + (files.length > 5 ? ', …' : '');
+  return new DatasetError('empty', `dataset folder ${path} is empty: no rows in its ${files.length} file${files.length === 1 ? '' : 's'} (${names})`);
+}
+
 export async function prepareDataset(input: PrepareInput): Promise<PreparedDataset> {
   const { dataset: ds, training } = input.spec;
   const config = loadTokenizerConfig(input.tokenizerDir);
@@ -96,6 +109,7 @@ export async function prepareDataset(input: PrepareInput): Promise<PreparedDatas
     head.push(r.value);
     if (head.length >= DETECT_ROWS) break;
   }
+  if (head.length === 0) throw emptyDataset(input.dataset, files);
   let format: RowFormat;
   try {
     format = resolveFormat(
@@ -103,9 +117,13 @@ export async function prepareDataset(input: PrepareInput): Promise<PreparedDatas
       head.filter((i): i is { at: RowRef; value: unknown } => !isError(i)),
     );
   } catch (err) {
-    // Without skipping, a broken first row is the better message.
+    // Without skipping, a broken first row is the better message; with it, when every row looked
+    // at is broken (a file that is not UTF-8, say), the first of them is.
     const firstBroken = head.find(isError);
-    throw !ds.skipInvalidRows && firstBroken ? firstBroken.error : err;
+    if (!firstBroken) throw err;
+    if (!ds.skipInvalidRows) throw firstBroken.error;
+    if (!head.every(isError)) throw err;
+    throw new DatasetError('format', `cannot detect the dataset format: the first ${head.length} rows are all invalid, the first: ${firstBroken.error.message}`);
   }
   checkLossForFormat(training.loss, format);
 
@@ -121,9 +139,11 @@ export async function prepareDataset(input: PrepareInput): Promise<PreparedDatas
   let rowsRead = 0;
   let droppedFullyMasked = 0;
   let pending: { at: RowRef; rendered: RenderedExample }[] = [];
+  let pendingText = 0;
   const flush = async () => {
     const batch = await Promise.all(pending.map((p) => tokenizeExample(tokenizer, p.rendered, training.maxSeqLength, p.at)));
     pending = [];
+    pendingText = 0;
     for (const e of batch) {
       if (e.labels.some((l) => l !== IGNORE_INDEX)) examples.push(e);
       else droppedFullyMasked++;
@@ -135,12 +155,16 @@ export async function prepareDataset(input: PrepareInput): Promise<PreparedDatas
       reject(item.error);
       continue;
     }
+    let rendered: RenderedExample;
     try {
-      const row = normalizeRow(item.value, format, item.at);
-      pending.push({ at: item.at, rendered: renderExample(row, ctx, item.at) });
+      rendered = renderExample(normalizeRow(item.value, format, item.at), ctx, item.at);
     } catch (err) {
       reject(err);
+      continue;
     }
+    if (pending.length > 0 && pendingText + rendered.text.length > TOKENIZE_BATCH_TEXT) await flush();
+    pending.push({ at: item.at, rendered });
+    pendingText += rendered.text.length;
     if (pending.length >= TOKENIZE_BATCH) await flush();
   }
   await flush();

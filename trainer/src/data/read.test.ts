@@ -1,6 +1,7 @@
+import { appendFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DatasetError } from './errors.js';
+import { DatasetError, MAX_ROW_BYTES } from './errors.js';
 import { listDatasetFiles, readJsonArray, readJsonl, readRows, type ReadItem } from './read.js';
 import { DATASETS, collect, tempDataset } from './test-helpers.js';
 
@@ -25,6 +26,14 @@ describe('readJsonl', () => {
     const items = await collect(readJsonl(join(dir, 'a.jsonl')));
     expect(items.map((i) => ('value' in i ? i.value : i.error))).toEqual([{ text: 'a' }, { text: 'b' }]);
     expect(lines(items)).toEqual(['a.jsonl:1', 'a.jsonl:3']);
+  });
+
+  it('ends lines at \\n, \\r\\n and a lone \\r, as readline does, a \\r\\n split between read chunks too', async () => {
+    const first = `{"text": "${'a'.repeat(65536 - 13)}"}`; // 65535 bytes: its \r is the last byte of the first 64 KiB chunk
+    const dir = tempDataset({ 'a.jsonl': `${first}\r\n{"text": "b"}\r{"text": "c"}\r\r\n{"text": "d"}\n\n{"text": "e"}` });
+    const items = await collect(readJsonl(join(dir, 'a.jsonl')));
+    expect(items.map((i) => ('value' in i ? (i.value as { text: string }).text.slice(0, 1) : i.error))).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(lines(items)).toEqual(['a.jsonl:1', 'a.jsonl:2', 'a.jsonl:3', 'a.jsonl:5', 'a.jsonl:7']);
   });
 });
 
@@ -103,5 +112,73 @@ describe('listDatasetFiles / readRows', () => {
     await expect(listDatasetFiles(tempDataset({ 'train.csv': '' }))).rejects.toThrow('train.csv: unsupported dataset file (expected .jsonl, .json or .parquet)');
     await expect(listDatasetFiles(tempDataset({ '_SUCCESS': '' }))).rejects.toThrow(/^no .jsonl, .json or .parquet files in /);
     await expect(listDatasetFiles('/nonexistent/data.jsonl')).rejects.toThrow(/^cannot read the dataset at \/nonexistent\/data.jsonl/);
+  });
+});
+
+describe('rows over MAX_ROW_BYTES and bytes that are not UTF-8', () => {
+  const reasons = (items: ReadItem[]) => items.map((i) => ('error' in i ? [i.error.reason, i.error.skippable] : 'ok'));
+  const bytes = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+  const file = (name: string, content: Buffer) => {
+    const dir = tempDataset({});
+    writeFileSync(join(dir, name), content);
+    return join(dir, name);
+  };
+
+  it('the limit is 16 MiB', () => {
+    expect(MAX_ROW_BYTES).toBe(16 * 1024 * 1024);
+  });
+
+  it('a .jsonl line over the limit is a row error at its line; the next lines are read', async () => {
+    const huge = `{"text": "${'x'.repeat(MAX_ROW_BYTES)}"}`;
+    const items = await collect(readJsonl(file('a.jsonl', bytes('{"text": "a"}\n', huge, '\n{"text": "b"}\n'))));
+    expect(lines(items)).toEqual(['a.jsonl:1', 'a.jsonl:2', 'a.jsonl:3']);
+    expect(errors(items)).toEqual(['a.jsonl:2: row too long: more than 16 MiB on one line (the limit for one row)']);
+    expect(reasons(items)).toEqual(['ok', ['row-too-long', true], 'ok']);
+  });
+
+  it('a huge .jsonl line is not held in memory: reading stops collecting it at the limit', async () => {
+    // 600 MiB without a line break (a sparse file, nothing written): longer than the longest string V8
+    // can make, so a reader that collected the whole line would fail
+    const path = file('a.jsonl', Buffer.alloc(0));
+    truncateSync(path, 600 * 1024 * 1024);
+    appendFileSync(path, '\n{"text": "after"}');
+    const items = await collect(readJsonl(path));
+    expect(reasons(items)).toEqual([['row-too-long', true], 'ok']);
+    expect(items[1]).toEqual({ at: { file: 'a.jsonl', line: 2 }, value: { text: 'after' } });
+  }, 60_000);
+
+  it('invalid UTF-8 in a .jsonl line is a row error naming the line and the byte', async () => {
+    const items = await collect(readJsonl(file('a.jsonl', bytes('{"text": "ok"}\n{"text": "caf', [0xe9, 0x20, 0xff, 0xfe], '"}\r\n{"text": "caf\u00e9"}\n'))));
+    expect(errors(items)).toEqual(['a.jsonl:2: invalid UTF-8: byte 0xE9 at byte 14 of the line']);
+    expect(reasons(items)).toEqual(['ok', ['invalid-utf8', true], 'ok']);
+    expect(items[2]).toEqual({ at: { file: 'a.jsonl', line: 3 }, value: { text: 'café' } });
+  });
+
+  it('a UTF-16 file is named as such', async () => {
+    const items = await collect(readJsonl(file('a.jsonl', Buffer.from('\uFEFF{"text": "a"}\n', 'utf16le'))));
+    expect(errors(items)[0]).toBe('a.jsonl:1: invalid UTF-8: byte 0xFF at byte 1 of the line (the file looks like UTF-16: save it as UTF-8)');
+  });
+
+  it('decodes characters split across read chunks', async () => {
+    const rows = [{ text: 'é€😀'.repeat(30_000) }, { text: 'ü'.repeat(50_000) }];
+    const jsonl = await collect(readJsonl(file('a.jsonl', bytes(rows.map((r) => JSON.stringify(r)).join('\n')))));
+    expect(jsonl.map((i) => ('value' in i ? i.value : i.error))).toEqual(rows);
+    const array = await collect(readJsonArray(file('a.json', bytes(`[${rows.map((r) => JSON.stringify(r)).join(',\n')}]`))));
+    expect(array.map((i) => ('value' in i ? i.value : i.error))).toEqual(rows);
+  });
+
+  it('a .json array element over the limit is a row error at the line it starts on; the next elements are read', async () => {
+    const huge = `{"text": "${'x'.repeat(MAX_ROW_BYTES)}", "more": [1, {"a": "]"}]}`;
+    const items = await collect(readJsonArray(file('a.json', bytes('[\n{"text": "a"},\n', huge, ',\n{"text": "b"}\n]\n'))));
+    expect(lines(items)).toEqual(['a.json:2', 'a.json:3', 'a.json:4']);
+    expect(errors(items)).toEqual(['a.json:3: row too long: more than 16 MiB in one array element (the limit for one row)']);
+    expect(reasons(items)).toEqual(['ok', ['row-too-long', true], 'ok']);
+  });
+
+  it('invalid UTF-8 in a .json array element is a row error at the line of the byte', async () => {
+    const items = await collect(readJsonArray(file('a.json', bytes('[\n{"text": "a"},\n{"text":\n "caf', [0xe9], '"},\n{"text": "b"}]'))));
+    expect(errors(items)).toEqual(['a.json:4: invalid UTF-8: byte 0xE9 at byte 6 of the line']);
+    expect(reasons(items)).toEqual(['ok', ['invalid-utf8', true], 'ok']);
+    expect(lines(items)).toEqual(['a.json:2', 'a.json:4', 'a.json:5']);
   });
 });
