@@ -58,6 +58,16 @@ def malformed_rows():
     return rows
 
 
+def limits_table() -> pa.Table:
+    """4 alpaca rows: row 2's output is 16 MiB + 1 byte (over MAX_ROW_BYTES); row 3's instruction holds
+    the byte 0xE9 (not UTF-8: written as binary and viewed as a string column, which pyarrow does not
+    validate); `meta` is a plain binary column, as image bytes are: not text, so not refused."""
+    instruction = pa.array([b"Say hi.", b"Repeat x.", b"caf\xe9?", b"Say bye."], type=pa.binary()).view(pa.string())
+    output = pa.array(["Hi.", "x" * (16 * 1024 * 1024 + 1), "Coffee.", "Bye."], type=pa.string())
+    meta = pa.array([b"\x89PNG", b"", None, b"plain"], type=pa.binary())
+    return pa.table({"instruction": instruction, "output": output, "meta": meta})
+
+
 def write(path: Path, table: pa.Table, row_group_size: int, compression: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, row_group_size=row_group_size, compression=compression)
@@ -74,6 +84,7 @@ def main() -> None:
     )
     write(ROOT / "parquet" / "alpaca.parquet", pa.Table.from_pylist(alpaca_rows(), schema=ALPACA), 3, "zstd")
     write(ROOT / "malformed" / "rows.parquet", pa.Table.from_pylist(malformed_rows(), schema=ALPACA), 4, "gzip")
+    write(ROOT / "malformed" / "limits.parquet", limits_table(), 4, "zstd")
 
 
 if __name__ == "__main__":
