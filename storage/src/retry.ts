@@ -3,11 +3,16 @@
 import { StorageError, isTransient } from './errors.js';
 
 export interface RetryOptions {
-  /** Tries in all, the first included. Default 5. */
+  /** Tries in all, the first included (Infinity: bounded by deadlineMs alone). Default 5. */
   attempts?: number;
   /** Back-off before the second try; doubles each time, up to maxDelayMs. Default 200 ms. */
   baseDelayMs?: number;
   maxDelayMs?: number;
+  /**
+   * No try starts later than this many ms after the first: the wait before the last one is cut short
+   * to end at the deadline, and a failure after it is thrown. Default: no deadline.
+   */
+  deadlineMs?: number;
   /** Stops waiting and trying when it fires. */
   signal?: AbortSignal;
   /** Called before each wait, e.g. to log. */
@@ -41,12 +46,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Runs fn until it succeeds, throws a non-retryable error, or the attempts run out (the last error is thrown). */
+/** Runs fn until it succeeds, throws a non-retryable error, or the attempts or the deadline run out (the last error is thrown). */
 export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions = {}): Promise<T> {
   const attempts = Math.max(1, opts.attempts ?? 5);
   const base = opts.baseDelayMs ?? 200;
   const max = opts.maxDelayMs ?? 10_000;
   const retryable = opts.retryable ?? isTransient;
+  const deadline = opts.deadlineMs !== undefined ? Date.now() + opts.deadlineMs : Infinity;
   for (let attempt = 1; ; attempt++) {
     if (opts.signal?.aborted) throw abortError(opts.signal);
     try {
@@ -54,7 +60,9 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
     } catch (err) {
       if (opts.signal?.aborted) throw abortError(opts.signal);
       if (attempt >= attempts || !retryable(err)) throw err;
-      const delay = backoffDelay(attempt, base, max);
+      const left = deadline - Date.now();
+      if (left <= 0) throw err;
+      const delay = Math.min(backoffDelay(attempt, base, max), left);
       opts.onRetry?.(err, attempt, delay);
       await sleep(delay, opts.signal);
     }

@@ -12,7 +12,8 @@ import { downloadPrefix } from '../../storage/src/download.js';
 import { s3Uri } from '../../storage/src/errors.js';
 import { folderPrefix, joinKey } from '../../storage/src/location.js';
 import { MANIFEST_NAME, inspectPrefix } from '../../storage/src/manifest.js';
-import { listAll } from '../../storage/src/objects.js';
+import { listAll, type CallOptions } from '../../storage/src/objects.js';
+import type { RetryOptions } from '../../storage/src/retry.js';
 import { uploadDirectory } from '../../storage/src/upload.js';
 import { checkpointName, checkpointStep, keptSteps, listCheckpoints, type Checkpoint } from './checkpoint.js';
 
@@ -30,13 +31,17 @@ export interface CheckpointStoreOptions {
   /** Where resumable uploads are recorded (the scratch volume). */
   stateDir: string;
   log: Logger;
+  /** Retries of every request (default: the storage layer's). */
+  retry?: RetryOptions;
 }
 
 export class CheckpointStore {
   private readonly root: string;
+  private readonly call: CallOptions;
 
   constructor(private readonly o: CheckpointStoreOptions) {
     this.root = folderPrefix(joinKey(o.outputPrefix, 'checkpoints'));
+    this.call = o.retry !== undefined ? { retry: o.retry } : {};
   }
 
   private prefixOf(step: number): string {
@@ -50,7 +55,7 @@ export class CheckpointStore {
   /** Checkpoint folders in storage, oldest first; `complete` when their manifest is there. */
   async list(): Promise<Array<{ step: number; complete: boolean }>> {
     const found = new Map<number, boolean>();
-    for (const o of await listAll(this.o.client, this.o.bucket, this.root)) {
+    for (const o of await listAll(this.o.client, this.o.bucket, this.root, this.call)) {
       const [name, ...rest] = o.key.slice(this.root.length).split('/');
       const step = checkpointStep(name ?? '');
       if (step === undefined) continue;
@@ -62,7 +67,7 @@ export class CheckpointStore {
   /** Uploads a complete local checkpoint (manifest last). */
   async save(checkpoint: Checkpoint): Promise<StoredCheckpoint> {
     const { step } = checkpoint.state;
-    const up = await uploadDirectory(this.o.client, this.o.bucket, this.prefixOf(step), checkpoint.dir, { stateDir: this.o.stateDir });
+    const up = await uploadDirectory(this.o.client, this.o.bucket, this.prefixOf(step), checkpoint.dir, { ...this.call, stateDir: this.o.stateDir });
     return { step, uri: up.uri };
   }
 
@@ -78,7 +83,7 @@ export class CheckpointStore {
       keepStep,
     );
     const gone = stored.filter((c) => !keep.has(c.step)).map((c) => c.step);
-    for (const step of gone) await deletePrefix(this.o.client, this.o.bucket, this.prefixOf(step));
+    for (const step of gone) await deletePrefix(this.o.client, this.o.bucket, this.prefixOf(step), this.call);
     return gone;
   }
 
@@ -92,7 +97,7 @@ export class CheckpointStore {
     await rm(staging, { recursive: true, force: true });
     await mkdir(localRoot, { recursive: true });
     try {
-      const got = await downloadPrefix(this.o.client, this.o.bucket, this.prefixOf(step), { cacheDir: staging });
+      const got = await downloadPrefix(this.o.client, this.o.bucket, this.prefixOf(step), { ...this.call, cacheDir: staging });
       await rm(join(got.dir, MANIFEST_NAME), { force: true });
       const target = join(localRoot, checkpointName(step));
       await rm(target, { recursive: true, force: true });
@@ -112,7 +117,7 @@ export class CheckpointStore {
     for (const step of [...complete].reverse()) {
       // The bytes are checked against the manifest as they download; here the listing is checked
       // against it (every file there, none written after it).
-      const state = await inspectPrefix(this.o.client, this.o.bucket, this.prefixOf(step), { verifyMetadata: false });
+      const state = await inspectPrefix(this.o.client, this.o.bucket, this.prefixOf(step), { ...this.call, verifyMetadata: false });
       if (!state.complete) {
         this.o.log.warn({ step, uri: state.uri, reason: state.reason, problems: state.problems }, 'skipping an incomplete checkpoint in storage');
         continue;

@@ -2,14 +2,19 @@
 // the pod IP, JSON logs, the result in the termination message, SIGTERM → checkpoint and exit, the
 // metrics pushed to a Pushgateway at the end when LORAPLANE_PUSHGATEWAY_URL is set).
 // `loraplane run finetune.yaml`: the same run on a laptop, no cluster, the adapter written to --output.
+// Both exit with TRAINER_EXIT's codes (exitCodeFor: a failure no retry can fix exits `permanent`) and
+// never print the values of the credential env vars (redact.ts).
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
-import { SCRATCH_PATH, SCRATCH_PATH_ENV } from '../../operator/src/api/trainer-contract.js';
+import { SCRATCH_PATH, SCRATCH_PATH_ENV, TRAINER_EXIT } from '../../operator/src/api/trainer-contract.js';
+import { TrainerConfigError } from './errors.js';
+import { exitCodeFor } from './exit-code.js';
 import { configFromEnv, configFromManifest } from './job-config.js';
 import { PUSHGATEWAY_URL_ENV, createTrainerMetrics, pushMetrics, serveMetrics, type JobLabels, type TrainerMetrics } from './metrics.js';
 import { progressLine } from './progress.js';
 import { chatPrompt } from './prompt.js';
+import { redactingDestination, redactor, type LineSink } from './redact.js';
 import { runFineTune, type RunOptions } from './run.js';
 import { writeTerminationMessage } from './termination.js';
 
@@ -38,7 +43,7 @@ async function pushAtEnd(metrics: TrainerMetrics | undefined, labels: JobLabels,
 const jobLabels = (config: { job: { namespace: string; name: string } }): JobLabels => ({ namespace: config.job.namespace, finetunejob: config.job.name });
 
 export async function trainerPod(): Promise<number> {
-  const log = pino({ name: 'loraplane-trainer' });
+  const log = pino({ name: 'loraplane-trainer' }, redactingDestination());
   let metrics: TrainerMetrics | undefined;
   let labels: JobLabels | undefined;
   try {
@@ -51,39 +56,59 @@ export async function trainerPod(): Promise<number> {
     if (result.interrupted) {
       log.warn({ step: result.step, checkpoint: result.checkpoint }, 'stopped after a checkpoint; a restarted trainer resumes from it');
       writeTerminationMessage({ error: `stopped by SIGTERM at step ${result.step}; a restarted trainer resumes from the last checkpoint`, checkpoint: result.checkpoint });
-      return 143;
+      return TRAINER_EXIT.stopped;
     }
     const { adapterUri, digest, sizeBytes, datasetDigest, metrics: finalMetrics, checkpoint } = result;
     writeTerminationMessage({ adapterUri, digest, sizeBytes, datasetDigest, metrics: finalMetrics, checkpoint });
     log.info({ adapterUri, digest, checkpoint }, 'done');
-    return 0;
+    return TRAINER_EXIT.succeeded;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    log.error({ err }, 'training failed');
+    const exitCode = exitCodeFor(err);
+    if (exitCode === TRAINER_EXIT.stopped) log.warn({ err, exitCode }, 'stopped by SIGTERM before training');
+    else log.error({ err, exitCode, permanent: exitCode === TRAINER_EXIT.permanent }, 'training failed');
     writeTerminationMessage({ error: message });
-    return 1;
+    return exitCode;
   } finally {
     if (labels) await pushAtEnd(metrics, labels, log);
   }
 }
 
+const USAGE = 'usage: loraplane run finetune.yaml [--output DIR] [--work DIR] [--pvc CLAIM=DIR]... [--prompt TEXT [--system TEXT]] [--metrics-port N] [--max-steps N]';
+
+/** The local run's log: pretty on a terminal, JSON lines otherwise; redacted either way. */
+async function localLogger(): Promise<Logger> {
+  const options = { name: 'loraplane', level: process.env.LOG_LEVEL ?? 'info' };
+  if (!process.stdout.isTTY) return pino(options, redactingDestination());
+  const { default: pretty } = await import('pino-pretty');
+  return pino(options, redactingDestination(pretty({ sync: true }) as LineSink));
+}
+
+function parseRunArgs(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        output: { type: 'string', default: 'output' },
+        work: { type: 'string', default: '.loraplane' },
+        pvc: { type: 'string', multiple: true, default: [] },
+        prompt: { type: 'string' },
+        system: { type: 'string' },
+        'metrics-port': { type: 'string' },
+        'max-steps': { type: 'string' },
+      },
+    });
+  } catch (err) {
+    throw new TrainerConfigError(`${(err as Error).message}\n${USAGE}`, { cause: err });
+  }
+}
+
 export async function localRun(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      output: { type: 'string', default: 'output' },
-      work: { type: 'string', default: '.loraplane' },
-      pvc: { type: 'string', multiple: true, default: [] },
-      prompt: { type: 'string' },
-      system: { type: 'string' },
-      'metrics-port': { type: 'string' },
-      'max-steps': { type: 'string' },
-    },
-  });
+  const { values, positionals } = parseRunArgs(argv);
   const manifest = positionals[0];
-  if (!manifest) throw new Error('usage: loraplane run finetune.yaml [--output DIR] [--work DIR] [--pvc CLAIM=DIR]... [--prompt TEXT [--system TEXT]] [--metrics-port N] [--max-steps N]');
-  const log = pino({ name: 'loraplane', level: process.env.LOG_LEVEL ?? 'info', ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty' } } : {}) });
+  if (!manifest) throw new TrainerConfigError(USAGE);
+  const log = await localLogger();
   // A PVC named in the manifest is a local folder here: --pvc CLAIM=DIR, else the manifest's own folder.
   const claims = new Map((values.pvc as string[]).map((p) => p.split('=') as [string, string]));
   const manifestDir = resolve(manifest, '..');
@@ -91,7 +116,7 @@ export async function localRun(argv: string[]): Promise<number> {
   // --max-steps shortens a manifest's run (a quick check of the demo's own spec) without editing the file.
   const maxSteps = values['max-steps'] as string | undefined;
   if (maxSteps !== undefined) {
-    if (!/^[1-9]\d*$/.test(maxSteps)) throw new Error(`Expected a positive integer for --max-steps but received ${maxSteps}`);
+    if (!/^[1-9]\d*$/.test(maxSteps)) throw new TrainerConfigError(`Expected a positive integer for --max-steps but received ${maxSteps}`);
     config.spec.training = { ...config.spec.training, epochs: undefined, maxSteps: Number(maxSteps) };
   }
   const options: RunOptions = {
@@ -123,7 +148,7 @@ export async function localRun(argv: string[]): Promise<number> {
     process.once('exit', () => server.close());
   }
   const result = await runFineTune(options).finally(() => pushAtEnd(options.metrics, labels, log));
-  if (result.interrupted) return 143;
-  console.log(`\nadapter written to ${result.adapterUri} (${result.digest})`);
-  return 0;
+  if (result.interrupted) return TRAINER_EXIT.stopped;
+  console.log(redactor()(`\nadapter written to ${result.adapterUri} (${result.digest})`));
+  return TRAINER_EXIT.succeeded;
 }

@@ -4,30 +4,36 @@ import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { fineTuneJob } from '../../operator/src/api/finetunejob.js';
 import { TRAINER_CONFIG_ENV, trainerConfig, type TrainerConfig } from '../../operator/src/api/trainer-contract.js';
+import { TrainerConfigError } from './errors.js';
 
 const problems = (issues: { path: PropertyKey[]; message: string }[]) => issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): TrainerConfig {
   const raw = env[TRAINER_CONFIG_ENV];
-  if (!raw) throw new Error(`${TRAINER_CONFIG_ENV} is not set: the operator passes the trainer config there (locally, use \`loraplane run finetune.yaml\`)`);
+  if (!raw) throw new TrainerConfigError(`${TRAINER_CONFIG_ENV} is not set: the operator passes the trainer config there (locally, use \`loraplane run finetune.yaml\`)`);
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch (err) {
-    throw new Error(`${TRAINER_CONFIG_ENV} is not JSON: ${(err as Error).message}`);
+    throw new TrainerConfigError(`${TRAINER_CONFIG_ENV} is not JSON: ${(err as Error).message}`);
   }
   const parsed = trainerConfig.safeParse(json);
-  if (!parsed.success) throw new Error(`${TRAINER_CONFIG_ENV} is invalid: ${problems(parsed.error.issues)}`);
+  if (!parsed.success) throw new TrainerConfigError(`${TRAINER_CONFIG_ENV} is invalid: ${problems(parsed.error.issues)}`);
   return parsed.data;
 }
 
 /** The first FineTuneJob in a YAML file, as a TrainerConfig for a local run. */
 export function configFromManifest(path: string): TrainerConfig {
-  const docs = parseAllDocuments(readFileSync(path, 'utf8')).map((d) => d.toJS() as { kind?: string });
+  let docs: Array<{ kind?: string } | null | undefined>;
+  try {
+    docs = parseAllDocuments(readFileSync(path, 'utf8')).map((d) => d.toJS() as { kind?: string });
+  } catch (err) {
+    throw new TrainerConfigError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
   const doc = docs.find((d) => d?.kind === 'FineTuneJob');
-  if (!doc) throw new Error(`${path} holds no FineTuneJob`);
+  if (!doc) throw new TrainerConfigError(`${path} holds no FineTuneJob`);
   const parsed = fineTuneJob.safeParse(doc);
-  if (!parsed.success) throw new Error(`${path}: invalid FineTuneJob: ${problems(parsed.error.issues)}`);
+  if (!parsed.success) throw new TrainerConfigError(`${path}: invalid FineTuneJob: ${problems(parsed.error.issues)}`);
   const { metadata, spec } = parsed.data;
   return {
     apiVersion: 'loraplane.io/v1alpha1',

@@ -1,11 +1,14 @@
 // The training loop: optimizer steps over reproducibly ordered micro-batches, evaluation every
 // evalSteps, checkpoints every saveSteps (rotated to saveTotalLimit, the best kept), resume from the
 // newest complete checkpoint, and a final checkpoint when asked to stop (SIGTERM on preemption).
+// Training that diverges (a loss, gradient norm, eval loss or adapter weight that is not a finite
+// number) stops at once with a TrainingDivergedError: nothing of the broken state is checkpointed.
 import type { Logger } from 'pino';
 import type { FineTuneJobSpec } from '../../operator/src/api/finetunejob.js';
 import type { QLoraModel } from '../../native/lib/runtime.js';
 import { advance, microBatchAt, microBatchesPerEpoch, collate, type DataPosition, type TokenizedRow } from './batches.js';
 import { listCheckpoints, rotateCheckpoints, saveCheckpoint, type Checkpoint, type CheckpointState } from './checkpoint.js';
+import { TrainingDivergedError } from './errors.js';
 import type { TrainerMetrics } from './metrics.js';
 import type { TrainingPlan } from './plan.js';
 
@@ -47,11 +50,23 @@ export interface LoopResult {
   bestStep?: number;
 }
 
+export { TrainingDivergedError };
+
+/** Throws TrainingDivergedError unless every LoRA weight of the model is finite (checked before a checkpoint or the adapter is kept). */
+export function assertFiniteAdapter(model: QLoraModel, step: number): void {
+  for (const p of model.loraParameters()) {
+    const v = p.value;
+    for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) throw new TrainingDivergedError(step, { weights: p.name });
+  }
+}
+
 export async function evaluate(model: QLoraModel, rows: TokenizedRow[], batchSize: number, padId: number): Promise<number | undefined> {
   let lossSum = 0;
   let tokens = 0;
   for (let i = 0; i < rows.length; i += batchSize) {
     const r = await model.evaluate(collate(rows.slice(i, i + batchSize), padId));
+    // A batch with no trained tokens has a NaN loss (0/0) and adds nothing; it is not a divergence.
+    if (r.tokens === 0) continue;
     lossSum += r.loss * r.tokens;
     tokens += r.tokens;
   }
@@ -86,6 +101,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   let pos: DataPosition = { epoch: state.epoch, microBatch: state.microBatch };
 
   const checkpoint = async () => {
+    assertFiniteAdapter(model, state.step);
     const c = await saveCheckpoint(o.checkpointDir, model, o.baseModelName, { ...state, epoch: pos.epoch, microBatch: pos.microBatch });
     rotateCheckpoints(o.checkpointDir, training.saveTotalLimit, training.loadBestModelAtEnd ? state.bestStep : undefined);
     o.metrics?.checkpoints.inc();
@@ -107,6 +123,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     const started = Date.now();
     const stats = await model.step(micro);
     const seconds = (Date.now() - started) / 1000;
+    if (!Number.isFinite(stats.loss) || !Number.isFinite(stats.gradNorm)) throw new TrainingDivergedError(stats.step, { loss: stats.loss, gradNorm: stats.gradNorm });
     state = { ...state, step: stats.step, trainLoss: stats.loss };
     const record: StepRecord = {
       step: stats.step,
@@ -119,6 +136,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     };
     if (training.evalSteps && stats.step % training.evalSteps === 0 && o.validation.length) {
       record.evalLoss = await evaluate(model, o.validation, training.batchSize, o.padId);
+      if (record.evalLoss !== undefined && !Number.isFinite(record.evalLoss)) throw new TrainingDivergedError(stats.step, { evalLoss: record.evalLoss });
       state.evalLoss = record.evalLoss;
       if (record.evalLoss !== undefined && (state.bestEvalLoss === undefined || record.evalLoss < state.bestEvalLoss)) {
         state = { ...state, bestEvalLoss: record.evalLoss, bestStep: stats.step };
@@ -145,6 +163,9 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   }
 
   const finalEvalLoss = o.validation.length ? await evaluate(model, o.validation, training.batchSize, o.padId) : undefined;
+  if (finalEvalLoss !== undefined && !Number.isFinite(finalEvalLoss)) throw new TrainingDivergedError(state.step, { evalLoss: finalEvalLoss });
+  // The last update may have broken the weights without a step or eval loss to show it.
+  assertFiniteAdapter(model, state.step);
   if (finalEvalLoss !== undefined) o.metrics?.evalLoss.set(finalEvalLoss);
   if (training.loadBestModelAtEnd && state.bestStep !== undefined && finalEvalLoss !== undefined && state.bestEvalLoss! < finalEvalLoss) {
     const best = listCheckpoints(o.checkpointDir).find((c) => c.state.step === state.bestStep);

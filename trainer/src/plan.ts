@@ -1,6 +1,7 @@
 // How long a run is: optimizer steps from epochs or maxSteps, warmup steps as transformers counts them.
 import type { FineTuneJobSpec } from '../../operator/src/api/finetunejob.js';
 import { microBatchesPerEpoch } from './batches.js';
+import { DatasetError } from './data/errors.js';
 
 export interface TrainingPlan {
   /** Micro-batches (of batchSize rows) per optimizer step. */
@@ -11,7 +12,7 @@ export interface TrainingPlan {
 }
 
 export function planTraining(training: FineTuneJobSpec['training'], trainRows: number): TrainingPlan {
-  if (trainRows === 0) throw new Error('the training split is empty: nothing to train on');
+  if (trainRows === 0) throw new DatasetError('empty', 'the training split is empty: nothing to train on');
   const microBatches = microBatchesPerEpoch(trainRows, training.batchSize);
   const accumulation = Math.min(training.gradientAccumulationSteps, microBatches);
   const stepsPerEpoch = Math.ceil(microBatches / accumulation);

@@ -1,6 +1,7 @@
 // One fine-tuning run end to end: fetch the base model and dataset, prepare the data, train through
 // the native runtime (checkpoints stored beside the output in a pod, so a new pod resumes), write the
-// adapter, upload it (manifest last) and return the result.
+// adapter, upload it (manifest last) and return the result. Every storage request rides out an outage
+// of a few minutes (storage-retry.ts); a base model the runtime cannot load fails as a ModelLoadError.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -11,12 +12,15 @@ import { formatPreview } from './data/preview.js';
 import { sha256Path, writeOutput } from './output.js';
 import { listCheckpoints } from './checkpoint.js';
 import { CheckpointStore, type StoredCheckpoint } from './checkpoint-store.js';
+import { modelLoadError } from './errors.js';
 import { trainLoop, type LoopResult, type StepRecord } from './loop.js';
 import type { TrainerMetrics } from './metrics.js';
 import { planTraining } from './plan.js';
+import { storageCallOptions } from './storage-retry.js';
 import { s3ClientFor } from '../../storage/src/client.js';
 import { fetchSource } from '../../storage/src/fetch.js';
 import { resolveSource, type ResolveOptions } from '../../storage/src/location.js';
+import type { RetryOptions } from '../../storage/src/retry.js';
 import { uploadDirectory } from '../../storage/src/upload.js';
 import type { StorageRole } from '../../operator/src/api/trainer-contract.js';
 import type { StorageSource } from '../../operator/src/api/common.js';
@@ -34,6 +38,8 @@ export interface RunOptions {
   onStep?: (record: StepRecord, totalSteps: number) => void;
   /** Called with the loaded model before and after training (the demo prints a generation). */
   onModel?: (model: QLoraModel, when: 'before' | 'after', modelDir: string) => Promise<void>;
+  /** Overrides of the storage retries (TRAINER_STORAGE_RETRY: back-off up to 30 s, 5 minutes per request). */
+  storageRetry?: RetryOptions;
 }
 
 export type RunResult =
@@ -44,6 +50,9 @@ export type RunResult =
 async function localPath(role: StorageRole, source: StorageSource, o: RunOptions): Promise<string> {
   const src = resolveSource(role, source, o.resolve);
   const fetched = await fetchSource(src, {
+    ...storageCallOptions(o.log, o.storageRetry),
+    // SIGTERM ends a fetch (and its retry waits) at once: nothing is lost, a new pod fetches again.
+    ...(o.stop !== undefined ? { signal: o.stop } : {}),
     cacheDir: join(o.workDir, 'cache'),
     progressIntervalMs: 2000,
     onProgress: (p) => o.log.info({ role, uri: src.uri, bytes: p.bytesDone, total: p.bytesTotal, files: p.filesDone }, 'downloading'),
@@ -74,8 +83,11 @@ export async function runFineTune(o: RunOptions): Promise<RunResult> {
     doubleQuant: spec.quantization.doubleQuant,
     blockSize: spec.quantization.blockSize,
     lora: { r: spec.lora.r, alpha: spec.lora.alpha, dropout: spec.lora.dropout, useRslora: spec.lora.useRslora, targetModules: spec.lora.targetModules, seed: spec.training.seed },
+  }).catch((err: unknown) => {
+    throw modelLoadError(err, modelDir);
   });
   const s3 = spec.output.storage.s3;
+  const storage = storageCallOptions(log, o.storageRetry);
   const output = o.outputDir ? undefined : s3ClientFor(s3, 'output');
   try {
     log.info({ model: model.info }, 'base model loaded');
@@ -86,7 +98,7 @@ export async function runFineTune(o: RunOptions): Promise<RunResult> {
     // In a pod the output is S3 and the scratch volume does not outlive the pod: checkpoints go to
     // storage too, and a fresh scratch volume starts from the newest one there.
     const checkpointDir = join(o.workDir, 'checkpoints');
-    const store = output && new CheckpointStore({ client: output, bucket: s3.bucket, outputPrefix: s3.prefix, stateDir: join(o.workDir, 'upload-state'), log });
+    const store = output && new CheckpointStore({ client: output, bucket: s3.bucket, outputPrefix: s3.prefix, stateDir: join(o.workDir, 'upload-state'), log, ...storage });
     let lastCheckpoint: StoredCheckpoint | undefined;
     if (store && listCheckpoints(checkpointDir).length === 0) {
       lastCheckpoint = await store.restoreLatest(checkpointDir, { keepBest: spec.training.loadBestModelAtEnd });
@@ -129,7 +141,7 @@ export async function runFineTune(o: RunOptions): Promise<RunResult> {
     });
     let adapterUri = `file://${written.dir}`;
     if (output) {
-      const uploaded = await uploadDirectory(output, s3.bucket, s3.prefix, written.dir, { stateDir: join(o.workDir, 'upload-state') });
+      const uploaded = await uploadDirectory(output, s3.bucket, s3.prefix, written.dir, { ...storage, stateDir: join(o.workDir, 'upload-state') });
       adapterUri = uploaded.uri;
       log.info({ uri: adapterUri, files: uploaded.manifest.files.length }, 'adapter uploaded; manifest written last');
     }
