@@ -27,6 +27,11 @@ const env = z.object({
   PROGRESS_INTERVAL_SECONDS: z.coerce.number().min(0.1).default(10),
   /** How often a LoraAdapter's stored artifact is verified again (drift: deleted or changed objects). */
   ADAPTER_VERIFY_PERIOD_SECONDS: z.coerce.number().min(0.5).default(300),
+  /**
+   * S3 endpoint URLs (origins) the operator may connect to when it verifies or reclaims an adapter;
+   * a location without an endpoint (AWS S3) is always allowed. Link-local and metadata addresses never are.
+   */
+  ALLOWED_S3_ENDPOINTS: csv.pipe(z.array(z.url({ protocol: /^https?$/ }))),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
 });
 

@@ -70,6 +70,11 @@ export function createOperator(kc: KubeConfig, cfg: OperatorConfig, log: Logger)
     customObjects,
     events,
     trainer: { image: cfg.TRAINER_IMAGE, serviceAccountName: cfg.TRAINER_SERVICE_ACCOUNT, imagePullPolicy: cfg.TRAINER_IMAGE_PULL_POLICY },
+    failedCreate: async (namespace, jobName) => {
+      const { items } = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.kind=Job,involvedObject.name=${jobName},reason=FailedCreate` });
+      const time = (e: (typeof items)[number]) => new Date(e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp ?? 0).getTime();
+      return items.sort((a, b) => time(a) - time(b)).at(-1)?.message;
+    },
     ensureServiceAccount: createServiceAccountEnsurer(core, cfg.TRAINER_SERVICE_ACCOUNT),
     log,
     progressIntervalMs: cfg.PROGRESS_INTERVAL_SECONDS * 1000,
@@ -94,6 +99,7 @@ export function createOperator(kc: KubeConfig, cfg: OperatorConfig, log: Logger)
     events,
     metrics,
     verifyPeriodMs: cfg.ADAPTER_VERIFY_PERIOD_SECONDS * 1000,
+    allowedEndpoints: cfg.ALLOWED_S3_ENDPOINTS,
     concurrency: cfg.MAX_CONCURRENT_RECONCILES,
     log,
   });

@@ -7,6 +7,7 @@ import type { S3Location } from '../../operator/src/api/common.js';
 import { credentialEnv, type StorageRole } from '../../operator/src/api/trainer-contract.js';
 import { StorageError } from './errors.js';
 import type { Logger } from 'pino';
+import type { LookupFunction } from 'node:net';
 
 export interface S3ClientOptions {
   /** Where the credential env vars are read; default process.env. */
@@ -19,6 +20,8 @@ export interface S3ClientOptions {
   maxSockets?: number;
   /** Receives the SDK's own log lines at debug level; without it they are dropped (ours say more). */
   logger?: Logger;
+  /** DNS lookup for the client's sockets (the operator's refuses link-local and metadata addresses). */
+  lookup?: LookupFunction;
 }
 
 export interface Credentials {
@@ -87,8 +90,8 @@ export function s3Client(location: S3Location, credentials: Credentials | undefi
     requestHandler: {
       connectionTimeout: opts.connectionTimeoutMs ?? 10_000,
       requestTimeout: opts.requestTimeoutMs ?? 60_000,
-      httpAgent: { keepAlive: true, maxSockets: opts.maxSockets ?? 64 },
-      httpsAgent: { keepAlive: true, maxSockets: opts.maxSockets ?? 64 },
+      httpAgent: { keepAlive: true, maxSockets: opts.maxSockets ?? 64, ...(opts.lookup ? { lookup: opts.lookup } : {}) },
+      httpsAgent: { keepAlive: true, maxSockets: opts.maxSockets ?? 64, ...(opts.lookup ? { lookup: opts.lookup } : {}) },
     },
   });
 }

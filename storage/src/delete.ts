@@ -1,10 +1,11 @@
-// Deleting a folder prefix (a rotated-away checkpoint, say): its manifest goes first, so from that
-// moment readers take the prefix as incomplete, and a delete cut short never leaves something that
-// reads as finished; then every other object under it.
+// Deleting a folder prefix (a rotated-away checkpoint, say), or only the files a manifest lists (an
+// adapter being reclaimed: nothing it did not write): the manifest goes first, so from that moment
+// readers take the prefix as incomplete, and a delete cut short never leaves something that reads as
+// finished; then the other objects.
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { StorageError } from './errors.js';
 import { folderPrefix } from './location.js';
-import { MANIFEST_NAME, deleteManifest } from './manifest.js';
+import { MANIFEST_NAME, deleteManifest, type Manifest } from './manifest.js';
 import { listAll, send, type CallOptions } from './objects.js';
 import { forEachLimit } from './pool.js';
 
@@ -22,6 +23,23 @@ export async function deletePrefix(
   if (folder === '') throw new StorageError('Config', 'refusing to delete a whole bucket (empty prefix)', { op: 'delete', bucket });
   await deleteManifest(client, bucket, folder, opts);
   const keys = (await listAll(client, bucket, folder, opts)).map((o) => o.key).filter((k) => k !== `${folder}${MANIFEST_NAME}`);
+  await deleteKeys(client, bucket, keys, opts);
+}
+
+/** Deletes manifest.json, then the files it lists under the folder prefix; any other object stays. */
+export async function deleteManifestFiles(
+  client: S3Client,
+  bucket: string,
+  prefix: string,
+  manifest: Pick<Manifest, 'files'>,
+  opts: CallOptions & { concurrency?: number } = {},
+): Promise<void> {
+  const folder = folderPrefix(prefix);
+  await deleteManifest(client, bucket, folder, opts);
+  await deleteKeys(client, bucket, manifest.files.map((f) => `${folder}${f.path}`), opts);
+}
+
+async function deleteKeys(client: S3Client, bucket: string, keys: string[], opts: CallOptions & { concurrency?: number }): Promise<void> {
   await forEachLimit(
     keys,
     opts.concurrency ?? DEFAULT_DELETE_CONCURRENCY,

@@ -4,17 +4,18 @@
 // tiny model standing in for the 3B base model) against the real S3 server; the FineTuneJob shows
 // progress, then Succeeded; the LoraAdapter it publishes becomes Ready with the digest of the stored
 // weights; Prometheus holds the trainer's loss series and the operator's metrics. The only edits to the
-// example: the S3 endpoint and keys of the test server. Debian's Prometheus is built without Kubernetes
-// service discovery, so the test hands it the trainer pod's IP (from the API server) through file_sd.
+// example: the S3 endpoint and keys of the test server. The test hands Prometheus the trainer pod's IP
+// (from the API server) through file_sd.
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubeconfigPath, waitFor } from '../cluster/cluster.js';
 import { CHART_DIR, mustHelm } from '../helm/helm.js';
 import { installedOperator } from '../helm/installed-operator.js';
-import { client } from '../storage/storage.js';
+import { client, server } from '../storage/storage.js';
 import { exampleForTestServer, stageExampleSources } from './support/example-storage.js';
 import { startOperator, type OperatorProcess } from './support/operator-process.js';
+import { everythingWritten, leakForms } from './support/secret-grep.js';
 import { startPrometheus, type Prometheus } from './support/prometheus.js';
 import { freshNamespace, getJson, mustKubectl, toYaml, type Json } from './support/resources.js';
 
@@ -41,7 +42,7 @@ beforeAll(async () => {
   [releaseNs, ns] = [await freshNamespace('lp-system'), await freshNamespace('path')];
   // The chart's defaults (the real trainer image included), with faster progress and verification for a test.
   await mustHelm(
-    ['install', RELEASE, CHART_DIR, '--namespace', releaseNs, '--set', `watchNamespaces={${ns}}`, '--set', 'progressIntervalSeconds=1', '--set', 'adapterVerifyPeriodSeconds=5'],
+    ['install', RELEASE, CHART_DIR, '--namespace', releaseNs, '--set', `watchNamespaces={${ns}}`, '--set', 'progressIntervalSeconds=1', '--set', 'adapterVerifyPeriodSeconds=5', '--set-json', `storage.allowedEndpoints=${JSON.stringify([server().endpoint])}`],
     { kubeconfig: kubeconfigPath() },
   );
   await mustKubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/finetunejobs.loraplane.io', 'crd/loraadapters.loraplane.io']);
@@ -129,6 +130,12 @@ describe('examples/finetune.yaml end to end', () => {
       description: 'the operator\'s loraplane_finetunejobs{phase="Succeeded"} in Prometheus',
     });
   }, 300_000);
+
+  it("no status, event or log line of the run carries the S3 Secret's values", async () => {
+    const everything = await everythingWritten([ns, releaseNs], operator.logFile);
+    expect(everything).toContain('"adapter uploaded; manifest written last"'); // the real trainer's log is in there
+    for (const leak of leakForms(server().secretAccessKey)) expect(everything).not.toContain(leak);
+  });
 
   it('deleting the FineTuneJob keeps the LoraAdapter and its objects', async () => {
     await mustKubectl(['delete', 'ftj', 'support-assistant', '-n', ns, '--wait=true']);

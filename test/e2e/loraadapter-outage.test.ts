@@ -59,7 +59,10 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'e2e-outage-'));
   relay = new Relay(await freePort(), new URL(server().endpoint));
   await relay.open();
-  operator = await startOperator(kubeconfig(), 'operator-outage', { ADAPTER_VERIFY_PERIOD_SECONDS: '1' });
+  operator = await startOperator(kubeconfig(), 'operator-outage', {
+    ADAPTER_VERIFY_PERIOD_SECONDS: '1',
+    ALLOWED_S3_ENDPOINTS: `${server().endpoint},http://127.0.0.1:${relay.port}`,
+  });
 });
 
 afterAll(async () => {

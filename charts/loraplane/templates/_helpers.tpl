@@ -102,7 +102,9 @@ names the code behind each verb; the chart test holds the two equal).
 - apiGroups: [""]
   resources: [serviceaccounts]
   verbs: [create]
+# Events: recorded on the objects it manages; the Job controller's FailedCreate read to say why a
+# trainer pod cannot be created.
 - apiGroups: [""]
   resources: [events]
-  verbs: [create]
+  verbs: [create, list]
 {{- end }}

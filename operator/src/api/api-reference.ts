@@ -1,8 +1,11 @@
 // The API reference (docs/api-reference.md), rendered from the CRDs crd.ts builds out of the zod
 // schemas: every field with the type, default, bounds, enum and description the API server
 // enforces and kubectl explain shows, the CEL rules with their messages, and the printer columns.
-import { buildCrd, type CrdSource } from './crd.js';
+import { isDeepStrictEqual } from 'node:util';
+import { z } from 'zod';
+import { buildCrd, toStructural, type CrdSource } from './crd.js';
 import type { CelRule } from './common.js';
+import { affinity } from './core-v1.js';
 import { API_VERSION } from './group.js';
 import { CRD_SOURCES } from './resources.js';
 
@@ -21,6 +24,8 @@ interface Schema {
   maxLength?: number;
   minItems?: number;
   maxItems?: number;
+  minProperties?: number;
+  maxProperties?: number;
   pattern?: string;
   required?: string[];
   properties?: Record<string, Schema>;
@@ -46,8 +51,18 @@ const code = (text: string): string => (text.includes('`') ? `\`\` ${text} \`\``
 const cell = (text: string): string => text.replaceAll('\n', ' ').replaceAll(/(?<!\\)\|/g, '\\|');
 const json = (value: unknown): string => code(JSON.stringify(value));
 
+/** Core/v1 types carried whole (e.g. affinity): named, not expanded field by field. */
+const CORE_TYPES: [string, Schema][] = [
+  ['core/v1 Affinity', toStructural(z.toJSONSchema(affinity, { target: 'openapi-3.0', io: 'input' })) as Schema],
+];
+const coreType = (schema: Schema): string | undefined => {
+  const { description: _description, ...rest } = schema;
+  return CORE_TYPES.find(([, core]) => isDeepStrictEqual(rest, core))?.[0];
+};
+
 /** The fields under a node, depth first in schema order; list elements and map values with properties as `[]` and `{}`. */
 function fields(schema: Schema, prefix: string): Field[] {
+  if (coreType(schema)) return [];
   return Object.entries(schema.properties ?? {}).flatMap(([name, child]) => {
     const path = prefix ? `${prefix}.${name}` : name;
     const values = typeof child.additionalProperties === 'object' ? child.additionalProperties : undefined;
@@ -60,6 +75,8 @@ function fields(schema: Schema, prefix: string): Field[] {
 }
 
 function typeOf(schema: Schema): string {
+  const core = coreType(schema);
+  if (core) return core;
   if (schema.anyOf) return schema.anyOf.map(typeOf).join(' or ');
   if (schema['x-kubernetes-preserve-unknown-fields']) return 'object (any fields)';
   if (schema.type === 'array') return `[]${schema.items ? typeOf(schema.items) : 'any'}`;
@@ -85,6 +102,8 @@ function constraints(field: Field): string {
   if (length) parts.push(`length ${length}`);
   const items = range(s.minItems, false, s.maxItems, false);
   if (items) parts.push(`items ${items}`);
+  const entries = range(s.minProperties, false, s.maxProperties, false);
+  if (entries) parts.push(`entries ${entries}`);
   if (s.pattern) parts.push(`pattern ${code(s.pattern)}`);
   if (s['x-kubernetes-list-type'] === 'set') parts.push('unique items');
   if (s['x-kubernetes-list-map-keys']) parts.push(`unique by ${s['x-kubernetes-list-map-keys'].map(code).join(', ')}`);

@@ -24,12 +24,6 @@ const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-
 export const objectName = z.string().min(1).max(253).regex(dnsSubdomain);
 export const labelValueName = z.string().min(1).max(63).regex(dnsLabel);
 
-/** Kubernetes resource quantity, e.g. `32Gi`, `500m`, `4`. */
-export const quantity = z
-  .string()
-  .regex(/^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$/)
-  .meta({ description: 'A Kubernetes quantity such as 32Gi or 500m.' });
-
 export const secretReference = z
   .object({
     name: objectName.meta({
@@ -39,19 +33,53 @@ export const secretReference = z
   })
   .strict();
 
+// One path segment: no '/', no control character, and neither '.' nor '..' (RE2 has no lookahead,
+// so a segment starting with '.' needs a second character that is not '.', or two dots and more).
+const SEGMENT = String.raw`([^/.\x00-\x1f\x7f][^/\x00-\x1f\x7f]*|\.[^/.\x00-\x1f\x7f][^/\x00-\x1f\x7f]*|\.\.[^/\x00-\x1f\x7f]+)`;
+/** A relative path: segments joined by '/', an optional trailing '/'; '' is the root. */
+const RELATIVE_PATH = `^(${SEGMENT}(/${SEGMENT})*/?)?$`;
+const relativePathRe = new RegExp(RELATIVE_PATH);
+
+/**
+ * A key prefix or a path inside a volume. A storage server normalises '..' and '.' (team-a/../team-b
+ * lands in team-b) and strips a leading '/', so both would silently write somewhere else: rejected,
+ * with empty segments and control characters, by the API server (CEL) and by the operator (zod).
+ */
+export const relativePath = (what: string) => {
+  const message = `${what} must be a relative path: no leading '/', no '.', '..' or empty segments, no control characters`;
+  return z
+    .string()
+    .max(1024)
+    .refine((v) => relativePathRe.test(v), { message })
+    .meta(cel({ rule: `self.matches(r'${RELATIVE_PATH}')`, message }));
+};
+
+/** S3 bucket naming rules: DNS labels joined by single dots (no '..', '.-' or '-.'), 3-63 characters. */
+const bucketName = z
+  .string()
+  .min(3)
+  .max(63)
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/)
+  .meta({ description: 'S3 bucket name: lowercase letters, digits, single dots and hyphens.' });
+
 export const s3Location = z
   .object({
-    bucket: z.string().min(3).max(63).regex(/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/),
-    prefix: z.string().max(1024).default('').meta({ description: 'Key prefix; a folder-like path without leading slash.' }),
+    bucket: bucketName,
+    prefix: relativePath('prefix').default('').meta({ description: 'Key prefix; a folder-like path without leading slash.' }),
     endpoint: z
       .string()
-      .regex(/^https?:\/\/[^\s]+$/)
+      .max(2048)
+      .regex(/^https?:\/\/[^\s/@]+(\/[^\s]*)?$/)
       .optional()
-      .meta({ description: 'S3-compatible endpoint URL, e.g. http://minio.storage:9000. Empty for AWS.' }),
-    region: z.string().min(1).default('us-east-1'),
+      .meta({
+        description:
+          'S3-compatible endpoint URL, e.g. http://minio.storage:9000. Empty for AWS. The operator connects only to endpoints the platform allows (operator.storage.allowedEndpoints).',
+      }),
+    region: z.string().min(1).max(64).default('us-east-1'),
     forcePathStyle: z.boolean().default(true).meta({ description: 'Path-style addressing, as most S3-compatible servers need.' }),
     credentialsSecret: secretReference.optional().meta({
-      description: 'Credentials reach the trainer only through secretKeyRef; omit for anonymous or workload identity.',
+      description:
+        'Credentials reach the trainer only through secretKeyRef. Without one the trainer uses its pod identity, and the operator never reads or deletes this location (no verification, no reclaim).',
     }),
   })
   .strict();
@@ -60,7 +88,7 @@ export type S3Location = z.infer<typeof s3Location>;
 export const pvcLocation = z
   .object({
     claimName: objectName,
-    path: z.string().max(1024).default('').meta({ description: 'Path inside the volume.' }),
+    path: relativePath('path').default('').meta({ description: 'Path inside the volume.' }),
   })
   .strict();
 

@@ -21,7 +21,8 @@ describe('generated CRDs', () => {
       properties: {
         n: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
         t: { type: 'string', format: 'date-time', pattern: '^...$' },
-        opaque: { type: 'object', properties: {}, additionalProperties: {} },
+        split: { type: 'number', minimum: 0, maximum: 0.5, exclusiveMaximum: true },
+        rate: { type: 'number', minimum: 0, exclusiveMinimum: true, maximum: 1, exclusiveMaximum: true },
       },
     };
     expect(toStructural(input)).toEqual({
@@ -29,7 +30,9 @@ describe('generated CRDs', () => {
       properties: {
         n: { type: 'integer' },
         t: { type: 'string', format: 'date-time' },
-        opaque: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+        // The API server compares a whole number with a fractional exclusive bound as integers: CEL instead.
+        split: { type: 'number', minimum: 0, maximum: 0.5, 'x-kubernetes-validations': [{ rule: 'self < 0.5', message: 'must be less than 0.5' }] },
+        rate: { type: 'number', minimum: 0, exclusiveMinimum: true, maximum: 1, exclusiveMaximum: true },
       },
     });
   });

@@ -33,15 +33,27 @@ export function toStructural(node: unknown): unknown {
   if (out.maximum === JS_SAFE_INTEGER) delete out.maximum;
   if (out.minimum === -JS_SAFE_INTEGER) delete out.minimum;
   if (out.format === 'date-time') delete out.pattern;
-  // z.object({}).passthrough(): an opaque object handed through untouched (e.g. a core/v1 Affinity).
-  const props = out.properties as JsonSchema | undefined;
-  const extra = out.additionalProperties as JsonSchema | undefined;
-  if (out.type === 'object' && props && Object.keys(props).length === 0 && extra && Object.keys(extra).length === 0) {
-    delete out.properties;
-    delete out.additionalProperties;
-    out['x-kubernetes-preserve-unknown-fields'] = true;
-  }
+  exclusiveBoundsAsCel(out);
   return out;
+}
+
+/**
+ * The API server checks an exclusive bound in the type of the value: a whole number such as
+ * `validationSplit: 0` is compared with the bound truncated to an integer (0 < 0.5 becomes 0 < 0 and
+ * fails with "should be less than 0"). A fractional exclusive bound is therefore an inclusive one
+ * plus a CEL rule, which compares as doubles.
+ */
+function exclusiveBoundsAsCel(out: JsonSchema): void {
+  const rules: { rule: string; message: string }[] = [];
+  if (out.exclusiveMaximum === true && typeof out.maximum === 'number' && !Number.isInteger(out.maximum)) {
+    rules.push({ rule: `self < ${out.maximum}`, message: `must be less than ${out.maximum}` });
+    delete out.exclusiveMaximum;
+  }
+  if (out.exclusiveMinimum === true && typeof out.minimum === 'number' && !Number.isInteger(out.minimum)) {
+    rules.push({ rule: `self > ${out.minimum}`, message: `must be greater than ${out.minimum}` });
+    delete out.exclusiveMinimum;
+  }
+  if (rules.length) out['x-kubernetes-validations'] = [...((out['x-kubernetes-validations'] as unknown[]) ?? []), ...rules];
 }
 
 function mapValues(obj: JsonSchema, fn: (v: unknown) => unknown): JsonSchema {

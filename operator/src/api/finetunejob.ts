@@ -9,12 +9,13 @@ import {
   labelValueName,
   objectMeta,
   objectName,
-  quantity,
   s3Location,
   sha256Digest,
   storageSource,
   timestamp,
 } from './common.js';
+import { RESERVED_ENV_NAMES, RESERVED_ENV_PREFIXES, isReservedEnvName } from './reserved-env.js';
+import { affinity, nodeSelector, nonNegativeQuantity, toleration } from './core-v1.js';
 
 export const TARGET_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 
@@ -85,29 +86,19 @@ const trainingRules: CelRule[] = [
   { rule: '!self.loadBestModelAtEnd || has(self.evalSteps)', message: 'loadBestModelAtEnd needs evalSteps', fieldPath: '.evalSteps' },
 ];
 
-const toleration = z
-  .object({
-    key: z.string().max(316).optional(),
-    operator: z.enum(['Exists', 'Equal']).optional(),
-    value: z.string().max(63).optional(),
-    effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
-    tolerationSeconds: z.number().int().optional(),
-  })
-  .strict();
-
 const resources = z
   .object({
     gpus: z.number().int().min(1).max(64).default(1).meta({ description: 'nvidia.com/gpu per trainer pod; at least 1.' }),
     gpuProduct: z.string().min(1).max(63).optional().meta({
       description: 'Value of the node label nvidia.com/gpu.product, e.g. NVIDIA-H100-80GB-HBM3.',
     }),
-    cpu: quantity.optional(),
-    memory: quantity.optional(),
-    sharedMemory: quantity.default('8Gi').meta({ description: 'Size of the in-memory /dev/shm.' }),
-    scratch: quantity.default('50Gi').meta({ description: 'Size limit of the /scratch volume (model cache, checkpoints).' }),
-    nodeSelector: z.record(z.string(), z.string()).optional(),
+    cpu: nonNegativeQuantity.optional(),
+    memory: nonNegativeQuantity.optional(),
+    sharedMemory: nonNegativeQuantity.default('8Gi').meta({ description: 'Size of the in-memory /dev/shm.' }),
+    scratch: nonNegativeQuantity.default('50Gi').meta({ description: 'Size limit of the /scratch volume (model cache, checkpoints).' }),
+    nodeSelector: nodeSelector.optional(),
     tolerations: z.array(toleration).max(32).optional(),
-    affinity: z.object({}).passthrough().optional().meta({ description: 'A core/v1 Affinity, passed to the pod as is.' }),
+    affinity: affinity.optional().meta({ description: 'A core/v1 Affinity, checked against the Kubernetes schema and passed to the pod as is.' }),
     priorityClassName: objectName.optional(),
   })
   .strict();
@@ -120,10 +111,22 @@ const output = z
   })
   .strict();
 
+const RESERVED_ENV_MESSAGE = `the operator sets this variable: names starting with ${RESERVED_ENV_PREFIXES.join(' or ')} and ${RESERVED_ENV_NAMES.join(', ')} are reserved`;
 const envVar = z
   .object({
-    name: z.string().min(1).max(256).regex(/^[-._a-zA-Z][-._a-zA-Z0-9]*$/),
-    value: z.string().default(''),
+    name: z
+      .string()
+      .min(1)
+      .max(256)
+      .regex(/^[-._a-zA-Z][-._a-zA-Z0-9]*$/)
+      .refine((n) => !isReservedEnvName(n), { message: RESERVED_ENV_MESSAGE })
+      .meta(
+        cel({
+          rule: [...RESERVED_ENV_PREFIXES.map((p) => `!self.startsWith('${p}')`), `!(self in [${RESERVED_ENV_NAMES.map((n) => `'${n}'`).join(', ')}])`].join(' && '),
+          message: RESERVED_ENV_MESSAGE,
+        }),
+      ),
+    value: z.string().max(32768).default(''),
   })
   .strict();
 
@@ -131,7 +134,12 @@ const trainer = z
   .object({
     image: z.string().min(1).optional().meta({ description: 'Overrides the operator default trainer image.' }),
     serviceAccountName: objectName.optional(),
-    env: z.array(envVar).max(64).optional().meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] }),
+    env: z.array(envVar).max(64).optional().meta({
+      description:
+        'Extra environment for the trainer container. Set before the operator\'s own variables, so a $(VAR) reference can name only an earlier entry of this list.',
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+    }),
   })
   .strict();
 

@@ -18,7 +18,10 @@ export const loraAdapterSpec = z
           immutable('spec.source'),
         ),
       ),
-    reclaimPolicy: z.enum(['Retain', 'Delete']).default('Retain'),
+    reclaimPolicy: z.enum(['Retain', 'Delete']).default('Retain').meta({
+      description:
+        'Delete: when the LoraAdapter is deleted, the operator deletes the verified manifest and the files it lists (with the location\'s credentialsSecret); nothing for an adapter never verified. Retain: leaves the objects.',
+    }),
   })
   .strict();
 export type LoraAdapterSpec = z.infer<typeof loraAdapterSpec>;
@@ -29,7 +32,9 @@ export const ADAPTER_REASONS = [
   'AwaitingFineTuneJob',
   'FineTuneJobNotFound',
   'FineTuneJobFailed',
+  'CredentialsRequired',
   'CredentialsMissing',
+  'EndpointNotAllowed',
   'CredentialsRejected',
   'ArtifactMissing',
   'ManifestMissing',

@@ -64,20 +64,35 @@ describe('observe', () => {
     expect(o.message).toBe('trainer exceeded activeDeadlineSeconds=60; last attempt: trainer exited with code 2: dataset line 7: missing messages');
   });
 
+  it('fails a completed Job whose trainer reported no result, or an adapter outside spec.output', () => {
+    const complete = job({ succeeded: 1, completionTime: t0, conditions: [{ type: 'Complete', status: 'True' }] });
+    const none = observe(ftj, complete, [pod('p-1', { phase: 'Succeeded', ...terminated(0, 'Completed', '') })]);
+    expect(none).toMatchObject({ phase: 'Failed', reason: 'NoResult', message: 'the trainer exited 0 without a result in its termination message; nothing was published' });
+    expect(none.result).toBeUndefined();
+    const elsewhere = JSON.stringify({ adapterUri: 's3://adapters/team-b/x/', digest: `sha256:${'a'.repeat(64)}` });
+    const moved = observe(ftj, complete, [pod('p-1', { phase: 'Succeeded', ...terminated(0, 'Completed', elsewhere) })]);
+    expect(moved).toMatchObject({
+      phase: 'Failed',
+      reason: 'ResultMismatch',
+      message: 'the trainer reported an adapter at s3://adapters/team-b/x/, not at spec.output (s3://adapters/support-assistant/v1/); nothing was published',
+    });
+    expect(moved.result).toBeUndefined();
+  });
+
   it('reads the result from the termination message on success', () => {
     const digest = `sha256:${'a'.repeat(64)}`;
-    const message = JSON.stringify({ adapterUri: 's3://adapters/x', digest, metrics: { trainLoss: 0.5 } });
+    const message = JSON.stringify({ adapterUri: 's3://adapters/support-assistant/v1/', digest, metrics: { trainLoss: 0.5 } });
     const o = observe(ftj, job({ succeeded: 1, completionTime: t0, conditions: [{ type: 'Complete', status: 'True' }] }), [
       pod('p-1', { phase: 'Succeeded', ...terminated(0, 'Completed', message) }),
     ]);
-    expect(o).toMatchObject({ phase: 'Succeeded', completionTime: t0.toISOString(), result: { adapterUri: 's3://adapters/x', digest } });
+    expect(o).toMatchObject({ phase: 'Succeeded', completionTime: t0.toISOString(), result: { adapterUri: 's3://adapters/support-assistant/v1/', digest } });
     // The result names the adapter only once the LoraAdapter is published.
     const unpublished = nextStatus(ftj, o, 'j', t0.toISOString());
-    expect(unpublished.result).toEqual({ uri: 's3://adapters/x', digest, metrics: { trainLoss: 0.5 } });
+    expect(unpublished.result).toEqual({ uri: 's3://adapters/support-assistant/v1/', digest, metrics: { trainLoss: 0.5 } });
     expect(unpublished.progress).toEqual({ percent: 100, trainLoss: 0.5 });
     const published = { type: 'AdapterPublished', status: 'True' as const, reason: 'Created', message: 'created' };
     const status = nextStatus(ftj, o, 'j', t0.toISOString(), { published });
-    expect(status.result).toEqual({ adapter: 'support-assistant-v1', uri: 's3://adapters/x', digest, metrics: { trainLoss: 0.5 } });
+    expect(status.result).toEqual({ adapter: 'support-assistant-v1', uri: 's3://adapters/support-assistant/v1/', digest, metrics: { trainLoss: 0.5 } });
     expect(status.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True', observedGeneration: 1 });
     // A later reconcile keeps the publication's condition and the adapter link.
     const again = nextStatus({ ...ftj, status }, o, 'j', t0.toISOString());
@@ -86,13 +101,13 @@ describe('observe', () => {
   });
 
   it('reports the newest checkpoint any attempt stored', () => {
-    const stopped = (step: number) => JSON.stringify({ error: `stopped by SIGTERM at step ${step}`, checkpoint: { step, uri: `s3://adapters/x/checkpoints/checkpoint-${step}/` } });
+    const stopped = (step: number) => JSON.stringify({ error: `stopped by SIGTERM at step ${step}`, checkpoint: { step, uri: `s3://adapters/support-assistant/v1//checkpoints/checkpoint-${step}/` } });
     const o = observe(ftj, job({ active: 1, failed: 2 }), [
       pod('p-1', { phase: 'Failed', ...terminated(143, 'Error', stopped(20)) }),
       pod('p-2', { phase: 'Failed', ...terminated(143, 'Error', stopped(40)) }),
       pod('p-3', { phase: 'Running' }),
     ]);
-    expect(o.checkpoint).toEqual({ step: 40, uri: 's3://adapters/x/checkpoints/checkpoint-40/' });
+    expect(o.checkpoint).toEqual({ step: 40, uri: 's3://adapters/support-assistant/v1//checkpoints/checkpoint-40/' });
     expect(nextStatus(ftj, o, 'j', t0.toISOString()).checkpoint).toEqual(o.checkpoint);
   });
 

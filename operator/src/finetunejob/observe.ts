@@ -3,6 +3,8 @@
 import type { V1Job, V1JobCondition, V1Pod } from '@kubernetes/client-node';
 import type { FineTuneJob, Phase } from '../api/finetunejob.js';
 import { parseTrainerResult, type TrainerResult } from '../api/trainer-contract.js';
+import { s3Uri } from '../../../storage/src/errors.js';
+import { folderPrefix } from '../../../storage/src/location.js';
 
 export interface Observation {
   phase: Phase;
@@ -62,6 +64,9 @@ function pendingCause(pod: V1Pod): Pick<Observation, 'reason' | 'message' | 'sch
   return { reason: 'PodStarting', message: `trainer pod ${pod.metadata?.name} is starting`, scheduled };
 }
 
+/** Where the trainer must have written the adapter: the spec's output location, as the uploader names it. */
+export const outputUri = (ftj: FineTuneJob): string => s3Uri(ftj.spec.output.storage.s3.bucket, folderPrefix(ftj.spec.output.storage.s3.prefix));
+
 const terminationMessage = (pod: V1Pod) => pod.status?.containerStatuses?.find((c) => c.name === 'trainer')?.state?.terminated?.message;
 
 function newestCheckpoint(pods: V1Pod[]): Observation['checkpoint'] {
@@ -86,13 +91,23 @@ function observeJob(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[]): Ob
     const succeededPod = sorted.findLast((p) => p.status?.phase === 'Succeeded');
     const parsed = parseTrainerResult(succeededPod && terminationMessage(succeededPod));
     const result = parsed && 'adapterUri' in parsed ? parsed : undefined;
+    const finished = { startTime, completionTime: iso(job.status?.completionTime ?? complete.lastTransitionTime), attempts };
+    // Nothing is published on the trainer's word alone: it must have reported the spec's own output location.
+    const expected = outputUri(ftj);
+    if (!result)
+      return { phase: 'Failed', reason: 'NoResult', message: 'the trainer exited 0 without a result in its termination message; nothing was published', ...finished };
+    if (result.adapterUri !== expected)
+      return {
+        phase: 'Failed',
+        reason: 'ResultMismatch',
+        message: `the trainer reported an adapter at ${result.adapterUri}, not at spec.output (${expected}); nothing was published`,
+        ...finished,
+      };
     return {
       phase: 'Succeeded',
       reason: 'TrainingSucceeded',
-      message: result ? `adapter written to ${result.adapterUri}` : 'trainer finished',
-      startTime,
-      completionTime: iso(job.status?.completionTime ?? complete.lastTransitionTime),
-      attempts,
+      message: `adapter written to ${result.adapterUri}`,
+      ...finished,
       result,
     };
   }

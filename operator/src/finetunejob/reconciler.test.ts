@@ -29,7 +29,7 @@ describe('FineTuneJob reconciler progress', () => {
     const ftj = exampleFineTuneJob();
     const { namespace, name, uid } = ftj.metadata as { namespace: string; name: string; uid: string };
     const jobName = trainerJobName(name, uid);
-    const job: V1Job = { metadata: { name: jobName, ownerReferences: [{ apiVersion: 'v1', kind: 'FineTuneJob', name, uid }] }, spec: { template: {} }, status: { active: 1 } };
+    const job: V1Job = { metadata: { name: jobName, ownerReferences: [{ apiVersion: 'v1', kind: 'FineTuneJob', name, uid }] }, spec: { template: {}, backoffLimit: ftj.spec.backoffLimit, activeDeadlineSeconds: ftj.spec.activeDeadlineSeconds, ttlSecondsAfterFinished: ftj.spec.ttlSecondsAfterFinished }, status: { active: 1 } };
     const pod: V1Pod = {
       metadata: { name: 'p-1', labels: { [LABEL_JOB_NAME]: jobName } },
       spec: { nodeName: 'n', containers: [{ name: 'trainer', ports: [{ name: 'metrics', containerPort: port }] }] },
@@ -48,6 +48,7 @@ describe('FineTuneJob reconciler progress', () => {
       } as unknown as CustomObjectsApi,
       events: { record: async () => {} } as unknown as EventRecorder,
       trainer: { image: 'img', serviceAccountName: 'sa', imagePullPolicy: 'IfNotPresent' },
+      failedCreate: async () => undefined,
       ensureServiceAccount: async () => {},
       log: pino({ level: 'silent' }),
       progressIntervalMs: 10_000,

@@ -30,6 +30,8 @@ export interface FineTuneJobReconcilerDeps {
   customObjects: CustomObjectsApi;
   events: EventRecorder;
   trainer: TrainerDefaults;
+  /** The newest FailedCreate event of a Job: why the Job controller cannot create its pod (missing ServiceAccount, PriorityClass, quota). */
+  failedCreate: (namespace: string, jobName: string) => Promise<string | undefined>;
   /** Makes the default trainer ServiceAccount exist in a namespace. */
   ensureServiceAccount: (namespace: string) => Promise<void>;
   log: Logger;
@@ -38,7 +40,7 @@ export interface FineTuneJobReconcilerDeps {
   now?: () => Date;
 }
 
-const WARNING_REASONS = new Set(['Unschedulable', 'ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError']);
+const WARNING_REASONS = new Set(['FailedCreate', 'Unschedulable', 'ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError']);
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const SCRAPE_TIMEOUT_MS = 2000;
 const CONFLICT_RETRY_MS = 60_000;
@@ -47,6 +49,24 @@ function metricsUrl(pod: V1Pod): string {
   const port = pod.spec?.containers[0]?.ports?.find((p) => p.name === 'metrics')?.containerPort ?? METRICS_PORT;
   return `http://${pod.status!.podIP}:${port}/metrics`;
 }
+
+/** The API server's own words from a refused request (its Status message), else the exception's. */
+function apiMessage(err: ApiException<unknown>): string {
+  const body = err.body;
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  try {
+    return (JSON.parse(text) as { message?: string }).message ?? text;
+  } catch {
+    return text || err.message;
+  }
+}
+
+/** The Job fields a FineTuneJob may change after creation: null clears one the spec dropped (merge patch). */
+const jobLimits = (o: { spec: { backoffLimit?: number; activeDeadlineSeconds?: number; ttlSecondsAfterFinished?: number } }) => ({
+  backoffLimit: o.spec.backoffLimit ?? null,
+  activeDeadlineSeconds: o.spec.activeDeadlineSeconds ?? null,
+  ttlSecondsAfterFinished: o.spec.ttlSecondsAfterFinished ?? null,
+});
 
 const isConflictOrGone = (err: unknown) => err instanceof ApiException && (err.code === 409 || err.code === 404);
 
@@ -111,10 +131,27 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
       } catch (err) {
         // Created by an earlier incarnation whose cache had not caught up: the watch will bring it.
         if (err instanceof ApiException && err.code === 409) return { requeueAfterMs: 1000 };
+        // Refused (422 Invalid, 400, 403 from an admission policy): retrying the same Job fails the same way.
+        if (err instanceof ApiException && (err.code === 422 || err.code === 400 || err.code === 403)) {
+          const message = `the API server refused the trainer Job: ${apiMessage(err)}`;
+          log.warn({ job: jobName, code: err.code }, message);
+          const status = nextStatus(ftj, { phase: 'Failed', reason: 'JobRejected', message, attempts: 0 }, jobName, now().toISOString());
+          await writeStatus(ftj, status);
+          await announce(ftj, ftj.status, status);
+          return {};
+        }
         throw err;
       }
     } else if (!job.metadata?.ownerReferences?.some((o) => o.uid === uid)) {
       throw new TerminalError(`Job ${namespace}/${jobName} exists and is not owned by this FineTuneJob`);
+    }
+
+    // The mutable spec fields the Job allows to change follow the FineTuneJob.
+    const limits = jobLimits(ftj);
+    if (!isTerminal(ftj.status?.phase) && !isDeepStrictEqual(limits, jobLimits({ spec: job.spec ?? {} }))) {
+      await deps.batch.patchNamespacedJob({ namespace, name: jobName, body: { spec: limits } }, mergePatch);
+      log.info({ job: jobName, ...limits }, 'updated the trainer Job from the FineTuneJob');
+      return {};
     }
 
     const wantSuspended = ftj.spec.suspend;
@@ -128,7 +165,11 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
     }
 
     const pods = deps.pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_JOB_NAME] === jobName);
-    const observation = observe(ftj, job, pods);
+    let observation = observe(ftj, job, pods);
+    if (observation.reason === 'PodCreating') {
+      const refused = await deps.failedCreate(namespace, jobName);
+      if (refused) observation = { ...observation, reason: 'FailedCreate', message: `the Job controller cannot create the trainer pod: ${refused}` };
+    }
     const extras: Extras = {};
     let requeueAfterMs: number | undefined;
     if (observation.phase === 'Running') {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { credentialEnv, trainerConfig, TRAINER_CONFIG_ENV } from '../api/trainer-contract.js';
+import { credentialEnv, trainerConfig, TRAINER_CONFIG_ENV, TRAINER_EXIT } from '../api/trainer-contract.js';
 import { exampleFineTuneJob } from '../../../test/fixtures/finetunejob.js';
 import { trainerJobName } from './naming.js';
 import { renderTrainerJob } from './render-job.js';
@@ -40,6 +40,20 @@ describe('renderTrainerJob', () => {
     expect(config).not.toContain('loraplane-secret');
     expect(trainerConfig.parse(JSON.parse(config)).spec.training.epochs).toBe(3);
     expect(env.every((e) => e.value === undefined || !/secret/i.test(e.value) || e.name === TRAINER_CONFIG_ENV)).toBe(true);
+  });
+
+  it("puts the user's env first, so a $(VAR) in it can name none of the operator's variables", () => {
+    const withEnv = renderTrainerJob({ ...ftj, spec: { ...ftj.spec, trainer: { env: [{ name: 'LEAK', value: `$(${credentialEnv('output', 'secretAccessKey')})` }] } } }, defaults);
+    const names = withEnv.spec!.template.spec!.containers[0]!.env!.map((e) => e.name);
+    expect(names[0]).toBe('LEAK');
+    expect(names.indexOf(credentialEnv('output', 'secretAccessKey'))).toBeGreaterThan(0);
+  });
+
+  it('fails the Job at once on the trainer\'s permanent-failure exit code, and ignores disruptions', () => {
+    expect(job.spec!.podFailurePolicy!.rules).toEqual([
+      { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+      { action: 'FailJob', onExitCodes: { containerName: 'trainer', operator: 'In', values: [TRAINER_EXIT.permanent] } },
+    ]);
   });
 
   it('runs restricted, with scratch and in-memory /dev/shm and the termination message path', () => {

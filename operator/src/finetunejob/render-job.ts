@@ -10,6 +10,7 @@ import {
   TERMINATION_MESSAGE_ENV,
   TERMINATION_MESSAGE_PATH,
   TRAINER_CONFIG_ENV,
+  TRAINER_EXIT,
   credentialEnv,
   pvcMountPath,
   secretKey,
@@ -89,7 +90,10 @@ export function renderTrainerJob(ftj: Identified, defaults: TrainerDefaults): V1
   }
   const nodeSelector = { ...(res.nodeSelector ?? {}), ...(res.gpuProduct ? { [GPU_PRODUCT_LABEL]: res.gpuProduct } : {}) };
   const pvcs = pvcVolumes(ftj);
+  // The user's entries come first: the API server rejects reserved names, and since a $(VAR)
+  // reference expands only from earlier entries, none of them can reach the credentials below.
   const env: V1EnvVar[] = [
+    ...(spec.trainer?.env ?? []),
     { name: TRAINER_CONFIG_ENV, value: JSON.stringify(trainerConfigOf(ftj)) },
     { name: TERMINATION_MESSAGE_ENV, value: TERMINATION_MESSAGE_PATH },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -98,7 +102,6 @@ export function renderTrainerJob(ftj: Identified, defaults: TrainerDefaults): V1
     { name: SCRATCH_PATH_ENV, value: SCRATCH_PATH },
     { name: 'HOME', value: SCRATCH_PATH },
     ...credentialEnvVars(ftj),
-    ...(spec.trainer?.env ?? []),
   ];
 
   return {
@@ -120,9 +123,14 @@ export function renderTrainerJob(ftj: Identified, defaults: TrainerDefaults): V1
       ttlSecondsAfterFinished: spec.ttlSecondsAfterFinished,
       completions: 1,
       parallelism: 1,
-      // A preempted or evicted pod is not the trainer's fault; it resumes from its checkpoint.
+      // A preempted or evicted pod is not the trainer's fault; it resumes from its checkpoint. A
+      // permanent failure (bad config or data, storage that refuses, diverged training) fails the
+      // Job at once: another attempt would fail the same way.
       podFailurePolicy: {
-        rules: [{ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] }],
+        rules: [
+          { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+          { action: 'FailJob', onExitCodes: { containerName: 'trainer', operator: 'In', values: [TRAINER_EXIT.permanent] } },
+        ],
       },
       template: {
         metadata: { labels },

@@ -8,6 +8,7 @@ import { Controller } from '../controller/controller.js';
 import { Informer } from '../controller/informer.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { OperatorMetrics } from '../ops/metrics.js';
+import { endpointPolicy } from './endpoints.js';
 import { createAdapterMetrics } from './metrics.js';
 import { createLoraAdapterReconciler, type Lookup } from './reconciler.js';
 
@@ -23,6 +24,8 @@ export interface LoraAdapterControllerOptions {
   events: EventRecorder;
   metrics: OperatorMetrics;
   verifyPeriodMs: number;
+  /** S3 endpoints the operator may connect to (besides AWS S3, for a location without one). */
+  allowedEndpoints: readonly string[];
   concurrency: number;
   log: Logger;
 }
@@ -52,6 +55,7 @@ export function createLoraAdapterController(o: LoraAdapterControllerOptions) {
         throw err;
       }
     },
+    endpoints: endpointPolicy(o.allowedEndpoints),
     events: o.events,
     metrics: createAdapterMetrics(o.metrics.registry, () => adapters.list().map((a) => a.status)),
     verifyPeriodMs: o.verifyPeriodMs,

@@ -24,7 +24,7 @@ describe('credentialsFromSecret', () => {
 });
 
 describe('loadCredentials', () => {
-  it('reads the Secret the location names in the given namespace; none named means the default chain', async () => {
+  it('reads the Secret the location names in the given namespace; none named means no storage access at all', async () => {
     const asked: string[] = [];
     const readSecret = async (namespace: string, name: string) => {
       asked.push(`${namespace}/${name}`);
@@ -32,7 +32,11 @@ describe('loadCredentials', () => {
     };
     const location = { bucket: 'adapters', prefix: '', region: 'us-east-1', forcePathStyle: true };
     expect(await loadCredentials(readSecret, 'team-a', { ...location, credentialsSecret: { name: 's3' } })).toEqual({ accessKeyId: 'id', secretAccessKey: 's' });
-    expect(await loadCredentials(readSecret, 'team-a', location)).toBeUndefined();
+    expect(await loadCredentials(readSecret, 'team-a', location)).toEqual({
+      kind: 'failed',
+      reason: 'CredentialsRequired',
+      message: 'the location names no credentialsSecret: the operator reads and deletes stored adapters only with a Secret of namespace team-a, never with its own identity',
+    });
     expect(asked).toEqual(['team-a/s3']);
   });
 });

@@ -1,6 +1,7 @@
 // The S3 credentials of a location: the Secret its credentialsSecret names, in the adapter's
-// namespace, with the keys the trainer contract defines (secretKey()). No Secret named: the SDK's
-// default chain (workload identity, instance profile).
+// namespace, with the keys the trainer contract defines (secretKey()). No Secret named: no storage
+// access at all. The operator's own identity (workload identity in a real cluster) reaches every
+// tenant's buckets, so it is never used for a tenant's location.
 import type { V1Secret } from '@kubernetes/client-node';
 import type { S3Location } from '../api/common.js';
 import { secretKey } from '../api/trainer-contract.js';
@@ -28,9 +29,13 @@ export function credentialsFromSecret(secret: V1Secret | undefined, namespace: s
   return sessionToken === undefined ? { accessKeyId, secretAccessKey } : { accessKeyId, secretAccessKey, sessionToken };
 }
 
-/** undefined for the default chain; a verdict when the named Secret cannot provide credentials. */
-export async function loadCredentials(readSecret: ReadSecret, namespace: string, location: S3Location): Promise<Credentials | undefined | Failure> {
+/** The namespace's credentials for the location, or the verdict that the operator may not or cannot read it. */
+export async function loadCredentials(readSecret: ReadSecret, namespace: string, location: S3Location): Promise<Credentials | Failure> {
   const name = location.credentialsSecret?.name;
-  if (name === undefined) return undefined;
+  if (name === undefined)
+    return failed(
+      'CredentialsRequired',
+      `the location names no credentialsSecret: the operator reads and deletes stored adapters only with a Secret of namespace ${namespace}, never with its own identity`,
+    );
   return credentialsFromSecret(await readSecret(namespace, name), namespace, name);
 }

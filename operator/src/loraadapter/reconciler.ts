@@ -14,17 +14,19 @@ import { LORAADAPTER } from '../api/resources.js';
 import { TerminalError, type ObjectKey, type Result } from '../controller/controller.js';
 import type { EventRecorder } from '../kube/events.js';
 import { s3Client } from '../../../storage/src/client.js';
-import { deletePrefix } from '../../../storage/src/delete.js';
+import { deleteManifestFiles } from '../../../storage/src/delete.js';
 import { StorageError, s3Uri } from '../../../storage/src/errors.js';
 import { folderPrefix } from '../../../storage/src/location.js';
+import { readManifest } from '../../../storage/src/manifest.js';
 import type { CallOptions } from '../../../storage/src/objects.js';
 import { loadCredentials, type ReadSecret } from './credentials.js';
+import type { EndpointPolicy } from './endpoints.js';
 import type { AdapterMetrics } from './metrics.js';
 import { finalizerAction, finalizersAfter } from './reclaim.js';
 import { resolveSource } from './source.js';
 import { changes, headline, msUntilDue, nextStatus } from './status.js';
 import { verdictReason, type Failure, type Verdict } from './verdict.js';
-import { verifyArtifact } from './verify-artifact.js';
+import { WEIGHTS_FILE, verifyArtifact } from './verify-artifact.js';
 
 export interface Lookup {
   get(namespace: string, name: string): unknown;
@@ -35,6 +37,7 @@ export interface LoraAdapterReconcilerDeps {
   fineTuneJobs: Lookup;
   customObjects: CustomObjectsApi;
   readSecret: ReadSecret;
+  endpoints: EndpointPolicy;
   events: EventRecorder;
   metrics: AdapterMetrics;
   verifyPeriodMs: number;
@@ -63,11 +66,16 @@ export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
     return name === undefined ? undefined : fineTuneJob.safeParse(deps.fineTuneJobs.get(a.metadata.namespace, name)).data;
   };
 
-  /** Runs fn with a client for the location, or returns the verdict that there are no credentials. */
+  /**
+   * Runs fn with a client for the location, or returns the verdict that the operator may not connect
+   * there (endpoint not allowed) or has no credentials of the adapter's namespace for it.
+   */
   async function withStorage<T>(a: LoraAdapter, location: S3Location, log: Logger, fn: (client: S3Client, opts: CallOptions) => Promise<T>): Promise<T | Failure> {
+    const refused = deps.endpoints.check(location);
+    if (refused) return refused;
     const credentials = await loadCredentials(deps.readSecret, a.metadata.namespace, location);
-    if (credentials !== undefined && 'kind' in credentials) return credentials;
-    const client = s3Client(location, credentials, { ...CLIENT_OPTIONS, logger: log });
+    if ('kind' in credentials) return credentials;
+    const client = s3Client(location, credentials, { ...CLIENT_OPTIONS, logger: log, lookup: deps.endpoints.lookup });
     try {
       return await fn(client, { retry: RETRY, logger: log });
     } finally {
@@ -112,37 +120,54 @@ export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
     await deps.events.record(a, warning ? 'Warning' : 'Normal', is.reason, message);
   }
 
-  /** Deletes the stored objects; 'done' lets the finalizer go, a Result keeps it for a later try. */
+  /**
+   * Deletes what this adapter verified, and nothing else: only an artifact whose manifest still gives
+   * the weights the digest pinned at verification, only the files that manifest lists (manifest
+   * first), only with the namespace's own Secret. 'done' lets the finalizer go, a Result keeps it.
+   */
   async function reclaim(a: LoraAdapter, log: Logger): Promise<'done' | Result> {
     // A job's output counts as the adapter's only once verified (status.location): never the prefix of a running trainer.
     const location = a.spec.source.s3 ?? a.status?.location;
-    if (!location) {
+    const verified = a.status?.digest;
+    const skip = async (why: string): Promise<'done'> => {
       deps.metrics.reclaims.inc({ result: 'skipped' });
-      await deps.events.record(a, 'Normal', 'NothingToReclaim', 'no stored artifact was ever verified for this adapter');
+      await deps.events.record(a, 'Warning', 'ReclaimSkipped', `${why}; nothing was deleted`);
+      return 'done';
+    };
+    if (!location || !verified) {
+      deps.metrics.reclaims.inc({ result: 'skipped' });
+      await deps.events.record(a, 'Normal', 'NothingToReclaim', 'no stored artifact was ever verified for this adapter; nothing was deleted');
       return 'done';
     }
     const uri = s3Uri(location.bucket, folderPrefix(location.prefix));
     const keep = async (why: string): Promise<Result> => {
       deps.metrics.reclaims.inc({ result: 'failed' });
-      await deps.events.record(a, 'Warning', 'ReclaimFailed', `${why}; the objects under ${uri} and the finalizer stay until it works (or the finalizer is removed)`);
+      await deps.events.record(a, 'Warning', 'ReclaimFailed', `${why}; the adapter's objects under ${uri} and the finalizer stay until it works (or the finalizer is removed)`);
       return { requeueAfterMs: deps.verifyPeriodMs };
     };
+    let deleted: number | string;
     try {
-      const out = await withStorage(a, location, log, (client, opts) => deletePrefix(client, location.bucket, location.prefix, opts));
-      if (out !== undefined) return keep(out.message);
+      const out = await withStorage(a, location, log, async (client, opts) => {
+        const stored = await readManifest(client, location.bucket, location.prefix, opts);
+        if (!stored) return `no manifest under ${uri} any more`;
+        const weights = stored.manifest.files.find((f) => f.path === WEIGHTS_FILE)?.sha256;
+        if (weights !== verified) return `the manifest under ${uri} is not the artifact this adapter verified (weights ${weights ?? 'missing'}, verified ${verified})`;
+        await deleteManifestFiles(client, location.bucket, location.prefix, stored.manifest, opts);
+        return stored.manifest.files.length + 1;
+      });
+      if (typeof out === 'object') return out.reason === 'CredentialsMissing' ? keep(out.message) : skip(out.message);
+      deleted = out;
     } catch (err) {
       if (!(err instanceof StorageError)) throw err;
-      if (err.code === 'Config') {
-        deps.metrics.reclaims.inc({ result: 'skipped' });
-        await deps.events.record(a, 'Warning', 'ReclaimSkipped', `${err.message}; nothing was deleted`);
-        return 'done';
-      }
+      if (err.code === 'Config' || err.code === 'Incomplete') return skip(err.message);
+      if (err.code === 'NoSuchBucket') return skip(`bucket ${location.bucket} does not exist`);
       if (err.code === 'AccessDenied' || err.code === 'InvalidCredentials') return keep(err.message);
-      if (err.code !== 'NoSuchBucket') throw err;
+      throw err; // transient: the controller retries with back-off
     }
+    if (typeof deleted === 'string') return skip(deleted);
     deps.metrics.reclaims.inc({ result: 'deleted' });
-    log.info({ uri }, 'reclaimed the stored adapter');
-    await deps.events.record(a, 'Normal', 'Reclaimed', `deleted the objects under ${uri} (reclaimPolicy Delete)`);
+    log.info({ uri, objects: deleted }, 'reclaimed the stored adapter');
+    await deps.events.record(a, 'Normal', 'Reclaimed', `deleted the adapter's ${deleted} objects under ${uri}: its manifest and the files it lists (reclaimPolicy Delete)`);
     return 'done';
   }
 

@@ -4,6 +4,7 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { waitFor } from '../../cluster/cluster.js';
+import { server } from '../../storage/storage.js';
 
 const repo = join(import.meta.dirname, '../../..');
 const MAIN = join(repo, 'dist/operator/src/main.js');
@@ -55,6 +56,8 @@ export async function startOperator(kubeconfig: string, identity: string, env: R
       RENEW_DEADLINE_MS: '3000',
       RETRY_PERIOD_MS: '500',
       TRAINER_IMAGE: TRAINER_STANDIN_IMAGE,
+      // The test S3 server is the platform's storage: the one endpoint the operator may reach.
+      ALLOWED_S3_ENDPOINTS: server().endpoint,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
