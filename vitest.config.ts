@@ -18,6 +18,8 @@ export default defineConfig({
             'test/cluster/node-agent/**/*.test.ts',
           ],
           exclude: ['**/node_modules/**', '**/dist/**'],
+          // The pinned Prometheus and Pushgateway (test/metrics/build-prometheus.sh) for the trainer's metrics tests.
+          globalSetup: ['test/metrics/global-setup.ts'],
         },
       },
       {
@@ -25,8 +27,9 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts', 'test/cluster/**/*.test.ts', 'test/helm/**/*.e2e.test.ts'],
           exclude: ['**/node_modules/**', '**/dist/**', 'test/cluster/node-agent/**'],
-          // One real control plane and one real S3 server (test/storage/up.sh) for the whole run, shared by every file.
-          globalSetup: ['test/cluster/global-setup.ts', 'test/storage/global-setup.ts'],
+          // One real control plane and one real S3 server (test/storage/up.sh) for the whole run, shared by every file;
+          // the pinned Prometheus (test/metrics/build-prometheus.sh) that finetune-to-adapter starts.
+          globalSetup: ['test/cluster/global-setup.ts', 'test/storage/global-setup.ts', 'test/metrics/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 300_000,
           // Files share the cluster and the fake GPUs: one at a time keeps them from starving each other.

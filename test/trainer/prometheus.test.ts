@@ -1,4 +1,4 @@
-// A real Prometheus (Debian's) scrapes the trainer while it trains; the loss series is there after.
+// A real Prometheus (the pinned one, test/metrics/build-prometheus.sh) scrapes the trainer while it trains; the loss series is there after.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-// The optional push at the end, against a real Pushgateway (Debian's prometheus-pushgateway): the
+// The optional push at the end, against a real Pushgateway (the pinned one, test/metrics/build-prometheus.sh): the
 // trainer's metrics land in its job/namespace/finetunejob group, from pushMetrics and from a whole
 // run with LORAPLANE_PUSHGATEWAY_URL set.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PUSHGATEWAY_URL_ENV, createTrainerMetrics, pushMetrics } from '../../trainer/src/metrics.js';
 import { waitFor } from '../cluster/cluster.js';
 import { freePort } from '../e2e/support/operator-process.js';
+import { metricsBinary } from '../metrics/binaries.js';
 import { TINY_MANIFEST, loraplaneRun } from './run-process.js';
 
 let gateway: ChildProcess;
@@ -18,8 +19,8 @@ const dir = mkdtempSync(join(tmpdir(), 'lp-pushgateway-'));
 beforeAll(async () => {
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
-  // Debian's default persistence file is under /var/lib; this one dies with the test.
-  gateway = spawn('prometheus-pushgateway', [`--web.listen-address=127.0.0.1:${port}`, `--persistence.file=${join(dir, 'pushgateway.data')}`], { stdio: 'ignore' });
+  // Persisted in the test's own dir (off by default upstream; Debian's package puts it under /var/lib).
+  gateway = spawn(metricsBinary('pushgateway'), [`--web.listen-address=127.0.0.1:${port}`, `--persistence.file=${join(dir, 'pushgateway.data')}`], { stdio: 'ignore' });
   await waitFor(async () => (await fetch(`${url}/-/ready`).catch(() => undefined))?.ok, { timeoutMs: 30_000, description: 'Pushgateway ready' });
 }, 60_000);
 afterAll(() => {

@@ -1,11 +1,12 @@
-// A real Prometheus (Debian's `prometheus` binary) for a test: started on a free port with the
-// given scrape configs, queried over its HTTP API, stopped by the test.
+// A real Prometheus (the pinned one, test/metrics/build-prometheus.sh) for a test: started on a free port
+// with the given scrape configs, queried over its HTTP API, stopped by the test.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { waitFor } from '../../cluster/cluster.js';
+import { metricsBinary } from '../../metrics/binaries.js';
 import { freePort } from './operator-process.js';
 
 export interface Series {
@@ -33,7 +34,7 @@ export async function startPrometheus(scrapeConfigs: object[]): Promise<Promethe
   writeFileSync(config, stringify({ global: { scrape_interval: '1s', scrape_timeout: '1s' }, scrape_configs: scrapeConfigs }));
   const logFile = join(dir, 'prometheus.log');
   const out = openSync(logFile, 'w');
-  const child = spawn('prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
+  const child = spawn(metricsBinary('prometheus'), [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
     stdio: ['ignore', out, out],
   });
   const url = `http://127.0.0.1:${port}`;
