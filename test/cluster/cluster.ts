@@ -69,6 +69,8 @@ export function kubectl(args: string[], opts: KubectlOptions = {}): Promise<Comm
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code: code ?? (signal === null ? 1 : 128), stdout, stderr }));
+    // kubectl may exit before reading its input (a flag error, say); its exit code says so, not an EPIPE.
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }

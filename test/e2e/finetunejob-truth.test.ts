@@ -152,7 +152,9 @@ describe('permanent failures', () => {
     await applyIn(ns, ftjFrom('flaky', (s) => (standinEnv({ STANDIN_EXIT_CODE: '1', STANDIN_ERROR: 'connection reset' })(s), (s.backoffLimit = 1))));
     const permanent = await waitForFtj(ns, 'bad-config', (f) => f.status?.phase === 'Failed', 'Failed');
     expect(permanent.status!.attempts).toBe(1);
-    expect(permanent.status!.message).toContain('dataset s3://datasets/x: NoSuchKey');
+    expect(permanent.status!.message).toBe(
+      'trainer failed permanently and was not retried (exit code 3: the same spec would fail the same way); last attempt: trainer exited with code 3: dataset s3://datasets/x: NoSuchKey',
+    );
     const retried = await waitForFtj(ns, 'flaky', (f) => f.status?.phase === 'Failed', 'Failed', 90_000);
     expect(retried.status!.attempts).toBe(2);
   }, 120_000);

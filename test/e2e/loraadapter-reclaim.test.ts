@@ -1,5 +1,5 @@
 // reclaimPolicy on the real control plane and S3 server: Delete holds the adapter with the
-// loraplane.io/reclaim finalizer until every object under its prefix (manifest included) is gone,
+// loraplane.io/reclaim finalizer until the verified manifest and the files it lists are gone,
 // and touches nothing outside it; Retain carries no finalizer and leaves every object.
 import type { S3Client } from '@aws-sdk/client-s3';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -34,7 +34,7 @@ afterAll(async () => {
 });
 
 describe('reclaimPolicy', () => {
-  it('Delete: kubectl delete lora removes every object under the prefix, and only those', async () => {
+  it('Delete: kubectl delete lora removes the manifest and the files it lists, and nothing of another adapter', async () => {
     const st = { s3, bucket, work };
     const neighbour = await declareAdapter(st, 'neighbour');
     const { ns, prefix, uploaded } = await declareAdapter(st, 'doomed', { reclaimPolicy: 'Delete' });
@@ -46,7 +46,9 @@ describe('reclaimPolicy', () => {
     expect(await listKeys(s3, bucket, `${prefix}/`)).toEqual([]);
     expect((await listKeys(s3, bucket, `${neighbour.prefix}/`)).length).toBe(neighbour.uploaded.manifest.files.length + 1);
     const reclaimed = (await adapterEvents(ns, 'doomed')).find((e) => e.reason === 'Reclaimed');
-    expect(reclaimed?.message).toBe(`deleted the objects under s3://${bucket}/${prefix}/ (reclaimPolicy Delete)`);
+    expect(reclaimed?.message).toBe(
+      `deleted the adapter's ${uploaded.manifest.files.length + 1} objects under s3://${bucket}/${prefix}/: its manifest and the files it lists (reclaimPolicy Delete)`,
+    );
     expect(await operator.metric('loraplane_adapter_reclaims_total', 'result="deleted"')).toBe(1);
   });
 
@@ -80,7 +82,7 @@ describe('reclaim without credentials', () => {
       description: 'a ReclaimFailed event',
     });
     expect(failed.message).toBe(
-      `Secret ${ns}/${SECRET} (the location's credentialsSecret) does not exist; the objects under s3://${bucket}/${prefix}/ and the finalizer stay until it works (or the finalizer is removed)`,
+      `Secret ${ns}/${SECRET} (the location's credentialsSecret) does not exist; the adapter's objects under s3://${bucket}/${prefix}/ and the finalizer stay until it works (or the finalizer is removed)`,
     );
     expect((await getAdapter(ns, 'stuck')).metadata.finalizers).toEqual(['loraplane.io/reclaim']);
     expect((await listKeys(s3, bucket, `${prefix}/`)).length).toBe(3);

@@ -117,13 +117,13 @@ describe('FineTuneJob → trainer Job on a GPU node', () => {
   });
 
   it('fails with the trainer exit code and its error after the backoff limit', async () => {
-    const ftj = ftjFrom('exits-3', (s) => {
-      withTrainerEnv({ STANDIN_EXIT_CODE: '3', STANDIN_DURATION_SECONDS: '0' })(s);
+    const ftj = ftjFrom('exits-1', (s) => {
+      withTrainerEnv({ STANDIN_EXIT_CODE: '1', STANDIN_DURATION_SECONDS: '0' })(s);
       s.backoffLimit = 1;
     });
     const ns = await applyInFreshNamespace('exit', ftj);
-    const failed = await waitForPhase(ns, 'exits-3', 'Failed', 90_000);
-    expect(failed.status!.message).toMatch(/^trainer failed 2 time\(s\), backoffLimit=1; last attempt: trainer exited with code 3/);
+    const failed = await waitForPhase(ns, 'exits-1', 'Failed', 90_000);
+    expect(failed.status!.message).toMatch(/^trainer failed 2 time\(s\), backoffLimit=1; last attempt: trainer exited with code 1/);
     expect(failed.status!.attempts).toBe(2);
     expect(condition(failed, 'Stalled')).toMatchObject({ status: 'True', reason: 'BackoffLimitExceeded' });
   });

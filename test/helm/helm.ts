@@ -35,6 +35,8 @@ export async function helm(args: string[], { input, kubeconfig }: HelmOptions = 
         else resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr });
       },
     );
+    // helm may exit before reading its input; its exit code says so, not an EPIPE.
+    child.stdin?.on('error', () => {});
     child.stdin?.end(input ?? '');
   });
 }

@@ -2,7 +2,7 @@
 // names the cause (unschedulable and for which resource, image pull, OOMKilled, deadline, backoff).
 import type { V1Job, V1JobCondition, V1Pod } from '@kubernetes/client-node';
 import type { FineTuneJob, Phase } from '../api/finetunejob.js';
-import { parseTrainerResult, type TrainerResult } from '../api/trainer-contract.js';
+import { TRAINER_EXIT, parseTrainerResult, type TrainerResult } from '../api/trainer-contract.js';
 import { s3Uri } from '../../../storage/src/errors.js';
 import { folderPrefix } from '../../../storage/src/location.js';
 
@@ -120,7 +120,9 @@ function observeJob(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[]): Ob
         ? `exceeded activeDeadlineSeconds=${job.spec?.activeDeadlineSeconds}`
         : failed.reason === 'BackoffLimitExceeded'
           ? `failed ${job.status?.failed ?? 0} time(s), backoffLimit=${job.spec?.backoffLimit}`
-          : (failed.message ?? 'failed');
+          : failed.reason === 'PodFailurePolicy'
+            ? `failed permanently and was not retried (exit code ${TRAINER_EXIT.permanent}: the same spec would fail the same way)`
+            : (failed.message ?? 'failed');
     return {
       phase: 'Failed',
       reason: failed.reason ?? 'JobFailed',
