@@ -4,45 +4,15 @@
 // time does not move), and once the relay is back the adapter is verified again.
 import type { S3Client } from '@aws-sdk/client-s3';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl, waitFor } from '../cluster/cluster.js';
+import { Relay } from '../lib/relay.js';
 import { client, freshBucket, server } from '../storage/storage.js';
 import { OPERATOR_NAMESPACE, freePort, startOperator, type OperatorProcess } from './support/operator-process.js';
 import { adapterEvents, condition, declareAdapter, getAdapter, waitForReady } from './support/lora-adapters.js';
 import { installCrds } from './support/resources.js';
-
-/** Relays 127.0.0.1:port to the target; close() refuses new connections and cuts the open ones. */
-class Relay {
-  private srv: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-
-  constructor(
-    readonly port: number,
-    private readonly target: URL,
-  ) {}
-
-  async open(): Promise<void> {
-    this.srv = createServer((down) => {
-      const up = createConnection(Number(this.target.port), this.target.hostname);
-      for (const s of [down, up]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => [down, up].forEach((x) => x.destroy()));
-      }
-      down.pipe(up).pipe(down);
-    });
-    await new Promise<void>((resolve) => this.srv!.listen(this.port, '127.0.0.1', resolve));
-  }
-
-  async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.srv?.close(() => resolve()) ?? resolve());
-    this.sockets.forEach((s) => s.destroy());
-    await closed;
-  }
-}
 
 const kubeconfig = () => process.env.LORAPLANE_E2E_KUBECONFIG!;
 let operator: OperatorProcess;

@@ -1,0 +1,94 @@
+// The trainer pod rides out a storage outage instead of burning its Job's retries (issue 10,
+// finding 10): the real trainer process reaches the real versitygw through a TCP relay that is down
+// when the pod starts and comes back seconds later; the pod retries with back-off (each wait logged)
+// and finishes. A permanent error (a bucket that does not exist) is not retried: exit code 3 at once.
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TRAINER_EXIT, parseTrainerResult, type TrainerConfig } from '../../operator/src/api/trainer-contract.js';
+import type { S3Location } from '../../operator/src/api/common.js';
+import { uploadDirectory } from '../../storage/src/upload.js';
+import { configFromManifest } from '../../trainer/src/job-config.js';
+import { waitFor } from '../cluster/cluster.js';
+import { freePort } from '../e2e/support/operator-process.js';
+import { Relay } from '../lib/relay.js';
+import { REPO, TINY_MANIFEST, loraplaneTrainer } from '../trainer/run-process.js';
+import { client, freshBucket, location, roleEnv, server } from './storage.js';
+
+let work: string;
+let c: S3Client;
+let bucket: string;
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'storage-outage-'));
+  c = client();
+  bucket = await freshBucket(c, 'outage');
+  await uploadDirectory(c, bucket, 'models/tiny-llama', join(REPO, 'examples/tiny-llama'), { stateDir: join(work, 'upload-state') });
+  await c.send(new PutObjectCommand({ Bucket: bucket, Key: 'data/customer-support.jsonl', Body: readFileSync(join(REPO, 'examples/data/customer-support.jsonl')) }));
+});
+afterAll(async () => {
+  c.destroy();
+  await rm(work, { recursive: true, force: true });
+});
+
+async function podConfig(at: (prefix: string) => S3Location, outputPrefix: string): Promise<TrainerConfig> {
+  const { spec } = configFromManifest(TINY_MANIFEST);
+  return {
+    apiVersion: 'loraplane.io/v1alpha1',
+    kind: 'TrainerConfig',
+    job: { namespace: 'storage-test', name: 'outage', uid: 'uid-1' },
+    spec: {
+      ...spec,
+      training: { ...spec.training, epochs: undefined, maxSteps: 2, saveSteps: undefined },
+      baseModel: { ...spec.baseModel, source: { s3: at('models/tiny-llama') } },
+      dataset: { ...spec.dataset, source: { s3: at('data/customer-support.jsonl') } },
+      output: { ...spec.output, storage: { s3: at(outputPrefix) } },
+    },
+    metricsPort: await freePort(),
+  };
+}
+
+function pod(config: TrainerConfig) {
+  const scratch = mkdtempSync(join(work, 'scratch-'));
+  const terminationLog = join(scratch, 'termination-log');
+  const run = loraplaneTrainer(config, {
+    ...roleEnv('baseModel'),
+    ...roleEnv('dataset'),
+    ...roleEnv('output'),
+    LORAPLANE_SCRATCH_PATH: scratch,
+    LORAPLANE_TERMINATION_MESSAGE_PATH: terminationLog,
+    POD_IP: '127.0.0.1',
+  });
+  return { run, result: () => parseTrainerResult(readFileSync(terminationLog, 'utf8')) };
+}
+
+describe('trainer pod and a storage outage', () => {
+  it('storage down when the pod starts and back seconds later: the pod waits it out and succeeds', async () => {
+    const relay = new Relay(await freePort(), new URL(server().endpoint));
+    const viaRelay = (prefix: string): S3Location => ({ ...location(bucket, prefix), endpoint: relay.endpoint });
+    const p = pod(await podConfig(viaRelay, 'through-outage'));
+    try {
+      await waitFor(async () => (p.run.output().match(/storage request failed \(attempt \d+\); retrying/g) ?? []).length >= 2, {
+        timeoutMs: 60_000,
+        description: 'two logged retries while the storage is down',
+      });
+      await relay.open();
+      expect(await p.run.exited, p.run.output()).toBe(TRAINER_EXIT.succeeded);
+      expect(p.result()).toMatchObject({ adapterUri: `s3://${bucket}/through-outage/` });
+    } finally {
+      await relay.close();
+    }
+  }, 180_000);
+
+  it('a bucket that does not exist is a permanent failure: exit code 3, no retry', async () => {
+    const missing = (prefix: string): S3Location => location(`${bucket}-missing`, prefix);
+    const p = pod(await podConfig(missing, 'never'));
+    expect(await p.run.exited, p.run.output()).toBe(TRAINER_EXIT.permanent);
+    expect(p.run.output()).not.toMatch(/retrying/);
+    const result = p.result();
+    expect(result && 'error' in result ? result.error : result).toMatch(/NoSuchBucket|does not exist/);
+  }, 60_000);
+});
