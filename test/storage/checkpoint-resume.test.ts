@@ -8,16 +8,16 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseTrainerResult, type TrainerConfig, type TrainerResult } from '../../operator/src/api/trainer-contract.js';
+import type { TrainerConfig } from '../../operator/src/api/trainer-contract.js';
 import { readManifest } from '../../storage/src/manifest.js';
 import { uploadDirectory } from '../../storage/src/upload.js';
 import { CheckpointStore } from '../../trainer/src/checkpoint-store.js';
-import { configFromManifest } from '../../trainer/src/job-config.js';
 import pino from 'pino';
 import { waitFor } from '../cluster/cluster.js';
 import { freePort } from '../e2e/support/operator-process.js';
-import { REPO, TINY_MANIFEST, loraplaneTrainer } from '../trainer/run-process.js';
-import { client, freshBucket, location, roleEnv } from './storage.js';
+import { REPO } from '../trainer/run-process.js';
+import { client, freshBucket, location } from './storage.js';
+import { podConfig, trainerPod } from './trainer-pod.js';
 
 let work: string;
 let c: S3Client;
@@ -37,38 +37,9 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-/** finetune-tiny.yaml (12 steps, a checkpoint every 3, saveTotalLimit 2) with every source and the output in the test bucket. */
-async function podConfig(outputPrefix: string): Promise<TrainerConfig> {
-  const { spec } = configFromManifest(TINY_MANIFEST);
-  return {
-    apiVersion: 'loraplane.io/v1alpha1',
-    kind: 'TrainerConfig',
-    job: { namespace: 'storage-test', name: 'tiny-test', uid: 'uid-1' },
-    spec: {
-      ...spec,
-      baseModel: { ...spec.baseModel, source: { s3: location(bucket, 'models/tiny-llama') } },
-      dataset: { ...spec.dataset, source: { s3: location(bucket, 'data/customer-support.jsonl') } },
-      output: { ...spec.output, storage: { s3: location(bucket, outputPrefix) } },
-    },
-    metricsPort: await freePort(),
-  };
-}
-
-/** One trainer pod: a fresh scratch volume, the credentials the operator would mount, the termination log. */
-function pod(config: TrainerConfig) {
-  const scratch = mkdtempSync(join(work, 'scratch-'));
-  const terminationLog = join(scratch, 'termination-log');
-  const run = loraplaneTrainer(config, {
-      ...roleEnv('baseModel'),
-      ...roleEnv('dataset'),
-      ...roleEnv('output'),
-      LORAPLANE_SCRATCH_PATH: scratch,
-      LORAPLANE_TERMINATION_MESSAGE_PATH: terminationLog,
-      POD_IP: '127.0.0.1',
-  });
-  const result = (): TrainerResult | undefined => parseTrainerResult(readFileSync(terminationLog, 'utf8'));
-  return { run, result };
-}
+const at = (prefix: string) => location(bucket, prefix);
+const pod = (config: TrainerConfig) => trainerPod(config, work);
+const podConfigAt = (outputPrefix: string) => podConfig(at, outputPrefix);
 
 const storeFor = (prefix: string) =>
   new CheckpointStore({ client: c, bucket, outputPrefix: prefix, stateDir: join(work, 'upload-state'), log: pino({ level: 'silent' }) });
@@ -83,7 +54,7 @@ const stepMetric = async (port: number): Promise<number | undefined> => {
 
 describe('trainer checkpoints in S3', () => {
   it('a pod stopped by SIGTERM resumes on an empty scratch volume from its checkpoint in S3 and ends with the uninterrupted adapter', async () => {
-    const straight = pod(await podConfig('straight'));
+    const straight = pod(await podConfigAt('straight'));
     expect(await straight.run.exited, straight.run.output()).toBe(0);
     const done = straight.result();
     expect(done).toMatchObject({ adapterUri: `s3://${bucket}/straight/`, checkpoint: { step: 9, uri: `s3://${bucket}/straight/checkpoints/checkpoint-9/` } });
@@ -93,7 +64,7 @@ describe('trainer checkpoints in S3', () => {
     ]);
 
     // Preempted once checkpoint-3 is in S3 and a later step has run: it checkpoints where it is and exits.
-    const config = await podConfig('resumed');
+    const config = await podConfigAt('resumed');
     const first = pod(config);
     await waitFor(async () => (await storeFor('resumed').list()).some((k) => k.step === 3 && k.complete) && ((await stepMetric(config.metricsPort)) ?? 0) >= 4, {
       timeoutMs: 120_000,

@@ -8,15 +8,15 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TRAINER_EXIT, parseTrainerResult, type TrainerConfig } from '../../operator/src/api/trainer-contract.js';
+import { TRAINER_EXIT, type TrainerConfig } from '../../operator/src/api/trainer-contract.js';
 import type { S3Location } from '../../operator/src/api/common.js';
 import { uploadDirectory } from '../../storage/src/upload.js';
-import { configFromManifest } from '../../trainer/src/job-config.js';
 import { waitFor } from '../cluster/cluster.js';
 import { freePort } from '../e2e/support/operator-process.js';
 import { Relay } from '../lib/relay.js';
-import { REPO, TINY_MANIFEST, loraplaneTrainer } from '../trainer/run-process.js';
-import { client, freshBucket, location, roleEnv, server } from './storage.js';
+import { REPO } from '../trainer/run-process.js';
+import { client, freshBucket, location, server } from './storage.js';
+import { podConfig, trainerPod } from './trainer-pod.js';
 
 let work: string;
 let c: S3Client;
@@ -34,42 +34,14 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-async function podConfig(at: (prefix: string) => S3Location, outputPrefix: string): Promise<TrainerConfig> {
-  const { spec } = configFromManifest(TINY_MANIFEST);
-  return {
-    apiVersion: 'loraplane.io/v1alpha1',
-    kind: 'TrainerConfig',
-    job: { namespace: 'storage-test', name: 'outage', uid: 'uid-1' },
-    spec: {
-      ...spec,
-      training: { ...spec.training, epochs: undefined, maxSteps: 2, saveSteps: undefined },
-      baseModel: { ...spec.baseModel, source: { s3: at('models/tiny-llama') } },
-      dataset: { ...spec.dataset, source: { s3: at('data/customer-support.jsonl') } },
-      output: { ...spec.output, storage: { s3: at(outputPrefix) } },
-    },
-    metricsPort: await freePort(),
-  };
-}
-
-function pod(config: TrainerConfig) {
-  const scratch = mkdtempSync(join(work, 'scratch-'));
-  const terminationLog = join(scratch, 'termination-log');
-  const run = loraplaneTrainer(config, {
-    ...roleEnv('baseModel'),
-    ...roleEnv('dataset'),
-    ...roleEnv('output'),
-    LORAPLANE_SCRATCH_PATH: scratch,
-    LORAPLANE_TERMINATION_MESSAGE_PATH: terminationLog,
-    POD_IP: '127.0.0.1',
-  });
-  return { run, result: () => parseTrainerResult(readFileSync(terminationLog, 'utf8')) };
-}
+const pod = (config: TrainerConfig) => trainerPod(config, work);
+const twoSteps = { epochs: undefined, maxSteps: 2, saveSteps: undefined };
 
 describe('trainer pod and a storage outage', () => {
   it('storage down when the pod starts and back seconds later: the pod waits it out and succeeds', async () => {
     const relay = new Relay(await freePort(), new URL(server().endpoint));
     const viaRelay = (prefix: string): S3Location => ({ ...location(bucket, prefix), endpoint: relay.endpoint });
-    const p = pod(await podConfig(viaRelay, 'through-outage'));
+    const p = pod(await podConfig(viaRelay, 'through-outage', twoSteps));
     try {
       await waitFor(async () => (p.run.output().match(/storage request failed \(attempt \d+\); retrying/g) ?? []).length >= 2, {
         timeoutMs: 60_000,
@@ -85,7 +57,7 @@ describe('trainer pod and a storage outage', () => {
 
   it('a bucket that does not exist is a permanent failure: exit code 3, no retry', async () => {
     const missing = (prefix: string): S3Location => location(`${bucket}-missing`, prefix);
-    const p = pod(await podConfig(missing, 'never'));
+    const p = pod(await podConfig(missing, 'never', twoSteps));
     expect(await p.run.exited, p.run.output()).toBe(TRAINER_EXIT.permanent);
     expect(p.run.output()).not.toMatch(/retrying/);
     const result = p.result();
