@@ -31,7 +31,7 @@ export const SERVED_NAMESPACE_PERMISSIONS: Permission[] = [
   { apiGroup: '', resource: 'pods', verbs: ['get', 'list', 'watch'], why: 'operator.ts informer; trainer progress from the pod' },
   { apiGroup: '', resource: 'secrets', verbs: ['get'], why: 'S3 credentials named by credentialsSecret, to verify adapters' },
   { apiGroup: '', resource: 'serviceaccounts', verbs: ['create'], why: 'finetunejob/service-account.ts: createNamespacedServiceAccount' },
-  { apiGroup: '', resource: 'events', verbs: ['create'], why: 'kube/events.ts: createNamespacedEvent' },
+  { apiGroup: '', resource: 'events', verbs: ['create', 'list'], why: "kube/events.ts: createNamespacedEvent; operator.ts: the Job controller's FailedCreate events (listNamespacedEvent)" },
 ];
 
 /** In the release namespace only. */
