@@ -22,12 +22,14 @@ export interface DatasetFile {
   kind: 'jsonl' | 'json' | 'parquet';
 }
 
-const KINDS: Record<string, DatasetFile['kind']> = { '.jsonl': 'jsonl', '.ndjson': 'jsonl', '.json': 'json', '.parquet': 'parquet' };
+/** The dataset files the trainer reads, by extension (docs/datasets.md names each; test/unit/docs-drift.test.ts). */
+export const DATASET_FILE_KINDS: Readonly<Record<string, DatasetFile['kind']>> = { '.jsonl': 'jsonl', '.ndjson': 'jsonl', '.json': 'json', '.parquet': 'parquet' };
+const EXPECTED = Object.keys(DATASET_FILE_KINDS).join(', ');
 
 function fileKind(path: string, name: string): DatasetFile['kind'] {
-  const kind = KINDS[extname(path).toLowerCase()];
+  const kind = DATASET_FILE_KINDS[extname(path).toLowerCase()];
   if (kind) return kind;
-  throw new DatasetError('format', `${name}: unsupported dataset file (expected .jsonl, .json or .parquet)`);
+  throw new DatasetError('format', `${name}: unsupported dataset file (expected ${EXPECTED})`);
 }
 
 /** Names skipped in a folder: hidden files and markers such as _SUCCESS or .crc files. */
@@ -51,7 +53,7 @@ export async function listDatasetFiles(path: string): Promise<DatasetFile[]> {
     if (name.split('/').some(ignored)) continue;
     files.push({ path: full, name, kind: fileKind(full, name) });
   }
-  if (files.length === 0) throw new DatasetError('empty', `no .jsonl, .json or .parquet files in ${path}`);
+  if (files.length === 0) throw new DatasetError('empty', `no dataset files (${EXPECTED}) in ${path}`);
   return files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
