@@ -8,13 +8,9 @@ import { cel, type CelRule } from './common.js';
 import { affinityJsonSchema } from './core-v1-affinity.generated.js';
 import type { JsonSchema } from './core-v1-openapi.js';
 
-// Kubernetes' quantity syntax (k8s.io/apimachinery resource.Quantity; the OpenAPI int-or-string pattern).
-const QUANTITY = /^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
-// The same without a sign of '-': resource requests and limits, and emptyDir sizes, must not be negative.
+// Kubernetes' quantity syntax (k8s.io/apimachinery resource.Quantity; the OpenAPI int-or-string pattern)
+// without a sign of '-': resource requests and limits, and emptyDir sizes, must not be negative.
 const NON_NEGATIVE_QUANTITY = /^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
-
-/** Kubernetes resource quantity, e.g. `32Gi`, `500m`, `4`, `-1`. */
-export const quantity = z.string().regex(QUANTITY).meta({ description: 'A Kubernetes quantity such as 32Gi or 500m.' });
 
 /** A quantity that may be a resource request or limit: `32Gi`, `500m`, `4`; never negative. */
 export const nonNegativeQuantity = z
