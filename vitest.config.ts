@@ -28,8 +28,9 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts', 'test/cluster/**/*.test.ts', 'test/helm/**/*.e2e.test.ts'],
           exclude: ['**/node_modules/**', '**/dist/**', 'test/cluster/node-agent/**'],
           // One real control plane and one real S3 server (test/storage/up.sh) for the whole run, shared by every file;
-          // the pinned Prometheus (test/metrics/build-prometheus.sh) that finetune-to-adapter starts.
-          globalSetup: ['test/cluster/global-setup.ts', 'test/storage/global-setup.ts', 'test/metrics/global-setup.ts'],
+          // the pinned Prometheus (test/metrics/build-prometheus.sh) that finetune-to-adapter starts; the pinned
+          // Kueue (test/kueue/build-kueue.sh) that the kueue-* files start.
+          globalSetup: ['test/cluster/global-setup.ts', 'test/storage/global-setup.ts', 'test/metrics/global-setup.ts', 'test/kueue/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 300_000,
           // Files share the cluster and the fake GPUs: one at a time keeps them from starving each other.

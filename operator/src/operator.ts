@@ -1,12 +1,13 @@
 // Wires the caches, the work queues and the FineTuneJob and LoraAdapter reconcilers into one runnable unit.
-import { BatchV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import { ApisApi, BatchV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { fineTuneJob, type Phase } from './api/finetunejob.js';
 import { GROUP, VERSION } from './api/group.js';
 import { FINETUNEJOB } from './api/resources.js';
 import type { OperatorConfig } from './config.js';
 import { Controller } from './controller/controller.js';
 import { Informer } from './controller/informer.js';
+import { ExponentialBackoff } from './controller/rate-limiter.js';
+import { KUEUE_GROUP, KUEUE_VERSION, WORKLOADS, jobNameOf, type Workload } from './finetunejob/kueue.js';
 import { LABEL_FINETUNEJOB, LABEL_MANAGED_BY, MANAGED_BY } from './finetunejob/naming.js';
 import { createFineTuneJobReconciler } from './finetunejob/reconciler.js';
 import { createServiceAccountEnsurer } from './finetunejob/service-account.js';
@@ -51,21 +52,45 @@ export function createOperator(kc: KubeConfig, cfg: OperatorConfig, log: Logger)
     list: (n) => (n ? core.listNamespacedPod({ namespace: n, labelSelector: ownedSelector }) : core.listPodForAllNamespaces({ labelSelector: ownedSelector })),
   });
 
-  const countByPhase = () => {
-    const counts = new Map<Phase, number>();
-    for (const obj of fineTuneJobs.list()) {
-      const phase = fineTuneJob.shape.status.safeParse((obj as { status?: unknown }).status).data?.phase ?? 'Pending';
-      counts.set(phase, (counts.get(phase) ?? 0) + 1);
+  // Kueue's Workloads, read to say in a queued FineTuneJob's status what Kueue decided. Started only
+  // when the cluster serves the Kueue API (discovered in start()): without Kueue there is nothing to watch.
+  const workloads = new Informer<Workload & Obj>(kc, {
+    name: 'workloads',
+    namespaces,
+    log,
+    path: (n) => `/apis/${KUEUE_GROUP}/${KUEUE_VERSION}${ns(n)}/${WORKLOADS}`,
+    list: (n) =>
+      (n
+        ? customObjects.listNamespacedCustomObject({ group: KUEUE_GROUP, version: KUEUE_VERSION, namespace: n, plural: WORKLOADS })
+        : customObjects.listClusterCustomObject({ group: KUEUE_GROUP, version: KUEUE_VERSION, plural: WORKLOADS })) as Promise<KubernetesListObject<Workload & Obj>>,
+  });
+  let kueueServed = false;
+  const apis = kc.makeApiClient(ApisApi);
+  /** Whether the API server serves kueue.x-k8s.io/v1beta2; retried with back-off while discovery fails. */
+  async function discoverKueue(): Promise<boolean> {
+    const backoff = new ExponentialBackoff(500, 30_000);
+    for (;;) {
+      try {
+        const { groups } = await apis.getAPIVersions();
+        return groups.some((g) => g.name === KUEUE_GROUP && g.versions.some((v) => v.version === KUEUE_VERSION));
+      } catch (err) {
+        const delay = backoff.when('discovery');
+        log.warn({ err: String(err), retryInMs: delay }, 'API discovery failed; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
     }
-    return counts;
-  };
-  const metrics = createOperatorMetrics(countByPhase);
+  }
+
+  // FineTuneJob metrics by namespace and queue, computed from the cache when scraped; every event for the queued-time histogram.
+  const metrics = createOperatorMetrics(() => fineTuneJobs.list());
+  fineTuneJobs.on((o, event) => metrics.fineTuneJobs.observe(o, event));
 
   const events = new EventRecorder(core, 'loraplane-operator', log);
   const reconcile = createFineTuneJobReconciler({
     fineTuneJobs,
     jobs,
     pods,
+    workloads: { get: (n, name) => (kueueServed ? workloads.get(n, name) : undefined), list: (n) => (kueueServed ? workloads.list(n) : []) },
     batch,
     customObjects,
     events,
@@ -89,6 +114,12 @@ export function createOperator(kc: KubeConfig, cfg: OperatorConfig, log: Logger)
   fineTuneJobs.on(enqueueSelf);
   jobs.on(enqueueOwner);
   pods.on(enqueueOwner);
+  // A Workload is owned by the trainer Job, which names its FineTuneJob.
+  workloads.on((wl) => {
+    const jobName = jobNameOf(wl);
+    const job = jobName && wl.metadata?.namespace ? jobs.get(wl.metadata.namespace, jobName) : undefined;
+    if (job) enqueueOwner(job);
+  });
 
   const adapters = createLoraAdapterController({
     kc,
@@ -104,7 +135,7 @@ export function createOperator(kc: KubeConfig, cfg: OperatorConfig, log: Logger)
     log,
   });
 
-  const informers = [fineTuneJobs, jobs, pods, adapters.informer];
+  const informers: Informer<Obj>[] = [fineTuneJobs, jobs, pods, adapters.informer];
   const controllers = [controller, adapters.controller];
   return {
     metrics,
@@ -113,8 +144,10 @@ export function createOperator(kc: KubeConfig, cfg: OperatorConfig, log: Logger)
     },
     /** Fills the caches, then starts the workers: no reconcile ever sees a half-filled cache. */
     async start(): Promise<void> {
+      kueueServed = await discoverKueue();
+      if (kueueServed) informers.push(workloads);
       await Promise.all(informers.map((i) => i.start()));
-      log.info({ namespaces: namespaces.length ? namespaces : 'all' }, 'caches synced; reconciling');
+      log.info({ namespaces: namespaces.length ? namespaces : 'all', kueue: kueueServed }, 'caches synced; reconciling');
       controllers.forEach((c) => c.start());
     },
     async stop(): Promise<void> {

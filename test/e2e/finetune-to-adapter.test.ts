@@ -5,9 +5,12 @@
 // progress, then Succeeded; the LoraAdapter it publishes becomes Ready with the digest of the stored
 // weights; Prometheus holds the trainer's loss series and the operator's metrics. The only edits to the
 // example: the S3 endpoint and keys of the test server. The test hands Prometheus the trainer pod's IP
-// (from the API server) through file_sd.
+// (from the API server) through file_sd. Last, every query of the chart's Grafana dashboard runs against
+// that Prometheus.
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubeconfigPath, waitFor } from '../cluster/cluster.js';
 import { CHART_DIR, mustHelm } from '../helm/helm.js';
@@ -143,4 +146,52 @@ describe('examples/finetune.yaml end to end', () => {
     expect(adapter.status?.phase).toBe('Ready');
     expect(await sha256Of(s3, 'adapters', 'support-assistant/v1/adapter_model.safetensors')).toBe(adapter.status!.digest);
   });
+
+  it("every query of the chart's Grafana dashboard is valid PromQL, and all but Kueue's return data from this run", async () => {
+    type Doc = Json & { metadata: Json; spec: Json & { output: { adapterName: string } } };
+    const variant = (name: string, spec: Json): Doc => {
+      const doc = structuredClone(exampleForTestServer().find((d) => d.kind === 'FineTuneJob')!) as Doc;
+      doc.metadata = { name };
+      Object.assign(doc.spec, spec, { output: { ...doc.spec.output, adapterName: `${name}-v1` } });
+      return doc;
+    };
+    // For the "failures by reason" panel: the Job controller ends this one after a second (DeadlineExceeded).
+    // For the queue panels: this one waits for a Kueue that is not there, its Job suspended.
+    const extra = [variant('deadline', { activeDeadlineSeconds: 1 }), variant('queued', { queueName: 'team-queue' })];
+    for (const doc of extra) await mustKubectl(['apply', '-n', ns, '-f', '-'], toYaml(doc));
+    const value = async (query: string) => Number((await prometheus.instant(query))[0]?.value[1]);
+    await waitFor(async () => (await value(`loraplane_finetunejobs_failed{namespace="${ns}", reason="DeadlineExceeded"}`)) === 1, {
+      timeoutMs: 60_000,
+      description: 'the operator\'s loraplane_finetunejobs_failed{reason="DeadlineExceeded"} in Prometheus',
+    });
+    await waitFor(async () => (await value(`loraplane_finetunejobs{namespace="${ns}", queue="team-queue", phase="Queued"}`)) === 1, {
+      timeoutMs: 30_000,
+      description: 'the operator\'s loraplane_finetunejobs{queue="team-queue", phase="Queued"} in Prometheus',
+    });
+    expect(await value(`loraplane_finetunejobs_queued_oldest_seconds{namespace="${ns}", queue="team-queue"}`)).toBeGreaterThan(0);
+
+    // The operator's GPU-seconds of the finished job: 1 GPU x its running time, under the job's own namespace.
+    const [gpu] = await prometheus.range('loraplane_finetunejob_gpu_seconds_total{finetunejob="support-assistant"}');
+    expect(gpu?.metric).toMatchObject({ namespace: ns, job: 'loraplane-operator' });
+    expect(Math.max(...gpu!.values.map(([, v]) => Number(v)))).toBeGreaterThan(1);
+
+    type Target = { expr: string; refId: string };
+    const dashboard = JSON.parse(readFileSync(join(CHART_DIR, 'dashboards/loraplane.json'), 'utf8')) as { panels: { title: string; targets?: Target[] }[] };
+    // Grafana's variables as a user picking this namespace and every queue would have them.
+    const substitute = (expr: string) =>
+      expr.replaceAll('$namespace', ns).replaceAll('$queue', '.*').replaceAll('$__rate_interval', '1m').replaceAll('$__range', '5m');
+    const targets = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: `${p.title} ${t.refId}`, expr: substitute(t.expr) })));
+    expect(targets.length).toBeGreaterThan(10);
+    const empty: string[] = [];
+    for (const { where, expr } of targets) {
+      expect(expr, where).not.toContain('$');
+      // Prometheus answers an error for a query that does not parse; prometheus.range throws it.
+      const series = await prometheus.range(expr).catch((err: Error) => expect.fail(`${where}: ${err.message}`));
+      const hasData = series.some((s) => s.values.some(([, v]) => Number.isFinite(Number(v))));
+      // No Kueue in this test: its metrics' panels stay empty.
+      if (!hasData && !/\bkueue_/.test(expr)) empty.push(`${where}: ${expr}`);
+    }
+    expect(empty).toEqual([]);
+    for (const doc of extra) await mustKubectl(['delete', 'ftj', doc.metadata.name as string, '-n', ns]);
+  }, 120_000);
 });

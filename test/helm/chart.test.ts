@@ -6,6 +6,9 @@ import type { V1Container, V1Deployment } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_ENV_NAMES, loadConfig } from '../../operator/src/config.js';
 import { LABEL_MANAGED_BY, MANAGED_BY, trainerLabels } from '../../operator/src/finetunejob/naming.js';
+import { createAdapterMetrics } from '../../operator/src/loraadapter/metrics.js';
+import { createOperatorMetrics } from '../../operator/src/ops/metrics.js';
+import { createTrainerMetrics } from '../../trainer/src/metrics.js';
 import { containerEnv } from './container-env.js';
 import { CHART_DIR, helm, helmBinary } from './helm.js';
 import { grants, leaderElectionPermissions, SERVED_NAMESPACE_PERMISSIONS } from './operator-permissions.js';
@@ -18,6 +21,7 @@ const PORT = 8080;
 type Rules = { rules: { apiGroups?: string[]; resources?: string[]; verbs?: string[]; resourceNames?: string[] }[] };
 type Binding = { roleRef: { kind: string; name: string }; subjects: { kind: string; name: string; namespace: string }[] };
 
+const USER_ROLES = 'user-roles';
 const deploymentOf = (objects: K8sObject[]) => only(objects, 'Deployment') as unknown as V1Deployment;
 const containerOf = (objects: K8sObject[]): V1Container => deploymentOf(objects).spec!.template.spec!.containers[0]!;
 const envOf = (objects: K8sObject[]) => containerEnv(deploymentOf(objects), 'operator', { podName: 'lp-0', podNamespace: RELEASE_NAMESPACE });
@@ -46,6 +50,7 @@ describe('helm lint', () => {
   it.each([
     ['default values', []],
     ['served namespaces, monitors on, one replica', ['--set', `watchNamespaces={${SERVED.join(',')}}`, '--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.podMonitor.enabled=true', '--set', 'replicaCount=1']],
+    ['the dashboard on, the user roles off', ['--set', 'grafanaDashboard.enabled=true', '--set', 'rbac.aggregateClusterRoles=false']],
   ])('passes --strict with %s', async (_, args) => {
     const r = await helm(['lint', '--strict', CHART_DIR, ...args]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -131,7 +136,7 @@ describe('RBAC', () => {
   const leaseName = (objects: K8sObject[]) => loadConfig(envOf(objects)).LEASE_NAME;
 
   it('all namespaces: a ClusterRole with exactly what the code needs, bound to the operator ServiceAccount', () => {
-    const role = only(defaults, 'ClusterRole') as K8sObject & Rules;
+    const role = only(defaults, 'ClusterRole', 'lp-loraplane') as K8sObject & Rules;
     expect(grants(role.rules)).toEqual(grants(SERVED_NAMESPACE_PERMISSIONS));
     const binding = only(defaults, 'ClusterRoleBinding') as K8sObject & Binding;
     expect(binding.roleRef).toMatchObject({ kind: 'ClusterRole', name: role.metadata.name });
@@ -149,7 +154,8 @@ describe('RBAC', () => {
   });
 
   it('served namespaces: a Role and RoleBinding in each, no cluster-wide rights', () => {
-    expect(rbac(namespaced).filter((o) => o.kind.startsWith('Cluster'))).toEqual([]);
+    // The only cluster-scoped RBAC: the user roles, which nothing in the chart binds.
+    expect(rbac(namespaced).filter((o) => o.kind.startsWith('Cluster') && o.metadata.labels?.['app.kubernetes.io/component'] !== USER_ROLES)).toEqual([]);
     for (const ns of SERVED) {
       const role = rbac(namespaced).find((o) => o.kind === 'Role' && o.metadata.namespace === ns) as K8sObject & Rules;
       expect(grants(role.rules)).toEqual(grants(SERVED_NAMESPACE_PERMISSIONS));
@@ -198,12 +204,108 @@ describe('metrics', () => {
   });
 });
 
+describe('user roles', () => {
+  const AGGREGATE = 'rbac.authorization.k8s.io/aggregate-to-';
+  const userRoles = (objects: K8sObject[]) => rbac(objects).filter((o) => o.metadata.labels?.['app.kubernetes.io/component'] === USER_ROLES);
+  const aggregatedTo = (o: K8sObject) =>
+    Object.entries(o.metadata.labels ?? {})
+      .filter(([k, v]) => k.startsWith(AGGREGATE) && v === 'true')
+      .map(([k]) => k.slice(AGGREGATE.length))
+      .sort();
+  /** What a RoleBinding to the built-in role would add: every user role aggregated into it. */
+  const grantedBy = (objects: K8sObject[], builtIn: 'view' | 'edit' | 'admin') =>
+    [...new Set(userRoles(objects).filter((o) => aggregatedTo(o).includes(builtIn)).flatMap((o) => grants((o as K8sObject & Rules).rules)))].sort();
+  const on = (resources: string[], verbs: string[]) => resources.flatMap((r) => verbs.map((v) => `loraplane.io/${r}:${v}`)).sort();
+
+  it('ClusterRoles aggregated into view, edit and admin, whatever namespaces are served', () => {
+    for (const objects of [defaults, namespaced]) {
+      const roles = userRoles(objects);
+      expect(roles.map((o) => [o.kind, o.metadata.name, aggregatedTo(o)])).toEqual([
+        ['ClusterRole', 'lp-loraplane-view', ['admin', 'edit', 'view']],
+        ['ClusterRole', 'lp-loraplane-edit', ['admin', 'edit']],
+      ]);
+    }
+  });
+
+  it('view reads FineTuneJobs and LoraAdapters and their status; edit and admin also write the objects, never status', () => {
+    const objects = ['finetunejobs', 'loraadapters'];
+    const reads = on([...objects, 'finetunejobs/status', 'loraadapters/status'], ['get', 'list', 'watch']);
+    expect(grantedBy(defaults, 'view')).toEqual(reads);
+    const writes = on(objects, ['create', 'update', 'patch', 'delete', 'deletecollection']);
+    expect(grantedBy(defaults, 'edit')).toEqual([...reads, ...writes].sort());
+    expect(grantedBy(defaults, 'admin')).toEqual(grantedBy(defaults, 'edit'));
+    for (const role of userRoles(defaults)) {
+      const g = grants((role as K8sObject & Rules).rules);
+      expect(g.filter((x) => /\/status:(?!get|list|watch)/.test(x) || x.includes('/finalizers') || x.includes('*')), role.metadata.name).toEqual([]);
+    }
+  });
+
+  it('the chart binds nobody to them; rbac.aggregateClusterRoles=false or rbac.create=false leaves them out', async () => {
+    const bound = rbac(defaults).flatMap((o) => ((o as Partial<Binding>).roleRef ? [(o as K8sObject & Binding).roleRef.name] : []));
+    for (const r of userRoles(defaults)) expect(bound).not.toContain(r.metadata.name);
+    expect(userRoles(await renderChart({ rbac: { create: true, aggregateClusterRoles: false } }))).toEqual([]);
+    expect(userRoles(await renderChart({ rbac: { create: false, aggregateClusterRoles: true } }))).toEqual([]);
+  });
+});
+
+describe('Grafana dashboard', () => {
+  type Target = { expr: string; refId: string; datasource: { uid: string } };
+  type Panel = { type: string; title: string; targets?: Target[]; datasource?: { uid: string } };
+  type Dashboard = { uid: string; panels: Panel[]; templating: { list: { name: string; query: unknown }[] } };
+  const file = join(CHART_DIR, 'dashboards/loraplane.json');
+  const dashboard = JSON.parse(readFileSync(file, 'utf8')) as Dashboard;
+  const targets = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, ...t })));
+
+  it('off by default; on, a ConfigMap with the sidecar label holding charts/loraplane/dashboards/loraplane.json', async () => {
+    expect(defaults.filter((o) => o.kind === 'ConfigMap')).toEqual([]);
+    const on = await renderChart({ grafanaDashboard: { enabled: true, namespace: '', labels: { grafana_dashboard: '1' }, annotations: { grafana_folder: 'GPU' } } });
+    const cm = only(on, 'ConfigMap') as K8sObject & { metadata: { annotations?: Record<string, string> }; data: Record<string, string> };
+    expect(cm.metadata).toMatchObject({ name: 'lp-loraplane-dashboard', namespace: RELEASE_NAMESPACE, labels: { grafana_dashboard: '1' }, annotations: { grafana_folder: 'GPU' } });
+    expect(Object.keys(cm.data)).toEqual(['loraplane.json']);
+    expect(JSON.parse(cm.data['loraplane.json']!)).toEqual(dashboard);
+
+    const elsewhere = await renderChart({ grafanaDashboard: { enabled: true, namespace: 'monitoring', labels: { dashboards: 'grafana' }, annotations: {} } });
+    expect(only(elsewhere, 'ConfigMap').metadata).toMatchObject({ namespace: 'monitoring', labels: { dashboards: 'grafana' } });
+  });
+
+  it('every panel queries the chosen Prometheus data source and filters by the namespace and queue variables', () => {
+    expect(dashboard.templating.list.map((v) => v.name)).toEqual(['datasource', 'namespace', 'queue']);
+    expect(targets.length).toBeGreaterThan(10);
+    for (const p of dashboard.panels.filter((x) => x.type !== 'row')) {
+      expect(p.targets?.length, p.title).toBeGreaterThan(0);
+      const refs = p.targets!.map((t) => t.refId);
+      expect(new Set(refs).size, p.title).toBe(refs.length);
+      for (const t of p.targets!) expect(t.datasource.uid, p.title).toBe('${datasource}');
+    }
+    // loraplane's own series follow the variables; Kueue's (per ClusterQueue) cannot.
+    for (const t of targets.filter((x) => /loraplane_/.test(x.expr))) expect(t.expr, `${t.panel} ${t.refId}`).toMatch(/namespace=~"\$namespace"/);
+  });
+
+  it('names only metrics the operator and the trainer export (and Kueue)', async () => {
+    const operator = createOperatorMetrics(() => []);
+    createAdapterMetrics(operator.registry, () => []);
+    const trainer = createTrainerMetrics({ namespace: 'n', finetunejob: 'j' });
+    const families = [...(await operator.registry.getMetricsAsJSON()), ...(await trainer.registry.getMetricsAsJSON())];
+    const series = new Set(families.flatMap((f) => (String(f.type) === 'histogram' ? ['_bucket', '_sum', '_count'].map((s) => f.name + s) : [f.name])));
+    const used = new Set(targets.flatMap((t) => t.expr.match(/\b(loraplane|kueue)_[a-z_]+/g) ?? []));
+    expect([...used].filter((m) => m.startsWith('loraplane_') && !series.has(m))).toEqual([]);
+    expect([...used].filter((m) => m.startsWith('kueue_')).sort()).toEqual([
+      'kueue_cluster_queue_borrowing_limit',
+      'kueue_cluster_queue_nominal_quota',
+      'kueue_cluster_queue_resource_usage',
+      'kueue_preempted_workloads_total',
+    ]);
+  });
+});
+
 describe('values.schema.json', () => {
   it.each([
     ['replicaCount=two', "at '/replicaCount': got string, want integer"],
     ['watchNamespaces[0]=Team_A', "at '/watchNamespaces/0'"],
     ['trainer.image.pullPolicy=Sometimes', "at '/trainer/image/pullPolicy'"],
     ['replicas=2', "additional properties 'replicas' not allowed"],
+    ['rbac.aggregateClusterRoles=yes', "at '/rbac/aggregateClusterRoles': got string, want boolean"],
+    ['grafanaDashboard.label=x', "additional properties 'label' not allowed"],
   ])('helm refuses %s', async (set, message) => {
     const r = await helm(['template', 'lp', CHART_DIR, '--set-string', set]);
     expect(r.code).not.toBe(0);

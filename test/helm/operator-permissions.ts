@@ -31,6 +31,12 @@ export const SERVED_NAMESPACE_PERMISSIONS: Permission[] = [
   { apiGroup: '', resource: 'pods', verbs: ['get', 'list', 'watch'], why: 'operator.ts informer; trainer progress from the pod' },
   { apiGroup: '', resource: 'secrets', verbs: ['get'], why: 'S3 credentials named by credentialsSecret, to verify adapters' },
   { apiGroup: '', resource: 'serviceaccounts', verbs: ['create'], why: 'finetunejob/service-account.ts: createNamespacedServiceAccount' },
+  {
+    apiGroup: 'kueue.x-k8s.io',
+    resource: 'workloads',
+    verbs: ['list', 'watch', 'patch'],
+    why: 'operator.ts: the Workload informer (when the cluster serves Kueue); reconciler.ts: spec.active for spec.suspend (patchNamespacedCustomObject)',
+  },
   { apiGroup: '', resource: 'events', verbs: ['create', 'list'], why: "kube/events.ts: createNamespacedEvent; operator.ts: the Job controller's FailedCreate events (listNamespacedEvent)" },
 ];
 

@@ -102,6 +102,12 @@ names the code behind each verb; the chart test holds the two equal).
 - apiGroups: [""]
   resources: [serviceaccounts]
   verbs: [create]
+# Kueue's Workloads (when Kueue is installed): read to say in a queued FineTuneJob's status what Kueue
+# decided; patched for spec.suspend only (spec.active, Kueue's own switch). Kueue alone admits,
+# suspends and unsuspends the trainer Job.
+- apiGroups: [kueue.x-k8s.io]
+  resources: [workloads]
+  verbs: [list, watch, patch]
 # Events: recorded on the objects it manages; the Job controller's FailedCreate read to say why a
 # trainer pod cannot be created.
 - apiGroups: [""]

@@ -196,6 +196,14 @@ export const fineTuneJobStatus = z.object({
     })
     .optional(),
   checkpoint: z.object({ step: z.number().int(), uri: z.string() }).optional(),
+  admission: z
+    .object({
+      workload: z.string().meta({ description: 'The Kueue Workload that stands for the trainer Job.' }),
+      clusterQueue: z.string().meta({ description: 'The ClusterQueue whose quota the Job holds.' }),
+      flavors: z.record(z.string(), z.string()).optional().meta({ description: 'ResourceFlavor assigned to each resource, e.g. nvidia.com/gpu: h100.' }),
+    })
+    .optional()
+    .meta({ description: 'Where Kueue admitted the trainer Job (spec.queueName), while it is admitted. The Admitted condition says the rest in Kueue\'s words.' }),
   result: z
     .object({
       adapter: z.string().optional(),

@@ -5,6 +5,8 @@ import type { FineTuneJob, Phase } from '../api/finetunejob.js';
 import { TRAINER_EXIT, parseTrainerResult, type TrainerResult } from '../api/trainer-contract.js';
 import { s3Uri } from '../../../storage/src/errors.js';
 import { folderPrefix } from '../../../storage/src/location.js';
+import type { KueueView } from './kueue.js';
+import { LABEL_KUEUE_QUEUE } from './naming.js';
 
 export interface Observation {
   phase: Phase;
@@ -18,6 +20,10 @@ export interface Observation {
   result?: Extract<TrainerResult, { adapterUri: string }>;
   /** The newest checkpoint a finished or stopped trainer container reported. */
   checkpoint?: { step: number; uri: string };
+  /** Kueue's decision for a queued Job: the Admitted condition, in Kueue's words. */
+  admitted?: { status: 'True' | 'False'; reason: string; message: string };
+  /** Where Kueue admitted it; undefined while it is not (with `admitted` set). */
+  admission?: KueueView['admission'];
 }
 
 const IMAGE_PROBLEMS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
@@ -74,13 +80,15 @@ function newestCheckpoint(pods: V1Pod[]): Observation['checkpoint'] {
   return reported.sort((a, b) => a.step - b.step).at(-1);
 }
 
-export function observe(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[]): Observation {
-  const observation = observeJob(ftj, job, pods);
+/** `kueue`: what Kueue decided about the Job (kueue.ts), when a Workload stands for it. */
+export function observe(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[], kueue?: KueueView): Observation {
+  let observation = observeJob(ftj, job, pods, kueue);
+  if (kueue) observation = { ...observation, admitted: kueue.condition, admission: kueue.admission };
   const checkpoint = newestCheckpoint(pods);
   return checkpoint ? { ...observation, checkpoint } : observation;
 }
 
-function observeJob(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[]): Observation {
+function observeJob(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[], kueue: KueueView | undefined): Observation {
   const attempts = job ? (job.status?.active ?? 0) + (job.status?.failed ?? 0) + (job.status?.succeeded ?? 0) : 0;
   if (!job) return { phase: 'Pending', reason: 'JobCreating', message: 'creating the trainer Job', attempts };
 
@@ -133,15 +141,10 @@ function observeJob(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[]): Ob
     };
   }
   if (job.spec?.suspend) {
-    return ftj.spec.suspend
-      ? { phase: 'Suspended', reason: 'Suspended', message: 'suspended by spec.suspend', startTime, attempts }
-      : {
-          phase: 'Queued',
-          reason: 'WaitingForAdmission',
-          message: `waiting for Kueue to admit the Job from queue ${ftj.spec.queueName}`,
-          startTime,
-          attempts,
-        };
+    if (ftj.spec.suspend) return { phase: 'Suspended', reason: 'Suspended', message: 'suspended by spec.suspend', startTime, attempts };
+    // Kueue holds the Job: say why in its words (waiting for quota, evicted, preempted and by whom).
+    if (kueue) return { phase: 'Queued', ...kueue.queued, startTime, attempts };
+    return { phase: 'Queued', reason: 'WaitingForAdmission', message: `waiting for Kueue to admit the Job from queue ${ftj.spec.queueName ?? job.metadata?.labels?.[LABEL_KUEUE_QUEUE]}`, startTime, attempts };
   }
 
   const live = sorted.filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase !== 'Failed' && p.status?.phase !== 'Succeeded');

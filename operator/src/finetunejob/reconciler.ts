@@ -9,7 +9,19 @@ import { GROUP, VERSION } from '../api/group.js';
 import { FINETUNEJOB } from '../api/resources.js';
 import { TerminalError, keyOf, type ObjectKey, type Result } from '../controller/controller.js';
 import type { EventRecorder } from '../kube/events.js';
-import { LABEL_JOB_NAME, trainerJobName } from './naming.js';
+import {
+  ANNOTATION_DEACTIVATED,
+  DEACTIVATED_BY_SPEC,
+  KUEUE_GROUP,
+  KUEUE_VERSION,
+  WORKLOADS,
+  kueueDecision,
+  kueueView,
+  workloadOf,
+  type KueueView,
+  type Workload,
+} from './kueue.js';
+import { LABEL_FINETUNEJOB, LABEL_JOB_NAME, LABEL_KUEUE_QUEUE, trainerJobName } from './naming.js';
 import { observe } from './observe.js';
 import { renderTrainerJob, type TrainerDefaults } from './render-job.js';
 import { scrapeProgress } from './progress.js';
@@ -26,6 +38,8 @@ export interface FineTuneJobReconcilerDeps {
   fineTuneJobs: Cache<unknown>;
   jobs: Cache<V1Job>;
   pods: Cache<V1Pod>;
+  /** Kueue's Workloads, when the cluster serves kueue.x-k8s.io (operator.ts discovers it at start). */
+  workloads?: Cache<Workload>;
   batch: BatchV1Api;
   customObjects: CustomObjectsApi;
   events: EventRecorder;
@@ -40,7 +54,17 @@ export interface FineTuneJobReconcilerDeps {
   now?: () => Date;
 }
 
-const WARNING_REASONS = new Set(['FailedCreate', 'Unschedulable', 'ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError']);
+const WARNING_REASONS = new Set([
+  'FailedCreate',
+  'Unschedulable',
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'InvalidImageName',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  // Kueue cannot admit the Job as configured (no such LocalQueue or ClusterQueue, a stopped queue).
+  'Inadmissible',
+]);
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const SCRAPE_TIMEOUT_MS = 2000;
 const CONFLICT_RETRY_MS = 60_000;
@@ -82,6 +106,9 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
       conditions: s?.conditions?.map(({ lastTransitionTime: _ignored, ...c }) => c),
     });
     if (isDeepStrictEqual(JSON.parse(JSON.stringify(ignoreTimes(ftj.status))), JSON.parse(JSON.stringify(ignoreTimes(status))))) return;
+    // A merge patch keeps what it does not name: a field the new status drops (status.admission once
+    // Kueue evicts the Job) is removed with an explicit null.
+    const cleared = Object.fromEntries(Object.keys(ftj.status ?? {}).filter((k) => status[k as keyof FineTuneJobStatus] === undefined).map((k) => [k, null]));
     await deps.customObjects.patchNamespacedCustomObjectStatus(
       {
         group: GROUP,
@@ -89,7 +116,7 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
         plural: FINETUNEJOB.plural,
         namespace: ftj.metadata.namespace!,
         name: ftj.metadata.name,
-        body: { metadata: { resourceVersion: ftj.metadata.resourceVersion }, status },
+        body: { metadata: { resourceVersion: ftj.metadata.resourceVersion }, status: { ...status, ...cleared } },
       },
       mergePatch,
     );
@@ -102,6 +129,15 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
     const problem = after.phase === 'Failed' || WARNING_REASONS.has(reason);
     if (before?.phase === after.phase && (beforeReason === reason || !problem)) return;
     await deps.events.record(ftj, problem ? 'Warning' : 'Normal', reason, `${after.phase}: ${after.message}`);
+  }
+
+  /** Kueue's decision; a preemptor that is another FineTuneJob's trainer Job is named. */
+  function kueueViewOf(workload: Workload, queueName: string | undefined): KueueView | undefined {
+    const decision = kueueDecision(workload);
+    const uid = decision.preemptorJobUid;
+    const preemptor = uid ? deps.jobs.list().find((j) => j.metadata?.uid === uid) : undefined;
+    const owner = preemptor?.metadata?.labels?.[LABEL_FINETUNEJOB];
+    return kueueView(decision, queueName, owner ? `${preemptor!.metadata!.namespace}/${owner}` : undefined);
   }
 
   return async function reconcile(key: ObjectKey): Promise<Result> {
@@ -154,10 +190,36 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
       return {};
     }
 
+    // Kueue manages the Job when it has a Workload or carries a queue name (spec.queueName, or the
+    // namespace's default LocalQueue that Kueue's webhook set): then Kueue alone unsuspends it.
+    const workload = deps.workloads && workloadOf(job, deps.workloads.list(namespace));
+    const queueName = ftj.spec.queueName ?? job.metadata?.labels?.[LABEL_KUEUE_QUEUE];
     const wantSuspended = ftj.spec.suspend;
     const jobSuspended = !!job.spec?.suspend;
-    // With a queue, Kueue owns unsuspending; the operator only suspends on request.
-    if (!isTerminal(ftj.status?.phase) && wantSuspended !== jobSuspended && (wantSuspended || !ftj.spec.queueName)) {
+    // Kueue undoes a suspend written on a Job whose Workload it admitted: spec.suspend goes through the
+    // Workload instead (Kueue's own stop switch, spec.active), and Kueue evicts and suspends the Job
+    // itself. Only a Workload the operator deactivated is reactivated: Kueue deactivates some itself.
+    const deactivatedBySpec = workload?.metadata?.annotations?.[ANNOTATION_DEACTIVATED] === DEACTIVATED_BY_SPEC;
+    if (!isTerminal(ftj.status?.phase) && workload && (wantSuspended ? workload.spec?.active !== false : deactivatedBySpec)) {
+      const name = workload.metadata!.name!;
+      await deps.customObjects.patchNamespacedCustomObject(
+        {
+          group: KUEUE_GROUP,
+          version: KUEUE_VERSION,
+          plural: WORKLOADS,
+          namespace,
+          name,
+          body: { metadata: { annotations: { [ANNOTATION_DEACTIVATED]: wantSuspended ? DEACTIVATED_BY_SPEC : null } }, spec: { active: !wantSuspended } },
+        },
+        mergePatch,
+      );
+      log.info({ workload: name, active: !wantSuspended }, wantSuspended ? 'deactivated the Kueue Workload' : 'reactivated the Kueue Workload');
+      const what = `${wantSuspended ? 'deactivating' : 'reactivating'} Kueue Workload ${name} of trainer Job ${jobName}`;
+      await deps.events.record(ftj, 'Normal', wantSuspended ? 'Suspending' : 'Resuming', what);
+      return {};
+    }
+    // Without a Workload (yet): the operator suspends on request, and resumes only a Job no queue names.
+    if (!isTerminal(ftj.status?.phase) && !workload && wantSuspended !== jobSuspended && (wantSuspended || !queueName)) {
       await deps.batch.patchNamespacedJob({ namespace, name: jobName, body: { spec: { suspend: wantSuspended } } }, mergePatch);
       log.info({ job: jobName, suspend: wantSuspended }, wantSuspended ? 'suspended trainer Job' : 'resumed trainer Job');
       await deps.events.record(ftj, 'Normal', wantSuspended ? 'Suspending' : 'Resuming', `${wantSuspended ? 'suspending' : 'resuming'} trainer Job ${jobName}`);
@@ -165,7 +227,7 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
     }
 
     const pods = deps.pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_JOB_NAME] === jobName);
-    let observation = observe(ftj, job, pods);
+    let observation = observe(ftj, job, pods, workload ? kueueViewOf(workload, queueName) : undefined);
     if (observation.reason === 'PodCreating') {
       const refused = await deps.failedCreate(namespace, jobName);
       if (refused) observation = { ...observation, reason: 'FailedCreate', message: `the Job controller cannot create the trainer pod: ${refused}` };

@@ -7,6 +7,8 @@ import { finalProgress, type Progress } from './progress.js';
 import { ADAPTER_PUBLISHED } from './publish-adapter.js';
 
 const TERMINAL = new Set(['Succeeded', 'Failed']);
+/** Kueue's decision for a queued Job (set only when a Kueue Workload stands for the trainer Job). */
+export const KUEUE_ADMITTED = 'Admitted';
 
 export const isTerminal = (phase: string | undefined): boolean => !!phase && TERMINAL.has(phase);
 
@@ -20,6 +22,7 @@ function conditionsFor(o: Observation): ConditionInput[] {
     { type: 'Suspended', status: held ? 'True' : 'False', reason: held ? o.reason : 'NotSuspended', message: held ? o.message : '' },
   ];
   if (o.scheduled) conditions.push({ type: 'Scheduled', ...o.scheduled });
+  if (o.admitted) conditions.push({ type: KUEUE_ADMITTED, ...o.admitted });
   return conditions;
 }
 
@@ -38,6 +41,9 @@ export function nextStatus(ftj: FineTuneJob, o: Observation, jobName: string, no
   // Keep the last known scheduling condition once the pod is gone (e.g. after it finished), and the publication's.
   const prevScheduled = previous('Scheduled');
   if (!o.scheduled && prevScheduled) conditions.push(prevScheduled);
+  // Likewise Kueue's last word once its Workload has finished or gone.
+  const prevAdmitted = previous(KUEUE_ADMITTED);
+  if (!o.admitted && prevAdmitted) conditions.push(prevAdmitted);
   const prevPublished = previous(ADAPTER_PUBLISHED);
   if (!extras.published && prevPublished) conditions.push(prevPublished);
   const published = conditions.some((c) => c.type === ADAPTER_PUBLISHED && c.status === 'True');
@@ -52,6 +58,8 @@ export function nextStatus(ftj: FineTuneJob, o: Observation, jobName: string, no
     attempts: Math.max(o.attempts, prev.attempts ?? 0),
     message: o.message,
     checkpoint: o.checkpoint ?? prev.checkpoint,
+    // Where Kueue admitted the Job while it is admitted; cleared when evicted or waiting again.
+    admission: o.admitted ? o.admission : prev.admission,
     progress: extras.progress ?? (o.result ? finalProgress(prev.progress, o.result.metrics) : prev.progress),
     result: o.result
       ? { ...(published ? { adapter: ftj.spec.output.adapterName } : {}), uri: o.result.adapterUri, digest: o.result.digest, metrics: o.result.metrics }

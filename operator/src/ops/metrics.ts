@@ -1,10 +1,16 @@
-// The operator's Prometheus metrics (prom-client), named per Prometheus conventions.
+// The operator's Prometheus metrics (prom-client), named per Prometheus conventions (base units,
+// `_total` for counters, `_seconds`). The FineTuneJob metrics for the platform team, by namespace and
+// queue, are in finetunejob-metrics.ts.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { PHASES, type Phase } from '../api/finetunejob.js';
+import { createFineTuneJobMetrics } from './finetunejob-metrics.js';
 
 export type OperatorMetrics = ReturnType<typeof createOperatorMetrics>;
 
-export function createOperatorMetrics(countByPhase: () => Map<Phase, number>) {
+/**
+ * `fineTuneJobs` lists the FineTuneJobs in the operator's cache, read when Prometheus scrapes; give
+ * `metrics.fineTuneJobs.observe` every informer event of them too (the queued-time histogram).
+ */
+export function createOperatorMetrics(fineTuneJobs: () => Iterable<unknown>, now: () => number = Date.now) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   return {
@@ -39,15 +45,6 @@ export function createOperatorMetrics(countByPhase: () => Map<Phase, number>) {
       help: '1 when this replica holds the leader Lease, else 0.',
       registers: [registry],
     }),
-    fineTuneJobs: new Gauge({
-      name: 'loraplane_finetunejobs',
-      help: 'FineTuneJobs in the operator cache by status phase.',
-      labelNames: ['phase'] as const,
-      registers: [registry],
-      collect() {
-        const counts = countByPhase();
-        for (const phase of PHASES) this.set({ phase }, counts.get(phase) ?? 0);
-      },
-    }),
+    fineTuneJobs: createFineTuneJobMetrics(registry, fineTuneJobs, now),
   };
 }
