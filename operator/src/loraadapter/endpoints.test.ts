@@ -18,6 +18,10 @@ describe('endpoint policy', () => {
     }
   });
 
+  it('refuses an endpoint that is not a URL', () => {
+    expect(policy.check({ endpoint: 'http://[zz]:9000' })).toEqual({ kind: 'failed', reason: 'EndpointNotAllowed', message: 'endpoint http://[zz]:9000 is not a URL' });
+  });
+
   it('never allows link-local or metadata addresses, even when listed', () => {
     const listed = endpointPolicy(['http://169.254.169.254', 'http://[fe80::1]:9000', 'http://metadata.google.internal']);
     for (const endpoint of ['http://169.254.169.254', 'http://[fe80::1]:9000', 'http://metadata.google.internal'])

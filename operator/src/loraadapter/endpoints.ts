@@ -39,7 +39,8 @@ export function endpointPolicy(allowedEndpoints: readonly string[]): EndpointPol
   return {
     check(location) {
       if (location.endpoint === undefined) return undefined;
-      const url = new URL(location.endpoint);
+      const url = URL.parse(location.endpoint);
+      if (!url) return failed('EndpointNotAllowed', `endpoint ${location.endpoint} is not a URL`);
       const host = url.hostname.replace(/^\[|\]$/g, '');
       if (FORBIDDEN_NAMES.has(host.toLowerCase()) || isForbiddenAddress(host))
         return failed('EndpointNotAllowed', `endpoint ${location.endpoint} is a link-local or metadata address; the operator never connects to one`);
