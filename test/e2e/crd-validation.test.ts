@@ -19,6 +19,8 @@ const creationCases: [string, (spec: Spec) => void, RegExp][] = [
   ['gpus: 0', (s) => (at(s, 'resources').gpus = 0), /spec\.resources\.gpus: Invalid value: 0: .*greater than or equal to 1/],
   ['both epochs and maxSteps', (s) => (at(s, 'training').maxSteps = 100), /spec\.training\.epochs: Invalid value: .*exactly one of epochs or maxSteps/],
   ['neither epochs nor maxSteps', (s) => delete at(s, 'training').epochs, /spec\.training\.epochs: Invalid value: .*exactly one of epochs or maxSteps/],
+  ['a WorkloadPriorityClass without a queue', (s) => (s.workloadPriorityClassName = 'research-high'), /spec\.workloadPriorityClassName: Invalid value: .*needs spec\.queueName/],
+  ['a WorkloadPriorityClass name that is not a DNS subdomain', (s) => Object.assign(s, { queueName: 'q', workloadPriorityClassName: 'High_Priority' }), /spec\.workloadPriorityClassName: Invalid value: "High_Priority"/],
   ['bad method enum', (s) => (s.method = 'full'), /spec\.method: Unsupported value: "full"/],
   ['bad quantization type', (s) => (s.quantization = { type: 'int8' }), /spec\.quantization\.type: Unsupported value: "int8"/],
   ['negative learning rate', (s) => (at(s, 'training').learningRate = -0.001), /spec\.training\.learningRate: Invalid value: -0\.001/],

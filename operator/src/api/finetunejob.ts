@@ -153,6 +153,11 @@ export const fineTuneJobSpec = z
     training: training.meta(cel(...trainingRules, immutable('spec.training'))),
     resources: resources.default({ gpus: 1, sharedMemory: '8Gi', scratch: '50Gi' }).meta(cel(immutable('spec.resources'))),
     queueName: labelValueName.optional().meta({ description: 'Kueue LocalQueue; the Job is created suspended for Kueue to admit.', ...cel(immutable('spec.queueName')) }),
+    workloadPriorityClassName: objectName.optional().meta({
+      description:
+        "Kueue WorkloadPriorityClass (kueue.x-k8s.io/priority-class on the Job): orders the Job in its queue and decides which workloads Kueue may preempt for it. Only with spec.queueName; not the pod's PriorityClass (spec.resources.priorityClassName).",
+      ...cel(immutable('spec.workloadPriorityClassName')),
+    }),
     suspend: z.boolean().default(false).meta({ description: 'Suspends the trainer (its pods are deleted; it resumes from the last checkpoint).' }),
     backoffLimit: z.number().int().min(0).max(100).default(3),
     activeDeadlineSeconds: z.number().int().min(1).optional(),
@@ -162,11 +167,23 @@ export const fineTuneJobSpec = z
   })
   .strict()
   .meta(
-    cel({
-      rule: 'has(self.queueName) == has(oldSelf.queueName)',
-      message: 'spec.queueName cannot be added or removed after creation',
-      fieldPath: '.queueName',
-    }),
+    cel(
+      {
+        rule: 'has(self.queueName) == has(oldSelf.queueName)',
+        message: 'spec.queueName cannot be added or removed after creation',
+        fieldPath: '.queueName',
+      },
+      {
+        rule: 'has(self.workloadPriorityClassName) == has(oldSelf.workloadPriorityClassName)',
+        message: 'spec.workloadPriorityClassName cannot be added or removed after creation',
+        fieldPath: '.workloadPriorityClassName',
+      },
+      {
+        rule: '!has(self.workloadPriorityClassName) || has(self.queueName)',
+        message: 'spec.workloadPriorityClassName needs spec.queueName: only Kueue reads a WorkloadPriorityClass',
+        fieldPath: '.workloadPriorityClassName',
+      },
+    ),
   );
 export type FineTuneJobSpec = z.infer<typeof fineTuneJobSpec>;
 
@@ -181,6 +198,12 @@ export const fineTuneJobStatus = z.object({
   startTime: timestamp.optional(),
   completionTime: timestamp.optional(),
   attempts: z.number().int().min(0).optional(),
+  preemptions: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .meta({ description: 'How many times Kueue preempted the trainer Job (its Workload\'s schedulingStats); each time the trainer checkpointed and resumed when admitted again.' }),
   message: z.string().optional(),
   progress: z
     .object({

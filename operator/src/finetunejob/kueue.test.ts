@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { exampleFineTuneJob } from '../../../test/fixtures/finetunejob.js';
 import type { FineTuneJobStatus } from '../api/finetunejob.js';
 import type { EventRecorder } from '../kube/events.js';
-import { describeFlavors, kueueDecision, kueueView, workloadOf, type Workload, type WorkloadCondition } from './kueue.js';
+import { describeFlavors, kueueDecision, kueueView, preemptionsOf, workloadOf, type Workload, type WorkloadCondition } from './kueue.js';
 import { LABEL_FINETUNEJOB, LABEL_KUEUE_QUEUE, trainerJobName } from './naming.js';
 import { observe } from './observe.js';
 import { createFineTuneJobReconciler, type Cache } from './reconciler.js';
@@ -100,6 +100,22 @@ describe('kueueDecision and kueueView', () => {
     );
   });
 
+  it("counts Kueue's preemptions and says a re-admission is one", () => {
+    const stats = { evictions: [{ reason: 'Preempted', underlyingCause: 'InClusterQueue', count: 1 }, { reason: 'Preempted', underlyingCause: 'InCohortReclamation', count: 1 }, { reason: 'PodsReadyTimeout', underlyingCause: '', count: 3 }] };
+    const wl = workload([c('QuotaReserved', 'True', 'QuotaReserved'), c('Admitted', 'True', 'Admitted'), c('Evicted', 'False', 'QuotaReserved'), c('Preempted', 'False', 'QuotaReserved')], ADMISSION);
+    const again = { ...wl, status: { ...wl.status, schedulingStats: stats } };
+    expect(preemptionsOf(again)).toBe(2);
+    const d = kueueDecision(again);
+    expect(d).toMatchObject({ state: 'Admitted', preemptions: 2 });
+    const view = kueueView(d, 'gpu')!;
+    expect(view.condition.message).toBe('admitted again after 2 preemptions by ClusterQueue team-a (flavor h100 for cpu, memory, nvidia.com/gpu)');
+    expect(view.preemptions).toBe(2);
+    const once = { ...wl, status: { ...wl.status, schedulingStats: { evictions: [stats.evictions[0]!] } } };
+    expect(kueueView(kueueDecision(once), 'gpu')!.condition.message).toMatch(/^admitted again after a preemption by ClusterQueue team-a/);
+    expect(kueueDecision(wl).preemptions).toBeUndefined();
+    expect(kueueView(kueueDecision(wl), 'gpu')!.condition.message).toMatch(/^admitted by ClusterQueue team-a/);
+  });
+
   it('a finished Workload adds nothing', () => {
     expect(kueueView(kueueDecision(workload([c('Admitted', 'True', 'Admitted'), c('Finished', 'True', 'Succeeded', 'Job finished successfully')])), 'gpu')).toBeUndefined();
   });
@@ -129,6 +145,16 @@ describe('FineTuneJob status from Kueue', () => {
     expect(preempted).toMatchObject({ phase: 'Queued', message: expect.stringMatching(/^preempted: Preempted to accommodate/) });
     expect(preempted.conditions!.find((x) => x.type === 'Ready')).toMatchObject({ reason: 'Preempted' });
     expect(preempted.admission).toBeUndefined();
+  });
+
+  it('keeps the preemption count in status.preemptions, also once the Workload is gone', () => {
+    const evictedWl = workload([c('Evicted', 'True', 'Preempted', PREEMPTION), c('QuotaReserved', 'False', 'Preempted', PREEMPTION)]);
+    const evicted = kueueView(kueueDecision({ ...evictedWl, status: { ...evictedWl.status, schedulingStats: { evictions: [{ reason: 'Preempted', underlyingCause: 'InClusterQueue', count: 1 }] } } }), 'gpu');
+    const preempted = nextStatus(ftj, observe(ftj, job(), [], evicted), 'j', t);
+    expect(preempted.preemptions).toBe(1);
+    const later = nextStatus({ ...ftj, status: preempted }, observe(ftj, job({ suspend: false }), []), 'j', t);
+    expect(later.preemptions).toBe(1);
+    expect(nextStatus(ftj, observe(ftj, job({ suspend: false }), [], admitted), 'j', t).preemptions).toBeUndefined();
   });
 
   it('keeps Kueue\'s last word once the Workload is gone', () => {

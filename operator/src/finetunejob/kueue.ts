@@ -40,6 +40,8 @@ export interface Workload {
   status?: {
     conditions?: WorkloadCondition[];
     admission?: { clusterQueue: string; podSetAssignments?: { name: string; flavors?: Record<string, string>; count?: number }[] };
+    /** Kueue counts each eviction by reason (Preempted, PodsReadyTimeout...) and underlying cause. */
+    schedulingStats?: { evictions?: { reason: string; underlyingCause?: string; count: number }[] };
   };
 }
 
@@ -80,6 +82,13 @@ export interface KueueDecision {
   preemptorJobUid?: string;
   /** While evicted: why it is not admitted again yet (Kueue's QuotaReserved message). */
   waiting?: string;
+  /** How many times Kueue has preempted the Workload (its schedulingStats), when it has. */
+  preemptions?: number;
+}
+
+/** Kueue's own count of the Workload's preemptions (status.schedulingStats.evictions, reason Preempted). */
+export function preemptionsOf(wl: Workload): number {
+  return (wl.status?.schedulingStats?.evictions ?? []).filter((e) => e.reason === 'Preempted').reduce((n, e) => n + (e.count ?? 0), 0);
 }
 
 const cond = (wl: Workload, type: string) => wl.status?.conditions?.find((c) => c.type === type);
@@ -107,6 +116,12 @@ const PREEMPTOR = /\(UID: [^,)]+, JobUID: ([^)\s]+)\)/;
 
 /** Where a Workload stands, in Kueue's words: its conditions, newest decision first. */
 export function kueueDecision(wl: Workload): KueueDecision {
+  const preemptions = preemptionsOf(wl);
+  const decision = decide(wl);
+  return preemptions ? { ...decision, preemptions } : decision;
+}
+
+function decide(wl: Workload): KueueDecision {
   const workload = wl.metadata?.name ?? '';
   const clusterQueue = wl.status?.admission?.clusterQueue;
   const flavors = flavorsOf(wl);
@@ -154,6 +169,8 @@ export interface KueueView {
   queued: { reason: string; message: string };
   /** The ClusterQueue and flavors, while quota is reserved or the Workload admitted. */
   admission?: { workload: string; clusterQueue: string; flavors?: Record<string, string> };
+  /** Kueue's count of the Workload's preemptions, when it has been preempted. */
+  preemptions?: number;
 }
 
 /**
@@ -168,6 +185,19 @@ export function kueueView(d: KueueDecision, queueName: string | undefined, preem
     return `ClusterQueue ${cq}${flavors ? ` (${flavors})` : ''}`;
   };
   const admission = d.clusterQueue ? { workload: d.workload, clusterQueue: d.clusterQueue, ...(d.flavors ? { flavors: d.flavors } : {}) } : undefined;
+  const view = viewOf(d, from, where, admission, preemptor);
+  return view && d.preemptions ? { ...view, preemptions: d.preemptions } : view;
+}
+
+function viewOf(
+  d: KueueDecision,
+  from: string,
+  where: (cq: string) => string,
+  admission: KueueView['admission'],
+  preemptor: string | undefined,
+): KueueView | undefined {
+  // Admitted again after Kueue preempted it: the trainer resumes from its newest checkpoint.
+  const again = d.preemptions ? ` again after ${d.preemptions === 1 ? 'a preemption' : `${d.preemptions} preemptions`}` : '';
   switch (d.state) {
     case 'Finished':
       return undefined;
@@ -182,7 +212,7 @@ export function kueueView(d: KueueDecision, queueName: string | undefined, preem
       return { condition: { status: 'False', reason: d.reason, message }, queued: { reason: 'QuotaReserved', message }, admission };
     }
     case 'Admitted': {
-      const message = `admitted by ${where(d.clusterQueue ?? 'unknown')}`;
+      const message = `admitted${again} by ${where(d.clusterQueue ?? 'unknown')}`;
       return { condition: { status: 'True', reason: 'Admitted', message }, queued: { reason: 'Admitted', message: `${message}; Kueue is starting the Job` }, admission };
     }
     case 'Evicted': {

@@ -6,6 +6,8 @@ export const LABEL_FINETUNEJOB = 'loraplane.io/finetunejob';
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'loraplane-operator';
 export const LABEL_KUEUE_QUEUE = 'kueue.x-k8s.io/queue-name';
+/** Kueue's WorkloadPriorityClass label on a Job (sigs.k8s.io/kueue pkg/controller/constants: WorkloadPriorityClassLabel). */
+export const LABEL_KUEUE_PRIORITY_CLASS = 'kueue.x-k8s.io/priority-class';
 /** The Job controller labels the pods it creates with the Job's name. */
 export const LABEL_JOB_NAME = 'batch.kubernetes.io/job-name';
 

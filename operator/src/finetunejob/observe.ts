@@ -24,6 +24,8 @@ export interface Observation {
   admitted?: { status: 'True' | 'False'; reason: string; message: string };
   /** Where Kueue admitted it; undefined while it is not (with `admitted` set). */
   admission?: KueueView['admission'];
+  /** Kueue's count of the Workload's preemptions. */
+  preemptions?: number;
 }
 
 const IMAGE_PROBLEMS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
@@ -83,7 +85,7 @@ function newestCheckpoint(pods: V1Pod[]): Observation['checkpoint'] {
 /** `kueue`: what Kueue decided about the Job (kueue.ts), when a Workload stands for it. */
 export function observe(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[], kueue?: KueueView): Observation {
   let observation = observeJob(ftj, job, pods, kueue);
-  if (kueue) observation = { ...observation, admitted: kueue.condition, admission: kueue.admission };
+  if (kueue) observation = { ...observation, admitted: kueue.condition, admission: kueue.admission, ...(kueue.preemptions ? { preemptions: kueue.preemptions } : {}) };
   const checkpoint = newestCheckpoint(pods);
   return checkpoint ? { ...observation, checkpoint } : observation;
 }

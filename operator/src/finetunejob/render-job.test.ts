@@ -75,6 +75,19 @@ describe('renderTrainerJob', () => {
     expect(renderTrainerJob({ ...ftj, spec: { ...ftj.spec, suspend: true } }, defaults).spec!.suspend).toBe(true);
   });
 
+  it("labels the Job with spec.workloadPriorityClassName as Kueue's priority class, only with a queue", () => {
+    expect(job.metadata!.labels!['kueue.x-k8s.io/priority-class']).toBeUndefined();
+    const prioritized = renderTrainerJob({ ...ftj, spec: { ...ftj.spec, queueName: 'gpu-queue', workloadPriorityClassName: 'research-high' } }, defaults);
+    expect(prioritized.metadata!.labels!['kueue.x-k8s.io/priority-class']).toBe('research-high');
+    expect(prioritized.metadata!.labels!['kueue.x-k8s.io/queue-name']).toBe('gpu-queue');
+    // Kueue reads it from the Job; the pods keep only the queue label and the pod PriorityClass is untouched.
+    expect(prioritized.spec!.template.metadata!.labels!['kueue.x-k8s.io/priority-class']).toBeUndefined();
+    expect(prioritized.spec!.template.spec!.priorityClassName).toBe(job.spec!.template.spec!.priorityClassName);
+    // Without a queue (the API refuses it; a stale object could still carry it) there is no Kueue to read it.
+    const unqueued = renderTrainerJob({ ...ftj, spec: { ...ftj.spec, workloadPriorityClassName: 'research-high' } }, defaults);
+    expect(unqueued.metadata!.labels!['kueue.x-k8s.io/priority-class']).toBeUndefined();
+  });
+
   it('carries priority class, extra tolerations, node selector and deadlines', () => {
     const custom = renderTrainerJob(
       {

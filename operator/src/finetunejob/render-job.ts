@@ -18,7 +18,7 @@ import {
   type StorageRole,
   type TrainerConfig,
 } from '../api/trainer-contract.js';
-import { LABEL_KUEUE_QUEUE, trainerJobName, trainerLabels } from './naming.js';
+import { LABEL_KUEUE_PRIORITY_CLASS, LABEL_KUEUE_QUEUE, trainerJobName, trainerLabels } from './naming.js';
 
 export interface TrainerDefaults {
   image: string;
@@ -110,7 +110,8 @@ export function renderTrainerJob(ftj: Identified, defaults: TrainerDefaults): V1
     metadata: {
       name: trainerJobName(metadata.name, metadata.uid),
       namespace: metadata.namespace,
-      labels,
+      // Kueue reads the WorkloadPriorityClass from the Job's own labels (not its pods').
+      labels: { ...labels, ...(spec.queueName && spec.workloadPriorityClassName ? { [LABEL_KUEUE_PRIORITY_CLASS]: spec.workloadPriorityClassName } : {}) },
       ownerReferences: [
         { apiVersion: API_VERSION, kind: 'FineTuneJob', name: metadata.name, uid: metadata.uid, controller: true, blockOwnerDeletion: true },
       ],

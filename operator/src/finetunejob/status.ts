@@ -56,6 +56,8 @@ export function nextStatus(ftj: FineTuneJob, o: Observation, jobName: string, no
     startTime: prev.startTime ?? o.startTime,
     completionTime: isTerminal(o.phase) ? (prev.completionTime ?? o.completionTime ?? now) : undefined,
     attempts: Math.max(o.attempts, prev.attempts ?? 0),
+    // Kueue's count, kept once its Workload has finished or gone.
+    ...(o.preemptions || prev.preemptions ? { preemptions: Math.max(o.preemptions ?? 0, prev.preemptions ?? 0) } : {}),
     message: o.message,
     checkpoint: o.checkpoint ?? prev.checkpoint,
     // Where Kueue admitted the Job while it is admitted; cleared when evicted or waiting again.
