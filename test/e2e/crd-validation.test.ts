@@ -23,6 +23,7 @@ const creationCases: [string, (spec: Spec) => void, RegExp][] = [
   ['a WorkloadPriorityClass name that is not a DNS subdomain', (s) => Object.assign(s, { queueName: 'q', workloadPriorityClassName: 'High_Priority' }), /spec\.workloadPriorityClassName: Invalid value: "High_Priority"/],
   ['bad method enum', (s) => (s.method = 'full'), /spec\.method: Unsupported value: "full"/],
   ['bad quantization type', (s) => (s.quantization = { type: 'int8' }), /spec\.quantization\.type: Unsupported value: "int8"/],
+  ['float16 compute (no backend computes in it)', (s) => (s.quantization = { computeDtype: 'float16' }), /spec\.quantization\.computeDtype: Unsupported value: "float16"/],
   ['negative learning rate', (s) => (at(s, 'training').learningRate = -0.001), /spec\.training\.learningRate: Invalid value: -0\.001/],
   ['validationSplit 0.5', (s) => (at(s, 'dataset').validationSplit = 0.5), /spec\.dataset\.validationSplit: Invalid value: "number": must be less than 0\.5/],
   ['negative validationSplit', (s) => (at(s, 'dataset').validationSplit = -0.1), /spec\.dataset\.validationSplit: Invalid value: -0\.1/],

@@ -82,6 +82,7 @@ export async function runFineTune(o: RunOptions): Promise<RunResult> {
     quantType: spec.quantization.type,
     doubleQuant: spec.quantization.doubleQuant,
     blockSize: spec.quantization.blockSize,
+    precision: spec.quantization.computeDtype === 'float32' ? 'fp32' : 'bf16',
     lora: { r: spec.lora.r, alpha: spec.lora.alpha, dropout: spec.lora.dropout, useRslora: spec.lora.useRslora, targetModules: spec.lora.targetModules, seed: spec.training.seed },
   }).catch((err: unknown) => {
     throw modelLoadError(err, modelDir);

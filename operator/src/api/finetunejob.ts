@@ -45,7 +45,10 @@ const quantization = z
     blockSize: z.number().int().min(32).max(4096).default(64).meta(
       cel({ rule: 'self in [32, 64, 128, 256, 512, 1024, 2048, 4096]', message: 'blockSize must be a power of two between 32 and 4096' }),
     ),
-    computeDtype: z.enum(['bfloat16', 'float16', 'float32']).default('bfloat16'),
+    computeDtype: z.enum(['bfloat16', 'float32']).default('bfloat16').meta({
+      description:
+        'Precision of the matrix products on the CUDA backend: bfloat16 (tensor cores, float32 accumulation) or float32. The CPU backend computes in float32 for both.',
+    }),
   })
   .strict();
 
