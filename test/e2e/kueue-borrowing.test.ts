@@ -5,7 +5,8 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl, loadKubeConfig, waitFor } from '../cluster/cluster.js';
-import { names, platformObjects, platformYaml, type Platform } from '../kueue/fixtures.js';
+import { names, type Platform } from '../kueue/fixtures.js';
+import { applyPlatform, deletePlatform } from '../kueue/platform.js';
 import { startKueue, type KueueProcess } from '../kueue/kueue.js';
 import { OPERATOR_NAMESPACE, startOperator, type OperatorProcess } from './support/operator-process.js';
 import { recordPhases } from './support/phases.js';
@@ -71,21 +72,14 @@ beforeAll(async () => {
       { name: 'team-b', namespace: teamB, gpus: 2 },
     ],
   };
-  await mustKubectl(['apply', '-f', '-'], platformYaml(platform));
-  for (const team of platform.teams) {
-    await mustKubectl(['wait', '--for=condition=Active', '--timeout=60s', `clusterqueue/${names(platform).clusterQueue(team)}`]);
-  }
+  await applyPlatform(platform);
   for (const ns of [teamA, teamB]) await mustKubectl(['apply', '-n', ns, '-f', '-'], toYaml(exampleDocs().secret));
   operator = await startOperator(process.env.LORAPLANE_E2E_KUBECONFIG!, 'operator-kueue-borrowing');
 });
 
 afterAll(async () => {
   await operator?.stop();
-  if (platform) {
-    await kubectl(['delete', 'namespace', teamA, teamB, '--wait=true', '--timeout=120s'], { timeoutMs: 150_000 });
-    const cluster = platformObjects(platform).filter((o) => !(o.metadata as { namespace?: string }).namespace);
-    await kubectl(['delete', '--ignore-not-found', '--wait=true', '--timeout=60s', '-f', '-'], { input: cluster.map((o) => toYaml(o)).join('---\n') });
-  }
+  if (platform) await deletePlatform(platform, [teamA, teamB]);
   await kueue?.stop();
 });
 

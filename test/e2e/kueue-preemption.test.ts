@@ -14,7 +14,8 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointStore } from '../../trainer/src/checkpoint-store.js';
 import { clusterDir, kubectl, loadKubeConfig, podDir, waitFor } from '../cluster/cluster.js';
-import { names, platformObjects, platformYaml, type Platform } from '../kueue/fixtures.js';
+import { names, type Platform } from '../kueue/fixtures.js';
+import { applyPlatform, deletePlatform } from '../kueue/platform.js';
 import { startKueue, type KueueProcess } from '../kueue/kueue.js';
 import { client } from '../storage/storage.js';
 import { exampleForTestServer, stageExampleSources } from './support/example-storage.js';
@@ -124,8 +125,7 @@ beforeAll(async () => {
     // One GPU of quota: the low-priority job holds all of it.
     teams: [{ name: 'team-p', namespace: team, gpus: 1 }],
   };
-  await mustKubectl(['apply', '-f', '-'], platformYaml(platform));
-  await mustKubectl(['wait', '--for=condition=Active', '--timeout=60s', `clusterqueue/${names(platform).clusterQueue(platform.teams[0]!)}`]);
+  await applyPlatform(platform);
   const secret = example().find((d) => d.kind === 'Secret')!;
   for (const ns of [team, solo]) await mustKubectl(['apply', '-n', ns, '-f', '-'], toYaml(secret));
   operator = await startOperator(process.env.LORAPLANE_E2E_KUBECONFIG!, 'operator-kueue-preemption', { PROGRESS_INTERVAL_SECONDS: '1' });
@@ -133,11 +133,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await operator?.stop();
-  if (platform) {
-    await kubectl(['delete', 'namespace', team, solo, '--wait=true', '--timeout=120s'], { timeoutMs: 150_000 });
-    const cluster = platformObjects(platform).filter((o) => !(o.metadata as { namespace?: string }).namespace);
-    await kubectl(['delete', '--ignore-not-found', '--wait=true', '--timeout=60s', '-f', '-'], { input: cluster.map((o) => toYaml(o)).join('---\n') });
-  }
+  if (platform) await deletePlatform(platform, [team, solo]);
   await kueue?.stop();
 });
 

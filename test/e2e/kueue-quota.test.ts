@@ -5,7 +5,8 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl, loadKubeConfig, waitFor } from '../cluster/cluster.js';
-import { H100, names, platformObjects, platformYaml, type Platform } from '../kueue/fixtures.js';
+import { H100, names, type Platform } from '../kueue/fixtures.js';
+import { applyPlatform, deletePlatform } from '../kueue/platform.js';
 import { startKueue, type KueueProcess } from '../kueue/kueue.js';
 import { OPERATOR_NAMESPACE, startOperator, type OperatorProcess } from './support/operator-process.js';
 import { recordPhases } from './support/phases.js';
@@ -70,24 +71,14 @@ beforeAll(async () => {
       { name: 'team-b', namespace: teamB, gpus: 4 },
     ],
   };
-  // Through Kueue's validating webhooks, as a platform team's kubectl apply would.
-  await mustKubectl(['apply', '-f', '-'], platformYaml(platform));
-  for (const team of platform.teams) {
-    await mustKubectl(['wait', '--for=condition=Active', '--timeout=60s', `clusterqueue/${names(platform).clusterQueue(team)}`]);
-  }
+  await applyPlatform(platform);
   await mustKubectl(['apply', '-n', teamA, '-f', '-'], toYaml(exampleDocs().secret));
   operator = await startOperator(kubeconfig(), 'operator-kueue');
 });
 
 afterAll(async () => {
   await operator?.stop();
-  if (platform) {
-    // While Kueue still runs: it removes its finalizers from the Workloads that go with the namespaces,
-    // and from the ClusterQueues once nothing uses them.
-    await kubectl(['delete', 'namespace', ...platform.teams.map((t) => t.namespace), '--wait=true', '--timeout=120s'], { timeoutMs: 150_000 });
-    const cluster = platformObjects(platform).filter((o) => !(o.metadata as { namespace?: string }).namespace);
-    await kubectl(['delete', '--ignore-not-found', '--wait=true', '--timeout=60s', '-f', '-'], { input: cluster.map((o) => toYaml(o)).join('---\n') });
-  }
+  if (platform) await deletePlatform(platform, platform.teams.map((t) => t.namespace));
   await kueue?.stop();
 });
 

@@ -8,13 +8,14 @@
 // Service, so the real API server calls the real Kueue webhooks. Kueue's internal certificate
 // management runs as in its default install and keeps that certificate (see issueCerts). Leader
 // election is off (one replica). One Kueue per cluster: startKueue stops one a crashed run left behind.
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { clusterDir, kubeconfigPath, kubectl, waitFor } from '../cluster/cluster.js';
+import { cachedBinDir } from '../lib/cached-build.js';
 
 export const KUEUE_BIN_DIR_ENV = 'LORAPLANE_KUEUE_BIN_DIR';
 export const BUILD_SCRIPT = join(import.meta.dirname, 'build-kueue.sh');
@@ -32,14 +33,7 @@ type Obj = { apiVersion?: string; kind?: string; metadata: { name: string; names
 type Webhook = { name: string; clientConfig: { service?: { path?: string }; url?: string; caBundle?: string }; rules?: { apiGroups?: string[]; resources?: string[] }[] };
 
 /** The bin directory of the pinned Kueue: from the globalSetup (global-setup.ts), else built now (minutes, once). */
-export function kueueBinDir(): string {
-  let dir = process.env[KUEUE_BIN_DIR_ENV];
-  if (dir === undefined || dir === '') {
-    const out = execFileSync('bash', [BUILD_SCRIPT], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 * 1024 * 1024 });
-    process.env[KUEUE_BIN_DIR_ENV] = dir = out.trim().split('\n').at(-1)!;
-  }
-  return dir;
-}
+export const kueueBinDir = (): string => cachedBinDir(BUILD_SCRIPT, KUEUE_BIN_DIR_ENV);
 
 /** The module's config/components (CRDs, RBAC, webhooks), linked beside the binary by build-kueue.sh. */
 export const kueueManifests = (): string => join(kueueBinDir(), '..', 'config');
