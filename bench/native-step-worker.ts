@@ -1,7 +1,7 @@
 // One native QLoRA configuration, timed like bench/peer/torch_qlora_step.py (same model, batch, sequence,
 // LoRA settings and thread count), in its own process so its peak RSS is its own. Prints one JSON line.
 // usage: tsx bench/native-step-worker.ts MODEL_DIR BATCH SEQ STEPS
-import { QLoraModel } from '../native/lib/runtime.js';
+import { QLoraModel } from '@loraplane/native/runtime';
 
 const [dir, batchArg, seqArg, stepsArg] = process.argv.slice(2);
 const [batch, seq, steps] = [Number(batchArg), Number(seqArg), Number(stepsArg)];

@@ -7,8 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { renderTrainerJob } from '../operator/src/finetunejob/render-job.js';
-import { fineTuneJob } from '../operator/src/api/finetunejob.js';
+import { renderTrainerJob } from '@loraplane/operator/finetunejob/render-job';
+import { fineTuneJob } from '@loraplane/api/finetunejob';
 import { startOperator, OPERATOR_NAMESPACE } from '../test/e2e/support/operator-process.js';
 
 const repo = join(import.meta.dirname, '..');

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 [ -f native/build/addon/Release/loraplane.node ] || npm run --silent build:native
 npm run --silent build
 rm -rf .loraplane/demo
-exec node bin/loraplane.mjs run examples/demo/finetune.yaml \
+exec node trainer/bin/loraplane.mjs run examples/demo/finetune.yaml \
   --pvc examples=examples --work .loraplane/demo --output output \
   --system "You are the support assistant for Acme Cloud Storage." \
   --prompt "How much is the Pro plan per month?"

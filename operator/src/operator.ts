@@ -1,8 +1,8 @@
 // Wires the caches, the work queues and the FineTuneJob and LoraAdapter reconcilers into one runnable unit.
 import { ApisApi, BatchV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { GROUP, VERSION } from './api/group.js';
-import { FINETUNEJOB } from './api/resources.js';
+import { GROUP, VERSION } from '@loraplane/api/group';
+import { FINETUNEJOB } from '@loraplane/api/resources';
 import type { OperatorConfig } from './config.js';
 import { Controller } from './controller/controller.js';
 import { Informer } from './controller/informer.js';

@@ -3,8 +3,8 @@
 // user's Secret (credentialEnv in the trainer contract). Without them the SDK's default chain applies
 // (workload identity, instance profile).
 import { S3Client } from '@aws-sdk/client-s3';
-import type { S3Location } from '../../operator/src/api/common.js';
-import { credentialEnv, type StorageRole } from '../../operator/src/api/trainer-contract.js';
+import type { S3Location } from '@loraplane/api/common';
+import { credentialEnv, type StorageRole } from '@loraplane/api/trainer-contract';
 import { StorageError } from './errors.js';
 import type { Logger } from 'pino';
 import type { LookupFunction } from 'node:net';

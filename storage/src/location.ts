@@ -2,8 +2,8 @@
 // (a PVC mounted at pvcMountPath(claim) in the trainer pod, or any directory for local runs).
 // Also the key <-> relative path rules that keep object keys from escaping a local directory.
 import { join, normalize, resolve, sep } from 'node:path';
-import type { S3Location, StorageSource } from '../../operator/src/api/common.js';
-import { pvcMountPath, type StorageRole } from '../../operator/src/api/trainer-contract.js';
+import type { S3Location, StorageSource } from '@loraplane/api/common';
+import { pvcMountPath, type StorageRole } from '@loraplane/api/trainer-contract';
 import { StorageError } from './errors.js';
 
 export type Source =

@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointStore } from '../../trainer/src/checkpoint-store.js';
+import { CheckpointStore } from '@loraplane/trainer/checkpoint-store';
 import { clusterDir, kubectl, loadKubeConfig, podDir, waitFor } from '../cluster/cluster.js';
 import { names, type Platform } from '../kueue/fixtures.js';
 import { applyPlatform, deletePlatform } from '../kueue/platform.js';

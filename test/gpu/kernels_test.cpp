@@ -4,7 +4,7 @@
 #include <cstring>
 #include <string>
 
-#include "cpu/cross_entropy.h"
+#include "core/loss.h"
 #include "cuda/ops.h"
 #include "gpu_test_util.h"
 #include "quant/quant4.h"
@@ -252,14 +252,14 @@ TEST(CudaKernels, CrossEntropyForwardAndFusedBackward) {
   const int N = 53, V = 5003;
   const std::vector<float> logits = randn(static_cast<size_t>(N) * V, 30, 3.f);
   std::vector<int32_t> labels(N);
-  for (int i = 0; i < N; ++i) labels[static_cast<size_t>(i)] = i % 7 == 3 ? cpu::kIgnoreIndex : (i * 811 + 5) % V;
+  for (int i = 0; i < N; ++i) labels[static_cast<size_t>(i)] = i % 7 == 3 ? kIgnoreIndex : (i * 811 + 5) % V;
   for (bool backward : {false, true}) {
     std::vector<float> ref_d;
-    cpu::CrossEntropySum ref{};
+    CrossEntropySum ref{};
     for (Backend* be : {b.cpu.get(), b.f32.get()}) {
       Buffer<float> lb = on(*be, logits);
       Buffer<int32_t> yb = on(*be, labels);
-      const cpu::CrossEntropySum s = be->cross_entropy(lb.data(), yb.data(), N, V, 0.02f, backward);
+      const CrossEntropySum s = be->cross_entropy(lb.data(), yb.data(), N, V, 0.02f, backward);
       if (be == b.cpu.get()) {
         ref = s;
         ref_d = lb.to_vector();

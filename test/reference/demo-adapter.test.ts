@@ -6,10 +6,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { QLoraModel } from '../../native/lib/runtime.js';
-import { resolveSource } from '../../storage/src/location.js';
-import { configFromManifest } from '../../trainer/src/job-config.js';
-import { chatPrompt } from '../../trainer/src/prompt.js';
+import { QLoraModel } from '@loraplane/native/runtime';
+import { resolveSource } from '@loraplane/storage/location';
+import { configFromManifest } from '@loraplane/trainer/job-config';
+import { chatPrompt } from '@loraplane/trainer/prompt';
 import { loraplaneRun, REPO } from '../trainer/run-process.js';
 import { referencePython } from './reference-python.js';
 

@@ -6,8 +6,8 @@ import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { GOLDENS, readInputs } from '../../native/lib/golden.test-support.js';
-import { QLoraModel } from '../../native/lib/runtime.js';
+import { GOLDENS, readInputs } from '@loraplane/native/golden.test-support';
+import { QLoraModel } from '@loraplane/native/runtime';
 import { referencePython } from './reference-python.js';
 
 let python: string;

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deletePrefix } from '../../storage/src/delete.js';
-import { MANIFEST_NAME, inspectPrefix } from '../../storage/src/manifest.js';
-import { listCheckpoints, type Checkpoint, type CheckpointState } from '../../trainer/src/checkpoint.js';
-import { CheckpointStore } from '../../trainer/src/checkpoint-store.js';
+import { deletePrefix } from '@loraplane/storage/delete';
+import { MANIFEST_NAME, inspectPrefix } from '@loraplane/storage/manifest';
+import { listCheckpoints, type Checkpoint, type CheckpointState } from '@loraplane/trainer/checkpoint';
+import { CheckpointStore } from '@loraplane/trainer/checkpoint-store';
 import { accessLog, client, freshBucket } from './storage.js';
 
 let work: string;

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digestFile, hexToBase64 } from '../../storage/src/digest.js';
-import { downloadObject, downloadPrefix } from '../../storage/src/download.js';
-import { StorageError } from '../../storage/src/errors.js';
-import { buildManifest, MANIFEST_NAME } from '../../storage/src/manifest.js';
-import type { Progress } from '../../storage/src/progress.js';
+import { digestFile, hexToBase64 } from '@loraplane/storage/digest';
+import { downloadObject, downloadPrefix } from '@loraplane/storage/download';
+import { StorageError } from '@loraplane/storage/errors';
+import { buildManifest, MANIFEST_NAME } from '@loraplane/storage/manifest';
+import type { Progress } from '@loraplane/storage/progress';
 import { client, corruptAtRest, freshBucket, randomFile, recordRequests } from './storage.js';
 
 const MiB = 1024 * 1024;

@@ -6,11 +6,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { s3ClientFor } from '../../storage/src/client.js';
-import { downloadObject, downloadPrefix } from '../../storage/src/download.js';
-import { StorageError } from '../../storage/src/errors.js';
-import { inspectPrefix } from '../../storage/src/manifest.js';
-import { uploadDirectory, uploadFile } from '../../storage/src/upload.js';
+import { s3ClientFor } from '@loraplane/storage/client';
+import { downloadObject, downloadPrefix } from '@loraplane/storage/download';
+import { StorageError } from '@loraplane/storage/errors';
+import { inspectPrefix } from '@loraplane/storage/manifest';
+import { uploadDirectory, uploadFile } from '@loraplane/storage/upload';
 import { client, freshBucket, location, recordRequests, server } from './storage.js';
 
 let work: string;

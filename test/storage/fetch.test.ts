@@ -5,9 +5,9 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sha256Hex } from '../../storage/src/digest.js';
-import { fetchSource } from '../../storage/src/fetch.js';
-import { resolveSource } from '../../storage/src/location.js';
+import { sha256Hex } from '@loraplane/storage/digest';
+import { fetchSource } from '@loraplane/storage/fetch';
+import { resolveSource } from '@loraplane/storage/location';
 import { client, freshBucket, location, roleEnv } from './storage.js';
 
 let work: string;

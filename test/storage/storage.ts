@@ -6,9 +6,9 @@ import { randomBytes, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { S3Location } from '../../operator/src/api/common.js';
-import { credentialEnv, type StorageRole } from '../../operator/src/api/trainer-contract.js';
-import { s3ClientFor } from '../../storage/src/client.js';
+import type { S3Location } from '@loraplane/api/common';
+import { credentialEnv, type StorageRole } from '@loraplane/api/trainer-contract';
+import { s3ClientFor } from '@loraplane/storage/client';
 import { clusterEnv } from '../cluster/cluster.js';
 
 export const storageDir = (): string => process.env.LORAPLANE_STORAGE_DIR ?? '/tmp/loraplane-storage';

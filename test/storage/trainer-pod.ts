@@ -3,10 +3,10 @@
 // scratch volume and a termination log.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { S3Location } from '../../operator/src/api/common.js';
-import type { FineTuneJobSpec } from '../../operator/src/api/finetunejob.js';
-import { parseTrainerResult, type TrainerConfig, type TrainerResult } from '../../operator/src/api/trainer-contract.js';
-import { configFromManifest } from '../../trainer/src/job-config.js';
+import type { S3Location } from '@loraplane/api/common';
+import type { FineTuneJobSpec } from '@loraplane/api/finetunejob';
+import { parseTrainerResult, type TrainerConfig, type TrainerResult } from '@loraplane/api/trainer-contract';
+import { configFromManifest } from '@loraplane/trainer/job-config';
 import { freePort } from '../e2e/support/operator-process.js';
 import { TINY_MANIFEST, loraplaneTrainer, type Run } from '../trainer/run-process.js';
 import { roleEnv } from './storage.js';

@@ -6,12 +6,12 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digestFile } from '../../storage/src/digest.js';
-import { downloadObject, downloadPrefix } from '../../storage/src/download.js';
-import { StorageError } from '../../storage/src/errors.js';
-import { MANIFEST_NAME, inspectPrefix, requireComplete } from '../../storage/src/manifest.js';
-import { uploadDirectory, uploadFile, type UploadedObject } from '../../storage/src/upload.js';
-import type { Progress } from '../../storage/src/progress.js';
+import { digestFile } from '@loraplane/storage/digest';
+import { downloadObject, downloadPrefix } from '@loraplane/storage/download';
+import { StorageError } from '@loraplane/storage/errors';
+import { MANIFEST_NAME, inspectPrefix, requireComplete } from '@loraplane/storage/manifest';
+import { uploadDirectory, uploadFile, type UploadedObject } from '@loraplane/storage/upload';
+import type { Progress } from '@loraplane/storage/progress';
 import { accessLog, client, freshBucket, randomFile, recordRequests } from './storage.js';
 
 const MiB = 1024 * 1024;

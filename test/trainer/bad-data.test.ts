@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TRAINER_EXIT } from '../../operator/src/api/trainer-contract.js';
+import { TRAINER_EXIT } from '@loraplane/api/trainer-contract';
 import { loraplaneRun, TINY_MANIFEST } from './run-process.js';
 
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { TERMINATION_MESSAGE_ENV, TRAINER_CONFIG_ENV, TRAINER_EXIT, SCRATCH_PATH_ENV, credentialEnv, type TrainerConfig } from '../../operator/src/api/trainer-contract.js';
-import { configFromManifest } from '../../trainer/src/job-config.js';
+import { TERMINATION_MESSAGE_ENV, TRAINER_CONFIG_ENV, TRAINER_EXIT, SCRATCH_PATH_ENV, credentialEnv, type TrainerConfig } from '@loraplane/api/trainer-contract';
+import { configFromManifest } from '@loraplane/trainer/job-config';
 import { TINY_MANIFEST, loraplaneRun, loraplaneTrainer } from './run-process.js';
 
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));

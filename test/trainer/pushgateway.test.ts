@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PUSHGATEWAY_URL_ENV, createTrainerMetrics, pushMetrics } from '../../trainer/src/metrics.js';
+import { PUSHGATEWAY_URL_ENV, createTrainerMetrics, pushMetrics } from '@loraplane/trainer/metrics';
 import { waitFor } from '../cluster/cluster.js';
 import { freePort } from '../e2e/support/operator-process.js';
 import { metricsBinary } from '../metrics/binaries.js';

@@ -3,7 +3,7 @@
 // operator's pod template puts it).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { TRAINER_CONFIG_ENV, type TrainerConfig } from '../../operator/src/api/trainer-contract.js';
+import { TRAINER_CONFIG_ENV, type TrainerConfig } from '@loraplane/api/trainer-contract';
 
 export const REPO = join(import.meta.dirname, '../..');
 export const TINY_MANIFEST = join(import.meta.dirname, 'finetune-tiny.yaml');
@@ -25,10 +25,10 @@ function start(args: string[], env: Record<string, string>): Run {
 }
 
 export function loraplaneRun(args: string[], env: Record<string, string> = {}): Run {
-  return start([join(REPO, 'bin/loraplane.mjs'), 'run', ...args, '--pvc', `examples=${join(REPO, 'examples')}`], env);
+  return start([join(REPO, 'trainer/bin/loraplane.mjs'), 'run', ...args, '--pvc', `examples=${join(REPO, 'examples')}`], env);
 }
 
 /** The pod entry point with `config` where the operator puts it; `env` adds credentials, paths... */
 export function loraplaneTrainer(config: TrainerConfig, env: Record<string, string> = {}): Run {
-  return start([join(REPO, 'bin/loraplane-trainer.mjs')], { [TRAINER_CONFIG_ENV]: JSON.stringify(config), ...env });
+  return start([join(REPO, 'trainer/bin/loraplane-trainer.mjs')], { [TRAINER_CONFIG_ENV]: JSON.stringify(config), ...env });
 }

@@ -5,10 +5,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { fineTuneJob, type FineTuneJob } from '../../operator/src/api/finetunejob.js';
-import { ROW_FORMATS } from '../../trainer/src/data/formats.js';
-import { prepareDataset } from '../../trainer/src/data/prepare.js';
-import { IGNORE_INDEX } from '../../trainer/src/data/tokenize.js';
+import { fineTuneJob, type FineTuneJob } from '@loraplane/api/finetunejob';
+import { ROW_FORMATS } from '@loraplane/trainer/data/formats';
+import { prepareDataset } from '@loraplane/trainer/data/prepare';
+import { IGNORE_INDEX } from '@loraplane/trainer/data/tokenize';
 
 const repo = join(import.meta.dirname, '../..');
 const examples = join(repo, 'examples/datasets');

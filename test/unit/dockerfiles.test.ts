@@ -1,5 +1,5 @@
 // The images, checked without a Docker engine: every script, source and file a Dockerfile names
-// exists, the entrypoint is a file the TypeScript build produces (tsconfig.build.json's layout) and
+// exists, the entrypoint is a file the TypeScript build produces (each package compiles src/ into its dist/) and
 // the final stage holds it, the images run as non-root with production dependencies, and they agree
 // with the operator (HTTP port, the trainer Job's command, user and metrics port, the image tag).
 import { execFileSync } from 'node:child_process';
@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative, resolve, sep } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-import { METRICS_PORT } from '../../operator/src/api/trainer-contract.js';
-import { loadConfig } from '../../operator/src/config.js';
-import { renderTrainerJob } from '../../operator/src/finetunejob/render-job.js';
+import { METRICS_PORT } from '@loraplane/api/trainer-contract';
+import { loadConfig } from '@loraplane/operator/config';
+import { renderTrainerJob } from '@loraplane/operator/finetunejob/render-job';
 import { exampleFineTuneJob } from '../fixtures/finetunejob.js';
 import { commandWords, containerPath, instructionsOf, keyValues, parseCopy, parseDockerfile, runCommands, type Stage } from './dockerfile.js';
 
@@ -18,22 +18,49 @@ const repo = resolve(import.meta.dirname, '../..');
 const read = (path: string): string => readFileSync(join(repo, path), 'utf8');
 const pkg = JSON.parse(read('package.json')) as { version: string; license: string; scripts: Record<string, string>; bin: Record<string, string> };
 
-// ---- the TypeScript build as tsc sees it ----
+// ---- the TypeScript build as tsc sees it: each workspace package compiles its sources into its own dist/ ----
 
-const build = (() => {
-  const { config } = ts.readConfigFile(join(repo, 'tsconfig.build.json'), ts.sys.readFile);
-  const parsed = ts.parseJsonConfigFileContent(config, ts.sys, repo);
-  return { outDir: parsed.options.outDir!, rootDir: parsed.options.rootDir!, sources: new Set(parsed.fileNames.map((f) => resolve(f))) };
-})();
+interface Package {
+  dir: string;
+  name: string;
+  bin: Record<string, string>;
+  exports: Record<string, { source: string }>;
+  scripts: Record<string, string>;
+  dependencies: Record<string, string>;
+  rootDir: string;
+  outDir: string;
+  sources: Set<string>;
+}
+const packages: Package[] = (pkg as unknown as { workspaces: string[] }).workspaces.map((dir) => {
+  const manifest = JSON.parse(read(`${dir}/package.json`)) as Pick<Package, 'name'> & Partial<Pick<Package, 'bin' | 'exports' | 'scripts' | 'dependencies'>>;
+  const { config } = ts.readConfigFile(join(repo, dir, 'tsconfig.json'), ts.sys.readFile);
+  const parsed = ts.parseJsonConfigFileContent(config, ts.sys, join(repo, dir));
+  return { bin: {}, exports: {}, scripts: {}, dependencies: {}, ...manifest, dir, rootDir: parsed.options.rootDir!, outDir: parsed.options.outDir!, sources: new Set(parsed.fileNames.map((f) => resolve(f))) };
+});
+const packageNamed = (name: string): Package => packages.find((p) => p.name === name) ?? expect.fail(`no workspace package ${name}`);
+const packageOf = (file: string): Package | undefined => packages.find((p) => !relative(join(repo, p.dir), file).startsWith('..'));
 /** Repo-relative path of a compiled source's output. */
-const outputOf = (source: string): string => relative(repo, join(build.outDir, relative(build.rootDir, source))).replace(/\.ts$/, '.js');
-/** The source a repo-relative output path is compiled from, if the build compiles one. */
-const sourceOf = (output: string): string | undefined => {
-  const source = join(build.rootDir, relative(build.outDir, join(repo, output))).replace(/\.js$/, '.ts');
-  return build.sources.has(source) ? source : undefined;
+const outputOf = (source: string): string => {
+  const p = packageOf(source)!;
+  return relative(repo, join(p.outDir, relative(p.rootDir, source))).replace(/\.ts$/, '.js');
 };
+/** The source a repo-relative output path is compiled from, if a package's build compiles one. */
+const sourceOf = (output: string): string | undefined => {
+  const p = packageOf(join(repo, output));
+  const source = p && join(p.rootDir, relative(p.outDir, join(repo, output))).replace(/\.js$/, '.ts');
+  return source && p.sources.has(source) ? source : undefined;
+};
+/** The source file an import names: relative, or another package's export (its `source` condition). */
+function importedSource(from: string, specifier: string): string | undefined {
+  if (specifier.startsWith('.')) return resolve(dirname(from), specifier).replace(/\.js$/, '.ts');
+  const m = /^(@loraplane\/[^/]+)(\/.*)?$/.exec(specifier);
+  if (!m) return undefined;
+  const p = packageNamed(m[1]!);
+  const target = p.exports[`.${m[2] ?? ''}`] ?? expect.fail(`${specifier} is not in ${p.name}'s exports`);
+  return join(repo, p.dir, target.source);
+}
 
-/** Every file an entry imports, directly or not, through relative imports (type-only ones included: tsc needs them). */
+/** Every file an entry imports, directly or not, in this repo (type-only imports included: tsc needs them). */
 function importClosure(entry: string): string[] {
   const seen = new Set<string>();
   const todo = [entry];
@@ -42,7 +69,8 @@ function importClosure(entry: string): string[] {
     if (seen.has(file)) continue;
     seen.add(file);
     for (const ref of ts.preProcessFile(readFileSync(file, 'utf8'), true, true).importedFiles) {
-      if (ref.fileName.startsWith('.')) todo.push(resolve(dirname(file), ref.fileName).replace(/\.js$/, '.ts'));
+      const source = importedSource(file, ref.fileName);
+      if (source) todo.push(source);
     }
   }
   return [...seen];
@@ -93,7 +121,9 @@ function builtPath(image: Image, file: string): string {
   return posix.relative(workdirOf(origin!.stage!), origin!.path);
 }
 
-const npmRuns = (stage: Stage): string[] => runCommands(stage).flatMap((c) => (c[0] === 'npm' && c[1] === 'run' ? [c[2]!] : []));
+/** `npm run` scripts a stage runs, with the workspace each runs in (`-w`), if any. */
+const npmRuns = (stage: Stage): { script: string; workspace: string | undefined }[] =>
+  runCommands(stage).flatMap((c) => (c[0] === 'npm' && c[1] === 'run' ? [{ script: c[2]!, workspace: c.includes('-w') ? c[c.indexOf('-w') + 1] : undefined }] : []));
 const aptInstalls = (stage: Stage): string[] =>
   runCommands(stage).flatMap((c) => (c[0] === 'apt-get' && c.includes('install') ? c.slice(c.indexOf('install') + 1).filter((w) => !w.startsWith('-')) : []));
 const entrypoint = (image: Image): string[] => commandWords(instructionsOf(image.final, 'ENTRYPOINT').at(-1)!.args);
@@ -103,14 +133,23 @@ const dockerignore = read('.dockerignore')
   .split('\n')
   .map((l) => l.trim())
   .filter((l) => l && !l.startsWith('#'));
-const ignored = (path: string): boolean => dockerignore.some((p) => path === p || path.startsWith(`${p}/`));
+// Whether .dockerignore keeps a path out of the context (a `**/` pattern matches at any depth).
+const ignored = (path: string): boolean =>
+  dockerignore.some((p) => {
+    const anywhere = p.startsWith('**/');
+    const name = anywhere ? p.slice(3) : p;
+    const segments = path.split('/');
+    return (anywhere ? segments.map((_, i) => segments.slice(i).join('/')) : [path]).some((q) => q === name || q.startsWith(`${name}/`));
+  });
 
 // The closures the images must compile and ship: the operator's main and the trainer pod's entry.
 const trainerPod = renderTrainerJob(exampleFineTuneJob(), { image: 'x', serviceAccountName: 'x', imagePullPolicy: 'Never' }).spec!.template.spec!;
 const binImport = (bin: string): string => ts.preProcessFile(read(bin), true, true).importedFiles[0]!.fileName;
-const trainerEntry = posix.join('bin', binImport(pkg.bin['loraplane-trainer']!));
+const trainerPackage = packageNamed('@loraplane/trainer');
+const trainerBin = posix.join(trainerPackage.dir, trainerPackage.bin['loraplane-trainer']!);
+const trainerEntry = posix.join(posix.dirname(trainerBin), binImport(trainerBin));
 const trainerSource = sourceOf(trainerEntry);
-if (!trainerSource) throw new Error(`${pkg.bin['loraplane-trainer']} imports ${trainerEntry}, which tsconfig.build.json does not produce`);
+if (!trainerSource) throw new Error(`${trainerBin} imports ${trainerEntry}, which no package's build produces`);
 const closures = new Map<Image, string[]>([
   [operator, importClosure(join(repo, 'operator/src/main.ts'))],
   [trainer, importClosure(trainerSource)],
@@ -129,8 +168,11 @@ describe.each([operator, trainer])('$file', (image) => {
 
   it('runs only package scripts that exist', () => {
     const used = image.stages.flatMap(npmRuns);
-    expect(used).toContain('build');
-    for (const script of used) expect(Object.keys(pkg.scripts), `npm run ${script}`).toContain(script);
+    expect(used.map((u) => u.script)).toContain('build');
+    for (const { script, workspace } of used) {
+      const scripts = workspace ? packageNamed(workspace).scripts : pkg.scripts;
+      expect(Object.keys(scripts), `npm run ${script}${workspace ? ` -w ${workspace}` : ''}`).toContain(script);
+    }
   });
 
   it('copies only paths that are in the build context, or from a named stage', () => {
@@ -169,12 +211,15 @@ describe.each([operator, trainer])('$file', (image) => {
     expect(closure.length).toBeGreaterThan(1);
     for (const source of closure) {
       const output = outputOf(source);
-      expect(build.sources.has(source), `${relative(repo, source)} is compiled by tsconfig.build.json`).toBe(true);
+      expect(packageOf(source)?.sources.has(source), `${relative(repo, source)} is compiled by its package's tsconfig.json`).toBe(true);
       // The output is in the final stage, copied from a stage that had the source to compile.
       const shipped = originOf(image, image.final, posix.join(workdirOf(image.final), output));
       expect(shipped?.stage, `${output} in the final stage`).toBeDefined();
       const path = relative(repo, source).split(sep).join('/');
       expect(originOf(image, shipped!.stage!, posix.join(workdirOf(shipped!.stage!), path)), `${path} copied into the build stage`).toEqual({ stage: undefined, path });
+      // Node resolves the package by its manifest (exports, "type": "module") beside its dist/.
+      const manifest = posix.join(packageOf(source)!.dir, 'package.json');
+      expect(originOf(image, image.final, posix.join(workdirOf(image.final), manifest)), `${manifest} in the final stage`).toBeDefined();
     }
   });
 
@@ -209,7 +254,7 @@ describe('Dockerfile.operator', () => {
 });
 
 describe('Dockerfile.trainer', () => {
-  const [buildStage] = trainer.stages.filter((s) => npmRuns(s).includes('build:native'));
+  const [buildStage] = trainer.stages.filter((s) => npmRuns(s).some((r) => r.script === 'build:native'));
 
   it('builds the native addon with the tests’ script in a CUDA devel stage, and runs on the matching CUDA runtime', () => {
     expect(buildStage, 'a stage runs npm run build:native').toBeDefined();
@@ -245,14 +290,12 @@ describe('Dockerfile.trainer', () => {
     const link = runCommands(trainer.final).find((c) => c[0] === 'ln' && c.at(-1) === `/usr/local/bin/${command[0]}`);
     expect(link, `ln -s … /usr/local/bin/${command[0]}`).toBeDefined();
     const bin = originOf(trainer, trainer.final, link!.at(-2)!);
-    expect(bin).toEqual({ stage: undefined, path: pkg.bin[command[0]!] });
+    expect(bin).toEqual({ stage: undefined, path: posix.join(trainerPackage.dir, trainerPackage.bin[command[0]!]!) });
     expect(statSync(join(repo, bin!.path)).mode & 0o111, 'executable').not.toBe(0);
     expect(read(bin!.path)).toMatch(/^#!\/usr\/bin\/env node\n/);
     expect(originOf(trainer, trainer.final, '/usr/local/bin/node')?.stage?.image).toMatch(/^node:/);
     const entry = builtPath(trainer, posix.resolve(posix.dirname(link!.at(-2)!), binImport(bin!.path)));
     expect(relative(repo, sourceOf(entry) ?? '')).toBe('trainer/src/cli.ts');
-    // Node reads "type": "module" from package.json beside dist/ to load the compiled ESM.
-    expect(originOf(trainer, trainer.final, posix.join(workdirOf(trainer.final), 'package.json'))).toBeDefined();
   });
 
   it('runs as the user the trainer pod asks for, and exposes its metrics port', () => {
@@ -263,20 +306,39 @@ describe('Dockerfile.trainer', () => {
 
 describe('.dockerignore', () => {
   it('keeps build outputs and local state out of the build context', () => {
-    expect(dockerignore).toEqual(expect.arrayContaining(['.git', 'node_modules', 'native/build', 'dist', 'output', '.tmp']));
+    expect(dockerignore).toEqual(expect.arrayContaining(['.git', '**/node_modules', 'native/build', '**/dist', 'output', '.tmp']));
+    for (const path of ['node_modules/x', 'api/dist/x.js', 'operator/node_modules/x', 'native/build/addon']) expect(ignored(path), path).toBe(true);
+    expect(ignored('operator/src/main.ts')).toBe(false);
   });
 });
 
 describe('npm run build', () => {
   it('produces every file the images ship', { timeout: 300_000 }, () => {
+    // Incremental: only what changed since the last build is compiled.
+    execFileSync('npx', ['tsc', '-b', ...packages.map((p) => p.dir)], { cwd: repo, stdio: 'inherit' });
     const outputs = [...new Set([...closures.values()].flat().map(outputOf))];
-    const missingIn = (dir: string) => outputs.filter((o) => !existsSync(join(dir, relative(relative(repo, build.outDir), o))));
-    let outDir = build.outDir;
-    // dist/ from an earlier `npm run build` is enough; else compile into a temporary folder (dist/ is shared).
-    if (missingIn(outDir).length > 0) {
-      outDir = mkdtempSync(join(tmpdir(), 'loraplane-build-'));
-      execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', outDir], { cwd: repo, stdio: 'inherit' });
-    }
-    expect(missingIn(outDir)).toEqual([]);
+    expect(outputs.filter((o) => !existsSync(join(repo, o)))).toEqual([]);
+  });
+});
+
+describe('the operator image', () => {
+  it("carries none of the trainer's or the runtime's own dependencies", () => {
+    const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; link?: boolean; resolved?: string }> };
+    const closure = new Set<string>();
+    const visit = (name: string) => {
+      if (closure.has(name)) return;
+      closure.add(name);
+      const entry = lock.packages[`node_modules/${name}`];
+      const node = entry?.link ? lock.packages[entry.resolved!] : entry;
+      for (const dep of Object.keys({ ...node?.dependencies, ...node?.optionalDependencies })) visit(dep);
+    };
+    visit('@loraplane/operator');
+    const own = (name: string) => Object.keys(packageNamed(name).dependencies);
+    const shared = new Set(['@loraplane/api', '@loraplane/storage', '@loraplane/operator'].flatMap(own));
+    const foreign = ['@loraplane/trainer', '@loraplane/native', ...own('@loraplane/trainer'), ...own('@loraplane/native')].filter((d) => !shared.has(d));
+    expect(foreign).toEqual(expect.arrayContaining(['tokenizers', 'node-addon-api']));
+    expect(foreign.filter((d) => closure.has(d))).toEqual([]);
+    const install = runCommands(operator.final).find((c) => c[0] === 'npm' && c[1] === 'ci');
+    expect(install?.slice(install.indexOf('-w'), install.indexOf('-w') + 2)).toEqual(['-w', '@loraplane/operator']);
   });
 });

@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fineTuneJobSpec } from '../../operator/src/api/finetunejob.js';
-import { DATASET_FILE_KINDS } from '../../trainer/src/data/read.js';
+import { fineTuneJobSpec } from '@loraplane/api/finetunejob';
+import { DATASET_FILE_KINDS } from '@loraplane/trainer/data/read';
 
 const datasets = readFileSync(join(import.meta.dirname, '../../docs/datasets.md'), 'utf8');
 

@@ -1,6 +1,6 @@
 // Micro-batches in a reproducible order: each epoch shuffles the rows with (seed, epoch), so a resumed
 // run that knows (epoch, micro-batch index) continues with exactly the batches it would have seen.
-import type { Batch } from '../../native/lib/runtime.js';
+import type { Batch } from '@loraplane/native/runtime';
 import { seededPermutation } from './data/split.js';
 
 /** One training example (or packed row): ids, HF-style labels (-100 = no loss), optional restarting positions. */

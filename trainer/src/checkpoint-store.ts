@@ -7,14 +7,14 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { deletePrefix } from '../../storage/src/delete.js';
-import { downloadPrefix } from '../../storage/src/download.js';
-import { s3Uri } from '../../storage/src/errors.js';
-import { folderPrefix, joinKey } from '../../storage/src/location.js';
-import { MANIFEST_NAME, inspectPrefix } from '../../storage/src/manifest.js';
-import { listAll, type CallOptions } from '../../storage/src/objects.js';
-import type { RetryOptions } from '../../storage/src/retry.js';
-import { uploadDirectory } from '../../storage/src/upload.js';
+import { deletePrefix } from '@loraplane/storage/delete';
+import { downloadPrefix } from '@loraplane/storage/download';
+import { s3Uri } from '@loraplane/storage/errors';
+import { folderPrefix, joinKey } from '@loraplane/storage/location';
+import { MANIFEST_NAME, inspectPrefix } from '@loraplane/storage/manifest';
+import { listAll, type CallOptions } from '@loraplane/storage/objects';
+import type { RetryOptions } from '@loraplane/storage/retry';
+import { uploadDirectory } from '@loraplane/storage/upload';
 import { checkpointName, checkpointStep, keptSteps, listCheckpoints, type Checkpoint } from './checkpoint.js';
 
 /** A checkpoint as the result and the status report it. */

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { QLoraModel } from '../../native/lib/runtime.js';
+import type { QLoraModel } from '@loraplane/native/runtime';
 
 export const checkpointState = z.object({
   step: z.number().int().min(0),

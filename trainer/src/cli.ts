@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
-import { SCRATCH_PATH, SCRATCH_PATH_ENV, TRAINER_EXIT } from '../../operator/src/api/trainer-contract.js';
+import { SCRATCH_PATH, SCRATCH_PATH_ENV, TRAINER_EXIT } from '@loraplane/api/trainer-contract';
 import { TrainerConfigError } from './errors.js';
 import { exitCodeFor } from './exit-code.js';
 import { configFromEnv, configFromManifest } from './job-config.js';

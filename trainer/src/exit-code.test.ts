@@ -2,15 +2,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TRAINER_EXIT, TRAINER_CONFIG_ENV } from '../../operator/src/api/trainer-contract.js';
-import { QLoraModel } from '../../native/lib/runtime.js';
-import { StorageError, toStorageError, type StorageErrorCode } from '../../storage/src/errors.js';
+import { TRAINER_EXIT, TRAINER_CONFIG_ENV } from '@loraplane/api/trainer-contract';
+import { QLoraModel } from '@loraplane/native/runtime';
+import { StorageError, toStorageError, type StorageErrorCode } from '@loraplane/storage/errors';
 import { DatasetError } from './data/errors.js';
 import { ModelLoadError, TrainerConfigError, TrainingDivergedError, modelLoadError } from './errors.js';
 import { exitCodeFor } from './exit-code.js';
 import { configFromEnv } from './job-config.js';
 import { planTraining } from './plan.js';
-import { fineTuneJobSpec } from '../../operator/src/api/finetunejob.js';
+import { fineTuneJobSpec } from '@loraplane/api/finetunejob';
 
 const { permanent, retryable } = TRAINER_EXIT;
 const storage = (code: StorageErrorCode, extra: { op?: string; cause?: unknown; s3Code?: string } = {}) =>

@@ -2,8 +2,8 @@
 // the same way again, so the operator's podFailurePolicy fails the Job at once; stopped (143) when a
 // storage transfer was cut short by SIGTERM (the only signal the trainer passes to storage); retryable
 // (1) otherwise, and for anything not recognised.
-import { TRAINER_EXIT } from '../../operator/src/api/trainer-contract.js';
-import { StorageError, type StorageErrorCode } from '../../storage/src/errors.js';
+import { TRAINER_EXIT } from '@loraplane/api/trainer-contract';
+import { StorageError, type StorageErrorCode } from '@loraplane/storage/errors';
 import { DatasetError } from './data/errors.js';
 import { ModelLoadError, TrainerConfigError, TrainingDivergedError } from './errors.js';
 

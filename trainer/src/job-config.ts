@@ -2,24 +2,18 @@
 // on a laptop (`loraplane run finetune.yaml`), a FineTuneJob manifest validated by the same schema.
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import { fineTuneJob } from '../../operator/src/api/finetunejob.js';
-import { TRAINER_CONFIG_ENV, trainerConfig, type TrainerConfig } from '../../operator/src/api/trainer-contract.js';
+import { fineTuneJob } from '@loraplane/api/finetunejob';
+import { TRAINER_CONFIG_ENV, parseTrainerConfig, trainerConfigOf, type TrainerConfig } from '@loraplane/api/trainer-contract';
 import { TrainerConfigError } from './errors.js';
 
 const problems = (issues: { path: PropertyKey[]; message: string }[]) => issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): TrainerConfig {
-  const raw = env[TRAINER_CONFIG_ENV];
-  if (!raw) throw new TrainerConfigError(`${TRAINER_CONFIG_ENV} is not set: the operator passes the trainer config there (locally, use \`loraplane run finetune.yaml\`)`);
-  let json: unknown;
   try {
-    json = JSON.parse(raw);
+    return parseTrainerConfig(env[TRAINER_CONFIG_ENV]);
   } catch (err) {
-    throw new TrainerConfigError(`${TRAINER_CONFIG_ENV} is not JSON: ${(err as Error).message}`);
+    throw new TrainerConfigError((err as Error).message, { cause: err });
   }
-  const parsed = trainerConfig.safeParse(json);
-  if (!parsed.success) throw new TrainerConfigError(`${TRAINER_CONFIG_ENV} is invalid: ${problems(parsed.error.issues)}`);
-  return parsed.data;
 }
 
 /** The first FineTuneJob in a YAML file, as a TrainerConfig for a local run. */
@@ -35,11 +29,5 @@ export function configFromManifest(path: string): TrainerConfig {
   const parsed = fineTuneJob.safeParse(doc);
   if (!parsed.success) throw new TrainerConfigError(`${path}: invalid FineTuneJob: ${problems(parsed.error.issues)}`);
   const { metadata, spec } = parsed.data;
-  return {
-    apiVersion: 'loraplane.io/v1alpha1',
-    kind: 'TrainerConfig',
-    job: { namespace: metadata.namespace ?? 'local', name: metadata.name, uid: 'local' },
-    spec,
-    metricsPort: 9090,
-  };
+  return trainerConfigOf(spec, { namespace: metadata.namespace ?? 'local', name: metadata.name, uid: 'local' });
 }

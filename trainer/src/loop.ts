@@ -4,8 +4,8 @@
 // Training that diverges (a loss, gradient norm, eval loss or adapter weight that is not a finite
 // number) stops at once with a TrainingDivergedError: nothing of the broken state is checkpointed.
 import type { Logger } from 'pino';
-import type { FineTuneJobSpec } from '../../operator/src/api/finetunejob.js';
-import type { QLoraModel } from '../../native/lib/runtime.js';
+import type { FineTuneJobSpec } from '@loraplane/api/finetunejob';
+import type { QLoraModel } from '@loraplane/native/runtime';
 import { advance, microBatchAt, microBatchesPerEpoch, collate, type DataPosition, type TokenizedRow } from './batches.js';
 import { listCheckpoints, rotateCheckpoints, saveCheckpoint, type Checkpoint, type CheckpointState } from './checkpoint.js';
 import { TrainingDivergedError } from './errors.js';

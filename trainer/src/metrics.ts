@@ -2,6 +2,7 @@
 // and pushed once at the end to a Pushgateway when one is configured (a run that ends between two
 // scrapes would otherwise leave its final values unseen).
 import { createServer, type Server } from 'node:http';
+import { TRAINER_METRICS } from '@loraplane/api/trainer-metrics';
 import { Counter, Gauge, Pushgateway, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The Pushgateway's base URL (e.g. http://pushgateway:9091); unset, nothing is pushed. */
@@ -20,20 +21,22 @@ export function createTrainerMetrics(labels: JobLabels) {
   const registry = new Registry();
   registry.setDefaultLabels(labels);
   collectDefaultMetrics({ register: registry });
-  const gauge = (name: string, help: string) => new Gauge({ name, help, registers: [registry] });
+  const gauge = ({ name, help }: { name: string; help: string }) => new Gauge({ name, help, registers: [registry] });
+  const counter = ({ name, help }: { name: string; help: string }) => new Counter({ name, help, registers: [registry] });
+  const m = TRAINER_METRICS;
   return {
     registry,
-    loss: gauge('loraplane_trainer_loss', 'Training loss of the last optimizer step (mean over its valid tokens).'),
-    evalLoss: gauge('loraplane_trainer_eval_loss', 'Loss on the validation split at the last evaluation.'),
-    learningRate: gauge('loraplane_trainer_learning_rate', 'Learning rate of the last optimizer step.'),
-    gradNorm: gauge('loraplane_trainer_grad_norm', 'Global L2 norm of the LoRA gradients before clipping.'),
-    step: gauge('loraplane_trainer_step', 'Optimizer steps done.'),
-    totalSteps: gauge('loraplane_trainer_total_steps', 'Optimizer steps the run will take.'),
-    epoch: gauge('loraplane_trainer_epoch', 'Epochs done, fractional.'),
-    tokensPerSecond: gauge('loraplane_trainer_tokens_per_second', 'Training tokens per second over the last step.'),
-    etaSeconds: gauge('loraplane_trainer_eta_seconds', 'Estimated seconds until training ends.'),
-    tokens: new Counter({ name: 'loraplane_trainer_tokens_total', help: 'Tokens trained on.', registers: [registry] }),
-    checkpoints: new Counter({ name: 'loraplane_trainer_checkpoints_total', help: 'Checkpoints written.', registers: [registry] }),
+    loss: gauge(m.loss),
+    evalLoss: gauge(m.evalLoss),
+    learningRate: gauge(m.learningRate),
+    gradNorm: gauge(m.gradNorm),
+    step: gauge(m.step),
+    totalSteps: gauge(m.totalSteps),
+    epoch: gauge(m.epoch),
+    tokensPerSecond: gauge(m.tokensPerSecond),
+    etaSeconds: gauge(m.etaSeconds),
+    tokens: counter(m.tokens),
+    checkpoints: counter(m.checkpoints),
   };
 }
 

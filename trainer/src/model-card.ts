@@ -1,5 +1,5 @@
 // README.md for the adapter (a Hugging Face model card): what was trained, on what, how, with what result.
-import type { FineTuneJobSpec } from '../../operator/src/api/finetunejob.js';
+import type { FineTuneJobSpec } from '@loraplane/api/finetunejob';
 
 export interface CardInput {
   adapterName: string;

@@ -3,8 +3,8 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { digestFile, toPrefixed } from '../../storage/src/digest.js';
-import type { QLoraModel } from '../../native/lib/runtime.js';
+import { digestFile, toPrefixed } from '@loraplane/storage/digest';
+import type { QLoraModel } from '@loraplane/native/runtime';
 import type { LoopResult } from './loop.js';
 import { modelCard, type CardInput } from './model-card.js';
 

@@ -1,5 +1,5 @@
 // How long a run is: optimizer steps from epochs or maxSteps, warmup steps as transformers counts them.
-import type { FineTuneJobSpec } from '../../operator/src/api/finetunejob.js';
+import type { FineTuneJobSpec } from '@loraplane/api/finetunejob';
 import { microBatchesPerEpoch } from './batches.js';
 import { DatasetError } from './data/errors.js';
 

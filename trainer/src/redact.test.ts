@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { STORAGE_ROLES, TERMINATION_MESSAGE_ENV, credentialEnv } from '../../operator/src/api/trainer-contract.js';
-import { StorageError } from '../../storage/src/errors.js';
+import { STORAGE_ROLES, TERMINATION_MESSAGE_ENV, credentialEnv } from '@loraplane/api/trainer-contract';
+import { StorageError } from '@loraplane/storage/errors';
 import { REDACTED, credentialEnvNames, redactDeep, redactingDestination, redactor } from './redact.js';
 import { writeTerminationMessage } from './termination.js';
 

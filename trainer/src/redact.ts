@@ -3,7 +3,7 @@
 // replaced in log lines, in the termination message and in the CLI's error output, whatever built
 // the text (an error message, a path or URI, a stack, a JSON-escaped or URL-encoded copy).
 import pino from 'pino';
-import { STORAGE_ROLES, credentialEnv, type CredentialPart } from '../../operator/src/api/trainer-contract.js';
+import { STORAGE_ROLES, credentialEnv, type CredentialPart } from '@loraplane/api/trainer-contract';
 
 export const REDACTED = '[REDACTED]';
 /** Shorter values are not replaced: a one-letter test key would otherwise blank out every such letter. */

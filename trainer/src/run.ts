@@ -5,8 +5,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { TrainerConfig, TrainerResult } from '../../operator/src/api/trainer-contract.js';
-import { QLoraModel } from '../../native/lib/runtime.js';
+import type { TrainerConfig, TrainerResult } from '@loraplane/api/trainer-contract';
+import { QLoraModel } from '@loraplane/native/runtime';
 import { prepareDataset } from './data/prepare.js';
 import { formatPreview } from './data/preview.js';
 import { sha256Path, writeOutput } from './output.js';
@@ -17,13 +17,13 @@ import { trainLoop, type LoopResult, type StepRecord } from './loop.js';
 import type { TrainerMetrics } from './metrics.js';
 import { planTraining } from './plan.js';
 import { storageCallOptions } from './storage-retry.js';
-import { s3ClientFor } from '../../storage/src/client.js';
-import { fetchSource } from '../../storage/src/fetch.js';
-import { resolveSource, type ResolveOptions } from '../../storage/src/location.js';
-import type { RetryOptions } from '../../storage/src/retry.js';
-import { uploadDirectory } from '../../storage/src/upload.js';
-import type { StorageRole } from '../../operator/src/api/trainer-contract.js';
-import type { StorageSource } from '../../operator/src/api/common.js';
+import { s3ClientFor } from '@loraplane/storage/client';
+import { fetchSource } from '@loraplane/storage/fetch';
+import { resolveSource, type ResolveOptions } from '@loraplane/storage/location';
+import type { RetryOptions } from '@loraplane/storage/retry';
+import { uploadDirectory } from '@loraplane/storage/upload';
+import type { StorageRole } from '@loraplane/api/trainer-contract';
+import type { StorageSource } from '@loraplane/api/common';
 
 export interface RunOptions {
   config: TrainerConfig;

@@ -4,8 +4,8 @@
 // wait logged; permanent failures (a missing bucket, rejected credentials...) are not retried. The
 // storage layer's default (5 tries, about 3 s in all) would give up a pod's attempt within seconds.
 import type { Logger } from 'pino';
-import type { CallOptions } from '../../storage/src/objects.js';
-import type { RetryOptions } from '../../storage/src/retry.js';
+import type { CallOptions } from '@loraplane/storage/objects';
+import type { RetryOptions } from '@loraplane/storage/retry';
 
 export const TRAINER_STORAGE_RETRY = {
   attempts: Number.POSITIVE_INFINITY,

@@ -1,7 +1,7 @@
 // The trainer's result for the operator: JSON in the container's termination message (at most 4096 bytes),
 // with the values of the credential env vars redacted (the message ends up in the pod's status).
 import { writeFileSync } from 'node:fs';
-import { TERMINATION_MESSAGE_ENV, type TrainerResult } from '../../operator/src/api/trainer-contract.js';
+import { TERMINATION_MESSAGE_ENV, type TrainerResult } from '@loraplane/api/trainer-contract';
 import { redactDeep, redactor } from './redact.js';
 
 const LIMIT = 4096;

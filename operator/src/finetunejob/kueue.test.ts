@@ -2,7 +2,7 @@ import type { BatchV1Api, CustomObjectsApi, V1Job, V1Pod } from '@kubernetes/cli
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { exampleFineTuneJob } from '../../../test/fixtures/finetunejob.js';
-import type { FineTuneJobStatus } from '../api/finetunejob.js';
+import type { FineTuneJobStatus } from '@loraplane/api/finetunejob';
 import type { EventRecorder } from '../kube/events.js';
 import { describeFlavors, kueueDecision, kueueView, preemptionsOf, workloadOf, type Workload, type WorkloadCondition } from './kueue.js';
 import { LABEL_FINETUNEJOB, LABEL_KUEUE_QUEUE, trainerJobName } from './naming.js';

@@ -1,10 +1,10 @@
 // What the trainer Job and its pods say about a FineTuneJob: phase, a reason, and a message that
 // names the cause (unschedulable and for which resource, image pull, OOMKilled, deadline, backoff).
 import type { V1Job, V1JobCondition, V1Pod } from '@kubernetes/client-node';
-import type { FineTuneJob, Phase } from '../api/finetunejob.js';
-import { TRAINER_EXIT, parseTrainerResult, type TrainerResult } from '../api/trainer-contract.js';
-import { s3Uri } from '../../../storage/src/errors.js';
-import { folderPrefix } from '../../../storage/src/location.js';
+import type { FineTuneJob, Phase } from '@loraplane/api/finetunejob';
+import { TRAINER_EXIT, parseTrainerResult, type TrainerResult } from '@loraplane/api/trainer-contract';
+import { s3Uri } from '@loraplane/storage/errors';
+import { folderPrefix } from '@loraplane/storage/location';
 import type { KueueView } from './kueue.js';
 import { LABEL_KUEUE_QUEUE } from './naming.js';
 

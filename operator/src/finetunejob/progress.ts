@@ -1,20 +1,21 @@
 // Live progress of a running trainer, read from its /metrics on the pod IP. Scraping (rather than
 // letting the trainer patch its FineTuneJob's status) keeps trainer pods free of API credentials:
 // user code runs there, and a token able to write status could write any status of that kind.
-import type { FineTuneJobStatus } from '../api/finetunejob.js';
+import type { FineTuneJobStatus } from '@loraplane/api/finetunejob';
+import { TRAINER_METRICS } from '@loraplane/api/trainer-metrics';
 
 export type Progress = NonNullable<FineTuneJobStatus['progress']>;
 
-/** The trainer's gauges (trainer/src/metrics.ts) that make up status.progress. */
+/** The trainer's gauges that make up status.progress. */
 export const PROGRESS_METRICS = {
-  step: 'loraplane_trainer_step',
-  totalSteps: 'loraplane_trainer_total_steps',
-  epoch: 'loraplane_trainer_epoch',
-  trainLoss: 'loraplane_trainer_loss',
-  evalLoss: 'loraplane_trainer_eval_loss',
-  learningRate: 'loraplane_trainer_learning_rate',
-  tokensPerSecond: 'loraplane_trainer_tokens_per_second',
-  etaSeconds: 'loraplane_trainer_eta_seconds',
+  step: TRAINER_METRICS.step.name,
+  totalSteps: TRAINER_METRICS.totalSteps.name,
+  epoch: TRAINER_METRICS.epoch.name,
+  trainLoss: TRAINER_METRICS.loss.name,
+  evalLoss: TRAINER_METRICS.evalLoss.name,
+  learningRate: TRAINER_METRICS.learningRate.name,
+  tokensPerSecond: TRAINER_METRICS.tokensPerSecond.name,
+  etaSeconds: TRAINER_METRICS.etaSeconds.name,
 } as const;
 
 const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{.*\})?\s+(\S+)/;

@@ -4,11 +4,11 @@
 // shows up in the adapter's labels and status.provenance.
 import { ApiException, PatchStrategy, setHeaderOptions, type CustomObjectsApi } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
-import type { FineTuneJob } from '../api/finetunejob.js';
-import { API_VERSION, GROUP, VERSION } from '../api/group.js';
-import type { LoraAdapterSpec } from '../api/loraadapter.js';
-import { LORAADAPTER } from '../api/resources.js';
-import type { TrainerResult } from '../api/trainer-contract.js';
+import type { FineTuneJob } from '@loraplane/api/finetunejob';
+import { API_VERSION, GROUP, VERSION } from '@loraplane/api/group';
+import type { LoraAdapterSpec } from '@loraplane/api/loraadapter';
+import { LORAADAPTER } from '@loraplane/api/resources';
+import type { TrainerResult } from '@loraplane/api/trainer-contract';
 import type { ConditionInput } from '../kube/conditions.js';
 import { LABEL_FINETUNEJOB, LABEL_MANAGED_BY, MANAGED_BY } from './naming.js';
 

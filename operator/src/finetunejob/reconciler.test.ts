@@ -1,8 +1,8 @@
 import type { BatchV1Api, CustomObjectsApi, V1Job, V1Pod } from '@kubernetes/client-node';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTrainerMetrics, serveMetrics } from '../../../trainer/src/metrics.js';
+import { TRAINER_METRICS } from '@loraplane/api/trainer-metrics';
 import { exampleFineTuneJob } from '../../../test/fixtures/finetunejob.js';
 import type { EventRecorder } from '../kube/events.js';
 import { LABEL_JOB_NAME, trainerJobName } from './naming.js';
@@ -18,12 +18,12 @@ describe('FineTuneJob reconciler progress', () => {
   afterEach(() => server?.close());
 
   it('scrapes a running trainer at most once per progress interval, however often it reconciles', async () => {
-    const metrics = createTrainerMetrics({ namespace: 'team-a', finetunejob: 'x' });
-    metrics.totalSteps.set(100);
-    metrics.step.set(10);
     let scrapes = 0;
-    server = await serveMetrics(metrics.registry, '127.0.0.1', 0);
-    server.on('request', () => (scrapes += 1));
+    server = createServer((_req, res) => {
+      scrapes += 1;
+      res.end(`${TRAINER_METRICS.totalSteps.name} 100\n${TRAINER_METRICS.step.name} 10\n`);
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as { port: number };
 
     const ftj = exampleFineTuneJob();

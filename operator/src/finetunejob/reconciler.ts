@@ -4,9 +4,9 @@
 import { ApiException, PatchStrategy, setHeaderOptions, type BatchV1Api, type CustomObjectsApi, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import { fineTuneJob, type FineTuneJob, type FineTuneJobStatus } from '../api/finetunejob.js';
-import { GROUP, VERSION } from '../api/group.js';
-import { FINETUNEJOB } from '../api/resources.js';
+import { fineTuneJob, type FineTuneJob, type FineTuneJobStatus } from '@loraplane/api/finetunejob';
+import { GROUP, VERSION } from '@loraplane/api/group';
+import { FINETUNEJOB } from '@loraplane/api/resources';
 import { TerminalError, keyOf, type ObjectKey, type Result } from '../controller/controller.js';
 import type { EventRecorder } from '../kube/events.js';
 import {
@@ -27,7 +27,7 @@ import { renderTrainerJob, type TrainerDefaults } from './render-job.js';
 import { scrapeProgress } from './progress.js';
 import { ADAPTER_PUBLISHED, publishAdapter } from './publish-adapter.js';
 import { isTerminal, nextStatus, type Extras } from './status.js';
-import { METRICS_PORT } from '../api/trainer-contract.js';
+import { METRICS_PORT } from '@loraplane/api/trainer-contract';
 
 export interface Cache<T> {
   get(namespace: string, name: string): T | undefined;

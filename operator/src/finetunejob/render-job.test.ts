@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { credentialEnv, trainerConfig, TRAINER_CONFIG_ENV, TRAINER_EXIT } from '../api/trainer-contract.js';
+import { credentialEnv, trainerConfig, TRAINER_CONFIG_ENV, TRAINER_EXIT } from '@loraplane/api/trainer-contract';
 import { exampleFineTuneJob } from '../../../test/fixtures/finetunejob.js';
 import { trainerJobName } from './naming.js';
 import { renderTrainerJob } from './render-job.js';

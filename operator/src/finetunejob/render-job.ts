@@ -1,7 +1,7 @@
 // FineTuneJob → batch/v1 Job for the trainer. Pure: same inputs, same Job.
 import type { V1Affinity, V1EnvVar, V1Job, V1Toleration } from '@kubernetes/client-node';
-import { API_VERSION } from '../api/group.js';
-import type { FineTuneJob } from '../api/finetunejob.js';
+import { API_VERSION } from '@loraplane/api/group';
+import type { FineTuneJob } from '@loraplane/api/finetunejob';
 import {
   METRICS_PORT,
   SCRATCH_PATH,
@@ -16,8 +16,8 @@ import {
   secretKey,
   type CredentialPart,
   type StorageRole,
-  type TrainerConfig,
-} from '../api/trainer-contract.js';
+  trainerConfigOf,
+} from '@loraplane/api/trainer-contract';
 import { LABEL_KUEUE_PRIORITY_CLASS, LABEL_KUEUE_QUEUE, trainerJobName, trainerLabels } from './naming.js';
 
 export interface TrainerDefaults {
@@ -32,16 +32,6 @@ export const GPU_PRODUCT_LABEL = 'nvidia.com/gpu.product';
 export const GPU_TOLERATION: V1Toleration = { key: GPU_RESOURCE, operator: 'Exists', effect: 'NoSchedule' };
 
 type Identified = FineTuneJob & { metadata: { namespace: string; uid: string } };
-
-export function trainerConfigOf(ftj: Identified): TrainerConfig {
-  return {
-    apiVersion: 'loraplane.io/v1alpha1',
-    kind: 'TrainerConfig',
-    job: { namespace: ftj.metadata.namespace, name: ftj.metadata.name, uid: ftj.metadata.uid },
-    spec: ftj.spec,
-    metricsPort: METRICS_PORT,
-  };
-}
 
 function secretNameFor(ftj: FineTuneJob, role: StorageRole): string | undefined {
   switch (role) {
@@ -94,7 +84,7 @@ export function renderTrainerJob(ftj: Identified, defaults: TrainerDefaults): V1
   // reference expands only from earlier entries, none of them can reach the credentials below.
   const env: V1EnvVar[] = [
     ...(spec.trainer?.env ?? []),
-    { name: TRAINER_CONFIG_ENV, value: JSON.stringify(trainerConfigOf(ftj)) },
+    { name: TRAINER_CONFIG_ENV, value: JSON.stringify(trainerConfigOf(ftj.spec, { namespace: ftj.metadata.namespace, name: ftj.metadata.name, uid: ftj.metadata.uid })) },
     { name: TERMINATION_MESSAGE_ENV, value: TERMINATION_MESSAGE_PATH },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },

@@ -1,6 +1,6 @@
 // Observation → FineTuneJob status with kstatus conditions (Ready, Reconciling, Stalled) plus
 // Scheduled and Suspended. Start and completion times are kept once set.
-import type { FineTuneJob, FineTuneJobStatus } from '../api/finetunejob.js';
+import type { FineTuneJob, FineTuneJobStatus } from '@loraplane/api/finetunejob';
 import { mergeConditions, type ConditionInput } from '../kube/conditions.js';
 import type { Observation } from './observe.js';
 import { finalProgress, type Progress } from './progress.js';

@@ -1,5 +1,5 @@
 // kstatus-style conditions: lastTransitionTime moves only when status flips.
-import type { Condition } from '../api/common.js';
+import type { Condition } from '@loraplane/api/common';
 
 export type ConditionInput = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
 

@@ -2,7 +2,7 @@
 // for spec.baseModel.name whose target modules are projections of a Llama-family decoder (what the
 // trainer produces and the runtime serves).
 import { z } from 'zod';
-import { TARGET_MODULES } from '../api/finetunejob.js';
+import { TARGET_MODULES } from '@loraplane/api/finetunejob';
 import { failed, type Verdict } from './verdict.js';
 
 export const CONFIG_FILE = 'adapter_config.json';

@@ -2,8 +2,8 @@
 // the adapters whose source names it, so an adapter waiting for its job is checked once the job ends.
 import { ApiException, type CoreV1Api, type CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { GROUP, VERSION } from '../api/group.js';
-import { LORAADAPTER } from '../api/resources.js';
+import { GROUP, VERSION } from '@loraplane/api/group';
+import { LORAADAPTER } from '@loraplane/api/resources';
 import { Controller } from '../controller/controller.js';
 import { Informer } from '../controller/informer.js';
 import type { EventRecorder } from '../kube/events.js';

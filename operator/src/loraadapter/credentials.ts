@@ -3,9 +3,9 @@
 // access at all. The operator's own identity (workload identity in a real cluster) reaches every
 // tenant's buckets, so it is never used for a tenant's location.
 import type { V1Secret } from '@kubernetes/client-node';
-import type { S3Location } from '../api/common.js';
-import { secretKey } from '../api/trainer-contract.js';
-import type { Credentials } from '../../../storage/src/client.js';
+import type { S3Location } from '@loraplane/api/common';
+import { secretKey } from '@loraplane/api/trainer-contract';
+import type { Credentials } from '@loraplane/storage/client';
 import { failed, type Failure } from './verdict.js';
 
 export type ReadSecret = (namespace: string, name: string) => Promise<V1Secret | undefined>;

@@ -6,7 +6,7 @@
 // re-resolves cannot slip past it).
 import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions, type LookupOneOptions } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import type { S3Location } from '../api/common.js';
+import type { S3Location } from '@loraplane/api/common';
 import { failed, type Failure } from './verdict.js';
 
 const FORBIDDEN = new BlockList();

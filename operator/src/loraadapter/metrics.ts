@@ -2,7 +2,7 @@
 // every verification by outcome and duration, bytes hashed (the weights are re-read only when their
 // ETag or size moved), phase transitions, drift (Ready → not Ready) and reclaims.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { loraAdapterStatus } from '../api/loraadapter.js';
+import { loraAdapterStatus } from '@loraplane/api/loraadapter';
 
 export type AdapterMetrics = ReturnType<typeof createAdapterMetrics>;
 

@@ -1,7 +1,7 @@
 // reclaimPolicy through a finalizer: Delete holds the adapter in deletion until the stored objects
 // (the whole prefix, manifest first) are gone; Retain carries no finalizer and leaves them. A policy
 // changed from Delete to Retain releases the finalizer without deleting anything.
-import type { LoraAdapter } from '../api/loraadapter.js';
+import type { LoraAdapter } from '@loraplane/api/loraadapter';
 
 export const RECLAIM_FINALIZER = 'loraplane.io/reclaim';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FineTuneJob } from '../api/finetunejob.js';
+import type { FineTuneJob } from '@loraplane/api/finetunejob';
 import { exampleFineTuneJob } from '../../../test/fixtures/finetunejob.js';
 import { resolveSource } from './source.js';
 import { DIGEST, adapter } from './test-helpers.js';

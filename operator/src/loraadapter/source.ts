@@ -3,9 +3,9 @@
 // `fineTuneJob` goes through the job: its output location and the digest its trainer reported, once
 // it has succeeded. The job's location is kept in status.location, so an adapter whose job was
 // deleted is still verified (against its pinned digest) and can still be reclaimed.
-import type { S3Location } from '../api/common.js';
-import type { FineTuneJob } from '../api/finetunejob.js';
-import type { LoraAdapter, LoraAdapterStatus } from '../api/loraadapter.js';
+import type { S3Location } from '@loraplane/api/common';
+import type { FineTuneJob } from '@loraplane/api/finetunejob';
+import type { LoraAdapter, LoraAdapterStatus } from '@loraplane/api/loraadapter';
 import type { Expectation } from './verify-artifact.js';
 import { failed, type Verdict } from './verdict.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { LoraAdapterStatus } from '../api/loraadapter.js';
+import type { LoraAdapterStatus } from '@loraplane/api/loraadapter';
 import { changes, headline, msUntilDue, nextStatus } from './status.js';
 import { DIGEST, adapter } from './test-helpers.js';
 import type { Verdict } from './verdict.js';

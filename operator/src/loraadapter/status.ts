@@ -3,7 +3,7 @@
 // result is merged into the status, never put in its place. A retry verdict changes nothing but
 // Reconciling: a storage hiccup never flips Ready.
 import { isDeepStrictEqual } from 'node:util';
-import type { AdapterReason, LoraAdapter, LoraAdapterStatus } from '../api/loraadapter.js';
+import type { AdapterReason, LoraAdapter, LoraAdapterStatus } from '@loraplane/api/loraadapter';
 import { mergeConditions, type ConditionInput } from '../kube/conditions.js';
 import type { Verdict } from './verdict.js';
 

@@ -1,5 +1,5 @@
 // A parsed LoraAdapter for unit tests, as the API server would store it.
-import { loraAdapter, type LoraAdapter } from '../api/loraadapter.js';
+import { loraAdapter, type LoraAdapter } from '@loraplane/api/loraadapter';
 
 export const BASE_MODEL = 'meta-llama/Llama-3.2-3B-Instruct';
 export const DIGEST = `sha256:${'a'.repeat(64)}`;

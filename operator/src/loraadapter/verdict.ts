@@ -1,8 +1,8 @@
 // What one verification concluded. A verdict is either final for now (verified, pending, failed:
 // the status says so until the next check) or a retry (the storage did not answer): a retry is
 // retried with back-off and never changes the Ready verdict an earlier check reached.
-import type { AdapterReason } from '../api/loraadapter.js';
-import type { TARGET_MODULES } from '../api/finetunejob.js';
+import type { AdapterReason } from '@loraplane/api/loraadapter';
+import type { TARGET_MODULES } from '@loraplane/api/finetunejob';
 
 export interface VerifiedArtifact {
   /** s3://bucket/prefix/ */

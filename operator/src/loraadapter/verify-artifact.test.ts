@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StorageError } from '../../../storage/src/errors.js';
+import { StorageError } from '@loraplane/storage/errors';
 import { needsHash, storageVerdict } from './verify-artifact.js';
 
 const DIGEST = `sha256:${'b'.repeat(64)}`;

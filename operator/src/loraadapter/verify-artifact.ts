@@ -5,11 +5,11 @@
 // adapter_config.json fits the spec. The weights are hashed again only when their ETag or size moved
 // since the last hash: a period's check costs a listing, two small GETs and no re-read of the weights.
 import type { S3Client } from '@aws-sdk/client-s3';
-import { sha256Hex, toPrefixed } from '../../../storage/src/digest.js';
-import { StorageError, s3Uri } from '../../../storage/src/errors.js';
-import { folderPrefix } from '../../../storage/src/location.js';
-import { MANIFEST_NAME, readManifest } from '../../../storage/src/manifest.js';
-import { getSmallObject, hashObject, listAll, sameEtag, type CallOptions } from '../../../storage/src/objects.js';
+import { sha256Hex, toPrefixed } from '@loraplane/storage/digest';
+import { StorageError, s3Uri } from '@loraplane/storage/errors';
+import { folderPrefix } from '@loraplane/storage/location';
+import { MANIFEST_NAME, readManifest } from '@loraplane/storage/manifest';
+import { getSmallObject, hashObject, listAll, sameEtag, type CallOptions } from '@loraplane/storage/objects';
 import { CONFIG_FILE, checkAdapterConfig } from './adapter-config.js';
 import { failed, type Verdict } from './verdict.js';
 

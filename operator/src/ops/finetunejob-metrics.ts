@@ -20,7 +20,7 @@
 // Dashboards aggregate: sum by (namespace, queue) (rate(loraplane_finetunejob_gpu_seconds_total[5m])) is the
 // GPUs in use.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { PHASES, type Phase } from '../api/finetunejob.js';
+import { PHASES, type Phase } from '@loraplane/api/finetunejob';
 
 /** What the metrics read of one FineTuneJob; times in ms since the epoch. */
 export interface FineTuneJobFacts {

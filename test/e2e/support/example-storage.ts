@@ -5,7 +5,7 @@ import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { uploadDirectory, uploadFile } from '../../../storage/src/upload.js';
+import { uploadDirectory, uploadFile } from '@loraplane/storage/upload';
 import { server } from '../../storage/storage.js';
 import type { Json } from './resources.js';
 

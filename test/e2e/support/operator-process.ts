@@ -7,7 +7,7 @@ import { waitFor } from '../../cluster/cluster.js';
 import { server } from '../../storage/storage.js';
 
 const repo = join(import.meta.dirname, '../../..');
-const MAIN = join(repo, 'dist/operator/src/main.js');
+const MAIN = join(repo, 'operator/dist/main.js');
 
 export const OPERATOR_NAMESPACE = 'loraplane-system';
 /** The stand-in trainer (test/cluster/nodes.yaml) for tests of the operator's failure paths. */

@@ -1,7 +1,7 @@
 // Dataset row formats: a zod schema per format, detection for `format: auto`, and normalisation of
 // every row to one of three shapes that say what the loss may train on (NormalizedRow).
 import { z } from 'zod';
-import type { FineTuneJobSpec } from '../../../operator/src/api/finetunejob.js';
+import type { FineTuneJobSpec } from '@loraplane/api/finetunejob';
 import { DatasetError, describeValue, type RowErrorReason, type RowRef } from './errors.js';
 
 export type SpecFormat = FineTuneJobSpec['dataset']['format'];

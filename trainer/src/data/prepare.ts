@@ -2,7 +2,7 @@
 // template / plain text → tokens and labels (loss mode, truncation) → seeded train/validation
 // split → rows for training (one example per row, or packed best-fit decreasing), with stats and a
 // preview of the first examples for the log.
-import type { FineTuneJobSpec } from '../../../operator/src/api/finetunejob.js';
+import type { FineTuneJobSpec } from '@loraplane/api/finetunejob';
 import { ChatTemplate, loadTokenizerConfig } from './chat-template.js';
 import { DatasetError, MAX_ROW_BYTES, SkipTally, type RowRef, type SkippedRows } from './errors.js';
 import { normalizeRow, resolveFormat, type RowFormat } from './formats.js';

@@ -1,7 +1,7 @@
 // A normalised row as the text the model trains on, and the character spans the loss mode trains:
 // conversations through the chat template (assistant turns, or the completion), plain
 // prompt/completion and text rows as the strings themselves followed by the eos token (as TRL does).
-import type { FineTuneJobSpec } from '../../../operator/src/api/finetunejob.js';
+import type { FineTuneJobSpec } from '@loraplane/api/finetunejob';
 import { renderConversation, type CharSpan, type ChatTemplate } from './chat-template.js';
 import { DatasetError, type RowRef } from './errors.js';
 import type { NormalizedRow, RowFormat } from './formats.js';

@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { exampleFineTuneJob } from '../../../test/fixtures/finetunejob.js';
+import { exampleFineTuneJob } from '../../test/fixtures/finetunejob.js';
 import { renderApiReference } from './api-reference.js';
 import { cel, timestamp } from './common.js';
 import type { CrdSource } from './crd.js';
 
-const docs = join(import.meta.dirname, '../../../docs/api-reference.md');
+const docs = join(import.meta.dirname, '../../docs/api-reference.md');
 
 /** Every path in a parsed object, as the reference writes it (list elements as `[]`). */
 function paths(value: unknown, prefix: string): string[] {

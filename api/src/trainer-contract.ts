@@ -3,7 +3,7 @@
 // container's termination message. Secrets never appear here: S3 credentials arrive as env vars
 // from secretKeyRef, under the names credentialEnv() gives.
 import { z } from 'zod';
-import { fineTuneJobSpec } from './finetunejob.js';
+import { fineTuneJobSpec, type FineTuneJobSpec } from './finetunejob.js';
 import { sha256Digest } from './common.js';
 
 export const TRAINER_CONFIG_ENV = 'LORAPLANE_TRAINER_CONFIG';
@@ -45,6 +45,25 @@ export const trainerConfig = z.object({
   metricsPort: z.number().int(),
 });
 export type TrainerConfig = z.infer<typeof trainerConfig>;
+
+/** The one way a TrainerConfig is made: from a FineTuneJob and the identity of the run. */
+export function trainerConfigOf(spec: FineTuneJobSpec, job: TrainerConfig['job']): TrainerConfig {
+  return { apiVersion: 'loraplane.io/v1alpha1', kind: 'TrainerConfig', job, spec, metricsPort: METRICS_PORT };
+}
+
+/** The one way a TrainerConfig is read (from the trainer pod's environment); the error says what is wrong. */
+export function parseTrainerConfig(raw: string | undefined): TrainerConfig {
+  if (!raw) throw new Error(`${TRAINER_CONFIG_ENV} is not set: the operator passes the trainer config there (locally, use \`loraplane run finetune.yaml\`)`);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (err) {
+    throw new Error(`${TRAINER_CONFIG_ENV} is not JSON: ${(err as Error).message}`);
+  }
+  const parsed = trainerConfig.safeParse(json);
+  if (!parsed.success) throw new Error(`${TRAINER_CONFIG_ENV} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}
 
 /** The last checkpoint the trainer stored (for status.checkpoint): with the result, or with an error or a stop. */
 const trainerCheckpoint = z.object({ step: z.number().int().min(0), uri: z.string().min(1) });

@@ -1,7 +1,8 @@
+// The contract between the packages: the operator reads status.progress from exactly what the trainer serves.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Server } from 'node:http';
-import { createTrainerMetrics, serveMetrics } from '../../../trainer/src/metrics.js';
-import { finalProgress, parseSamples, progressFromSamples, scrapeProgress } from './progress.js';
+import { createTrainerMetrics, serveMetrics } from '@loraplane/trainer/metrics';
+import { finalProgress, parseSamples, progressFromSamples, scrapeProgress } from '@loraplane/operator/finetunejob/progress';
 
 const now = new Date('2026-11-29T10:00:00.000Z');
 

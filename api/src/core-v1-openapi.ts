@@ -9,7 +9,7 @@ import { join } from 'node:path';
 
 export type JsonSchema = { [key: string]: unknown };
 
-const repo = join(import.meta.dirname, '../../..');
+const repo = join(import.meta.dirname, '../..');
 
 /** The Kubernetes version the test control plane is built from; the schemas follow it. */
 export function pinnedK8sVersion(): string {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { renderCrdFiles } from './crd-files.js';
 import { toStructural } from './crd.js';
 
-const crdDir = join(import.meta.dirname, '../../../crds');
+const crdDir = join(import.meta.dirname, '../../crds');
 
 describe('generated CRDs', () => {
   it('crds/ matches the zod schemas (run `npm run generate:crds` after changing the API)', () => {

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderCrdFiles } from './crd-files.js';
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '../../..');
+const repo = join(dirname(fileURLToPath(import.meta.url)), '../..');
 for (const crdDir of [join(repo, 'crds'), join(repo, 'charts/loraplane/crds')]) {
   mkdirSync(crdDir, { recursive: true });
   for (const [file, text] of renderCrdFiles()) writeFileSync(join(crdDir, file), text);
