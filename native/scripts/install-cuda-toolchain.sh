@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs (once) a CUDA toolchain from PyPI wheels into a cache outside the repository, so CMake can
-# build the CUDA backend on a machine without a system CUDA install. Prints the toolkit root (the
-# folder with bin/nvcc, include/ and lib/), which native/CMakeLists.txt takes as CUDAToolkit_ROOT.
+# build the CUDA backend on a machine without a system CUDA install, and NCCL beside it. Prints the toolkit
+# root (the folder with bin/nvcc, include/ and lib/), which native/CMakeLists.txt takes as CUDAToolkit_ROOT
+# (and finds NCCL from, in ../nccl).
 #
 # Only CUDA 13's wheels ship nvcc itself (the -cu12 ones hold ptxas alone). The versions match what
 # the reference torch wheel (test/reference/requirements.txt) runs on, so one set of runtime
@@ -24,5 +25,16 @@ if [ ! -f "$root/.complete" ]; then
     [ -e "$base" ] || ln -s "$(basename "$so")" "$base"
   done
   touch "$root/.complete"
+fi
+# NCCL (the CUDA backend's collectives) beside the toolkit, in nvidia/nccl/{include,lib}, where
+# native/CMakeLists.txt looks for it; the version torch's wheel (test/reference/requirements.txt) pulls
+# in. Its own marker, so a toolchain cached before NCCL joined gets it added.
+nccl=2.30.7
+if [ ! -f "$root/.nccl-$nccl" ]; then
+  echo "[cuda] installing the NCCL $nccl wheel into $venv" >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "nvidia-nccl-cu13==$nccl" >&2
+  nccl_lib="$toolkit/../nccl/lib"
+  [ -e "$nccl_lib/libnccl.so" ] || ln -s libnccl.so.2 "$nccl_lib/libnccl.so"
+  touch "$root/.nccl-$nccl"
 fi
 echo "$toolkit"
