@@ -9,10 +9,14 @@ import type { CrdSource } from './crd.js';
 
 const docs = join(import.meta.dirname, '../../docs/api-reference.md');
 
+/** Maps of strings (free keys) in the FineTuneJob spec: the reference documents the map itself. */
+const MAPS = new Set(['spec.output.labels', 'spec.resources.nodeSelector']);
+
 /** Every path in a parsed object, as the reference writes it (list elements as `[]`). */
 function paths(value: unknown, prefix: string): string[] {
   if (Array.isArray(value)) return value.some((v) => typeof v === 'object') ? [prefix, ...paths(value[0], `${prefix}[]`).slice(1)] : [prefix];
   if (value === null || typeof value !== 'object') return [prefix];
+  if (MAPS.has(prefix)) return [prefix];
   return [prefix, ...Object.entries(value).flatMap(([k, v]) => paths(v, `${prefix}.${k}`))];
 }
 

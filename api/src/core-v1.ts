@@ -45,17 +45,20 @@ export const labelValue = z
   .regex(/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/);
 
 /**
- * A pod's nodeSelector: label keys to label values. A structural schema cannot constrain map keys,
- * so CEL checks them; maxProperties bounds the rule's cost.
+ * Label keys to label values (a nodeSelector, an object's labels). A structural schema cannot
+ * constrain map keys, so CEL checks them; maxProperties bounds the rule's cost.
  */
-export const nodeSelector = z.record(labelKey, labelValue).meta({
-  description: 'Node labels the trainer pod requires: label keys to label values, as in a pod spec.',
-  maxProperties: 64,
-  ...cel({
-    rule: `self.all(k, k.matches('${LABEL_KEY_PATTERN}') && (${prefixFitsCel('k')}))`,
-    message: `every key ${LABEL_KEY_MESSAGE}`,
-  }),
-});
+export const labelMap = (description: string) =>
+  z.record(labelKey, labelValue).meta({
+    description,
+    maxProperties: 64,
+    ...cel({
+      rule: `self.all(k, k.matches('${LABEL_KEY_PATTERN}') && (${prefixFitsCel('k')}))`,
+      message: `every key ${LABEL_KEY_MESSAGE}`,
+    }),
+  });
+
+export const nodeSelector = labelMap('Node labels the trainer pod requires: label keys to label values, as in a pod spec.');
 
 /** A rule on several fields: CEL on the CRD, and the same check in zod. */
 interface CrossFieldRule<T> extends CelRule {

@@ -15,7 +15,7 @@ import {
   timestamp,
 } from './common.js';
 import { RESERVED_ENV_NAMES, RESERVED_ENV_PREFIXES, isReservedEnvName } from './reserved-env.js';
-import { affinity, nodeSelector, nonNegativeQuantity, toleration } from './core-v1.js';
+import { affinity, labelMap, nodeSelector, nonNegativeQuantity, toleration } from './core-v1.js';
 
 export const TARGET_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 
@@ -110,7 +110,9 @@ const output = z
   .object({
     adapterName: objectName.meta({ description: 'Name of the LoraAdapter this job creates or updates.' }),
     storage: z.object({ s3: s3Location }).strict().meta({ description: 'Where the adapter is written.' }),
-    labels: z.record(z.string(), z.string()).optional(),
+    labels: labelMap(
+      'Labels for the LoraAdapter this job creates (e.g. team, use case), beside the ones the operator sets (loraplane.io/finetunejob, app.kubernetes.io/managed-by), which win.',
+    ).optional(),
   })
   .strict();
 
