@@ -4,15 +4,17 @@
 // tiny model standing in for the 3B base model) against the real S3 server; the FineTuneJob shows
 // progress, then Succeeded; the LoraAdapter it publishes becomes Ready with the digest of the stored
 // weights; Prometheus holds the trainer's loss series and the operator's metrics. The only edits to the
-// example: the S3 endpoint and keys of the test server. The test hands Prometheus the trainer pod's IP
-// (from the API server) through file_sd. Last, every query of the chart's Grafana dashboard runs against
-// that Prometheus.
+// example: the S3 endpoint and keys of the test server. Prometheus finds the trainer pod itself, as a
+// platform team's would: kubernetes_sd_configs against the test API server, with a ServiceAccount that may
+// only get, list and watch the served namespace's pods. Last, every query of the chart's Grafana dashboard
+// runs against that Prometheus.
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kubeconfigPath, waitFor } from '../cluster/cluster.js';
+import { kubeconfigPath, loadKubeConfig, waitFor } from '../cluster/cluster.js';
 import { CHART_DIR, mustHelm } from '../helm/helm.js';
 import { installedOperator } from '../helm/installed-operator.js';
 import { client, server } from '../storage/storage.js';
@@ -27,6 +29,55 @@ const RELEASE = 'lp-path';
 type Status = Json & { phase?: string; conditions?: Array<{ type: string; status: string; reason?: string }> };
 type Ftj = { status?: Status & { progress?: { step?: number; totalSteps?: number; percent?: number; trainLoss?: number }; result?: { adapter?: string; digest?: string } } };
 type Adapter = { metadata: { labels?: Record<string, string> }; spec: Json; status?: Status & { digest?: string; provenance?: Json } };
+
+/**
+ * Prometheus's identity in the test cluster: a ServiceAccount in a namespace of its own, bound by a Role in
+ * `served` to get, list and watch pods there and nothing else; a token of it, and the cluster's CA, in files.
+ */
+async function prometheusCredentials(served: string): Promise<{ apiServer: string; caFile: string; tokenFile: string }> {
+  const monitoring = await freshNamespace('monitoring');
+  await mustKubectl(['create', 'serviceaccount', 'prometheus', '-n', monitoring]);
+  await mustKubectl(['create', 'role', 'prometheus-pods', '-n', served, '--verb=get,list,watch', '--resource=pods']);
+  await mustKubectl(['create', 'rolebinding', 'prometheus-pods', '-n', served, '--role=prometheus-pods', `--serviceaccount=${monitoring}:prometheus`]);
+  const token = (await mustKubectl(['create', 'token', 'prometheus', '-n', monitoring, '--duration=2h'])).trim();
+  const cluster = loadKubeConfig().getCurrentCluster();
+  if (!cluster?.caData) throw new Error('the admin kubeconfig has no cluster with certificate-authority-data');
+  const dir = mkdtempSync(join(tmpdir(), 'lp-prom-sa-'));
+  const [caFile, tokenFile] = [join(dir, 'ca.crt'), join(dir, 'token')];
+  writeFileSync(caFile, Buffer.from(cluster.caData, 'base64'));
+  writeFileSync(tokenFile, token, { mode: 0o600 });
+  return { apiServer: cluster.server, caFile, tokenFile };
+}
+
+/**
+ * The trainer pods' scrape job: the pods the chart's PodMonitor selects (charts/loraplane/templates/podmonitor.yaml:
+ * the operator's trainer labels, the container port named `metrics`, the served namespaces), found through the API server.
+ */
+function trainerScrapeJob(namespaces: string[], { apiServer, caFile, tokenFile }: Awaited<ReturnType<typeof prometheusCredentials>>) {
+  return {
+    job_name: 'loraplane-trainer',
+    kubernetes_sd_configs: [
+      { role: 'pod', api_server: apiServer, tls_config: { ca_file: caFile }, authorization: { credentials_file: tokenFile }, namespaces: { names: namespaces } },
+    ],
+    relabel_configs: [
+      {
+        action: 'keep',
+        source_labels: ['__meta_kubernetes_pod_label_app_kubernetes_io_name', '__meta_kubernetes_pod_label_app_kubernetes_io_managed_by'],
+        regex: 'loraplane-trainer;loraplane-operator',
+      },
+      // The pod role makes a target of each declared container port, its address the pod IP and that port.
+      { action: 'keep', source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: 'metrics' },
+      // A finished pod serves nothing, and its IP may be another pod's by now (the Prometheus Operator drops them too).
+      { action: 'drop', source_labels: ['__meta_kubernetes_pod_phase'], regex: 'Succeeded|Failed' },
+      { source_labels: ['__meta_kubernetes_namespace'], target_label: 'namespace' },
+      { source_labels: ['__meta_kubernetes_pod_name'], target_label: 'pod' },
+      { source_labels: ['__meta_kubernetes_pod_label_loraplane_io_finetunejob'], target_label: 'finetunejob' },
+    ],
+    // The trainer labels its series with namespace and finetunejob too. The API server's values win (honor_labels
+    // is off, so a trainer image cannot claim another namespace); the trainer's copies, renamed exported_*, go.
+    metric_relabel_configs: [{ action: 'labeldrop', regex: 'exported_(namespace|finetunejob)' }],
+  };
+}
 
 async function sha256Of(s3: S3Client, bucket: string, key: string): Promise<string> {
   const body = await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray();
@@ -52,7 +103,7 @@ beforeAll(async () => {
   const installed = await installedOperator({ release: RELEASE, namespace: releaseNs, podName: 'operator-path-0' });
   operator = await startOperator(installed.kubeconfig, 'operator-path-0', installed.localEnv);
   prometheus = await startPrometheus([
-    { job_name: 'loraplane-trainer', file_sd_configs: [{ files: ['trainer-targets.json'], refresh_interval: '1s' }] },
+    trainerScrapeJob([ns], await prometheusCredentials(ns)),
     { job_name: 'loraplane-operator', static_configs: [{ targets: [`127.0.0.1:${operator.port}`] }] },
   ]);
 }, 120_000);
@@ -67,14 +118,29 @@ describe('examples/finetune.yaml end to end', () => {
   it('trains on a GPU node, shows progress, succeeds, and publishes a Ready LoraAdapter with the stored digest', async () => {
     for (const doc of exampleForTestServer()) await mustKubectl(['apply', '-n', ns, '-f', '-'], toYaml(doc));
 
-    type Pod = { spec: { nodeName?: string; containers: Array<{ ports?: Array<{ name: string; containerPort: number }> }> }; status: { podIP?: string } };
+    type Pod = {
+      metadata: { name: string };
+      spec: { nodeName?: string; containers: Array<{ ports?: Array<{ name: string; containerPort: number }> }> };
+      status: { podIP?: string };
+    };
     const pod = await waitFor(
       async () => (await getJson<{ items: Pod[] }>(['get', 'pods', '-n', ns, '-l', 'loraplane.io/finetunejob=support-assistant'])).items.find((p) => p.status.podIP),
       { timeoutMs: 30_000, description: 'trainer pod bound to a node, with an IP' },
     );
     expect(pod.spec.nodeName).toBe('gpu-h100-0');
     const metricsPort = pod.spec.containers[0]!.ports!.find((p) => p.name === 'metrics')!.containerPort;
-    prometheus.setTargets('trainer-targets.json', [`${pod.status.podIP}:${metricsPort}`]);
+    // Prometheus discovers the pod from the API server: its IP and metrics port, its namespace, name and FineTuneJob.
+    type Target = { scrapePool: string; scrapeUrl: string; labels: Record<string, string> };
+    const target = await waitFor(
+      async () => {
+        const res = await fetch(`${prometheus.url}/api/v1/targets?state=active`);
+        const body = (await res.json()) as { data: { activeTargets: Target[] } };
+        return body.data.activeTargets.find((t) => t.scrapePool === 'loraplane-trainer');
+      },
+      { timeoutMs: 30_000, description: 'the trainer pod among Prometheus\'s targets, from kubernetes_sd_configs' },
+    );
+    expect(target.scrapeUrl).toBe(`http://${pod.status.podIP}:${metricsPort}/metrics`);
+    expect(target.labels).toMatchObject({ job: 'loraplane-trainer', namespace: ns, pod: pod.metadata.name, finetunejob: 'support-assistant' });
 
     const running = await waitFor(
       async () => {
@@ -109,7 +175,7 @@ describe('examples/finetune.yaml end to end', () => {
     );
     expect(adapter.status!.digest).toBe(stored);
     expect(adapter.status!.phase).toBe('Ready');
-    expect(adapter.metadata.labels).toMatchObject({ 'loraplane.io/finetunejob': 'support-assistant' });
+    expect(adapter.metadata.labels).toMatchObject({ 'loraplane.io/finetunejob': 'support-assistant', team: 'support' });
     expect(adapter.status!.provenance).toMatchObject({ fineTuneJob: { name: 'support-assistant' } });
 
     // The printer columns a user sees.
@@ -125,7 +191,8 @@ describe('examples/finetune.yaml end to end', () => {
       timeoutMs: 10_000,
       description: 'trainer loss series in Prometheus',
     });
-    expect(loss.metric).toMatchObject({ job: 'loraplane-trainer', namespace: ns });
+    expect(loss.metric).toMatchObject({ job: 'loraplane-trainer', namespace: ns, pod: pod.metadata.name });
+    expect(Object.keys(loss.metric).filter((l) => l.startsWith('exported_'))).toEqual([]);
     expect(loss.values.filter(([, v]) => Number(v) > 0).length).toBeGreaterThan(0);
     // The operator's gauge, from a scrape after the job succeeded (scrapes run every second).
     await waitFor(async () => Number((await prometheus.instant('loraplane_finetunejobs{phase="Succeeded"}'))[0]?.value[1]) >= 1, {

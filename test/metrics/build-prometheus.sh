@@ -9,6 +9,8 @@
 # The module zip holds no compiled web UI (release tarballs embed it with the builtinassets tag after
 # an npm build), so this prometheus serves the HTTP API (/api/v1/*, /-/ready, /-/healthy) and no UI
 # pages; the tests use only the API.
+# No build tag removes service discovery (`remove_all_sd` would leave only file and http): kubernetes_sd_configs
+# is in, and test/e2e/finetune-to-adapter.test.ts finds the trainer pod through it.
 set -euo pipefail
 
 PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v3.16.0}"

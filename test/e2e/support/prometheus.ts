@@ -16,10 +16,7 @@ export interface Series {
 
 export interface Prometheus {
   url: string;
-  /** For file_sd_configs: a scrape config's `files` entry names this dir's files; write them with setTargets. */
-  dir: string;
   /** Writes a file_sd targets file (Prometheus re-reads it on change). */
-  setTargets(file: string, targets: string[]): void;
   /** Range query from the start of this Prometheus until now, 1 s resolution. */
   range(query: string): Promise<Series[]>;
   /** Instant query: the current value of each series. */
@@ -54,8 +51,6 @@ export async function startPrometheus(scrapeConfigs: object[]): Promise<Promethe
   };
   return {
     url,
-    dir,
-    setTargets: (file, targets) => writeFileSync(join(dir, file), JSON.stringify([{ targets }])),
     range: (query) => api('query_range', { query, start: String(started), end: String(Date.now() / 1000 + 1), step: '1' }),
     instant: (query) => api('query', { query }),
     stop,
