@@ -1,6 +1,7 @@
 // Runs a reconcile function over a keyed queue with N workers, as controller-runtime does:
 // an error requeues with per-key back-off, a TerminalError is recorded and not retried,
-// and a result's requeueAfterMs schedules time-based work.
+// and a result's requeueAfterMs schedules time-based work. Each reconcile gets a signal that stop()
+// aborts, so a reconcile blocked on storage or a trainer gives up at once instead of at its timeout.
 import type { Logger } from 'pino';
 import type { OperatorMetrics } from '../ops/metrics.js';
 import { WorkQueue } from './workqueue.js';
@@ -9,7 +10,8 @@ export interface Result {
   requeueAfterMs?: number;
 }
 
-export type Reconcile = (key: ObjectKey) => Promise<Result | void>;
+/** signal is aborted when the controller stops: pass it to every slow call, and write nothing once it is. */
+export type Reconcile = (key: ObjectKey, signal: AbortSignal) => Promise<Result | void>;
 
 export interface ObjectKey {
   namespace: string;
@@ -30,6 +32,7 @@ export const parseKey = (key: string): ObjectKey => {
 export class Controller {
   readonly queue = new WorkQueue();
   private workers: Promise<void>[] = [];
+  private readonly stopping = new AbortController();
 
   constructor(
     readonly name: string,
@@ -48,9 +51,10 @@ export class Controller {
     this.workers = Array.from({ length: this.concurrency }, () => this.work());
   }
 
-  /** Stops taking keys and waits for the reconciles in flight. */
+  /** Stops taking keys, aborts the reconciles in flight and waits for them to return. */
   async stop(): Promise<void> {
     this.queue.shutDown();
+    this.stopping.abort(new Error(`controller ${this.name} stopped`));
     await Promise.all(this.workers);
   }
 
@@ -64,12 +68,18 @@ export class Controller {
 
   private async processOne(key: string): Promise<void> {
     const end = this.metrics.reconcileDuration.startTimer({ controller: this.name });
+    const { signal } = this.stopping;
     try {
-      const result = await this.reconcile(parseKey(key));
+      const result = await this.reconcile(parseKey(key), signal);
       this.queue.forget(key);
       if (result?.requeueAfterMs) this.queue.addAfter(key, result.requeueAfterMs);
       this.metrics.reconciles.inc({ controller: this.name, result: result?.requeueAfterMs ? 'requeue_after' : 'success' });
     } catch (err) {
+      // Stopping, not failing: nothing to retry here; whoever runs the controllers next reconciles every object afresh.
+      if (signal.aborted) {
+        this.log.info({ controller: this.name, key, err: String(err) }, 'reconcile aborted: the controller is stopping');
+        return;
+      }
       const terminal = err instanceof TerminalError;
       this.metrics.reconciles.inc({ controller: this.name, result: terminal ? 'terminal_error' : 'error' });
       this.metrics.reconcileErrors.inc({ controller: this.name });

@@ -3,11 +3,12 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { exampleFineTuneJob } from '../../../test/fixtures/finetunejob.js';
 import type { FineTuneJobStatus } from '@loraplane/api/finetunejob';
+import type { CacheReader } from '../controller/cache.js';
 import type { EventRecorder } from '../kube/events.js';
 import { describeFlavors, kueueDecision, kueueView, preemptionsOf, workloadOf, type Workload, type WorkloadCondition } from './kueue.js';
 import { LABEL_FINETUNEJOB, LABEL_KUEUE_QUEUE, trainerJobName } from './naming.js';
 import { observe } from './observe.js';
-import { createFineTuneJobReconciler, type Cache } from './reconciler.js';
+import { createFineTuneJobReconciler } from './reconciler.js';
 import { nextStatus } from './status.js';
 
 const JOB_UID = 'job-uid-1';
@@ -166,7 +167,7 @@ describe('FineTuneJob status from Kueue', () => {
 });
 
 describe('the reconciler never fights Kueue', () => {
-  const cache = <T>(items: T[], key: (t: T) => string): Cache<T> => ({
+  const cache = <T>(items: T[], key: (t: T) => string): CacheReader<T> => ({
     get: (ns, name) => items.find((i) => key(i) === `${ns}/${name}`),
     list: (ns) => items.filter((i) => ns === undefined || key(i).startsWith(`${ns}/`)),
   });
@@ -201,7 +202,7 @@ describe('the reconciler never fights Kueue', () => {
       log: pino({ level: 'silent' }),
       progressIntervalMs: 10_000,
     });
-    await reconcile({ namespace, name });
+    await reconcile({ namespace, name }, new AbortController().signal);
     return { jobPatches, workloadPatches, status };
   }
 

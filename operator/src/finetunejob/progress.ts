@@ -59,10 +59,11 @@ export function progressFromSamples(samples: Map<string, number>, now: Date): Pr
   return progress;
 }
 
-/** Reads progress from a trainer's /metrics; undefined when it cannot be reached (yet). */
-export async function scrapeProgress(url: string, timeoutMs: number, now: Date): Promise<Progress | undefined> {
+/** Reads progress from a trainer's /metrics; undefined when it cannot be reached (yet) or signal aborts the read. */
+export async function scrapeProgress(url: string, timeoutMs: number, now: Date, signal?: AbortSignal): Promise<Progress | undefined> {
+  const timeout = AbortSignal.timeout(timeoutMs);
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetch(url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
     if (!res.ok) return undefined;
     return progressFromSamples(parseSamples(await res.text()), now);
   } catch {

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { fineTuneJob, type FineTuneJob, type FineTuneJobStatus } from '@loraplane/api/finetunejob';
 import { GROUP, VERSION } from '@loraplane/api/group';
 import { FINETUNEJOB } from '@loraplane/api/resources';
+import type { CacheReader } from '../controller/cache.js';
 import { TerminalError, keyOf, type ObjectKey, type Result } from '../controller/controller.js';
 import type { EventRecorder } from '../kube/events.js';
 import {
@@ -29,17 +30,12 @@ import { ADAPTER_PUBLISHED, publishAdapter } from './publish-adapter.js';
 import { isTerminal, nextStatus, type Extras } from './status.js';
 import { METRICS_PORT } from '@loraplane/api/trainer-contract';
 
-export interface Cache<T> {
-  get(namespace: string, name: string): T | undefined;
-  list(namespace?: string): T[];
-}
-
 export interface FineTuneJobReconcilerDeps {
-  fineTuneJobs: Cache<unknown>;
-  jobs: Cache<V1Job>;
-  pods: Cache<V1Pod>;
-  /** Kueue's Workloads, when the cluster serves kueue.x-k8s.io (operator.ts discovers it at start). */
-  workloads?: Cache<Workload>;
+  fineTuneJobs: CacheReader<unknown>;
+  jobs: CacheReader<V1Job>;
+  pods: CacheReader<V1Pod>;
+  /** Kueue's Workloads, when the cluster serves kueue.x-k8s.io (controller.ts discovers it at start). */
+  workloads?: CacheReader<Workload>;
   batch: BatchV1Api;
   customObjects: CustomObjectsApi;
   events: EventRecorder;
@@ -140,7 +136,7 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
     return kueueView(decision, queueName, owner ? `${preemptor!.metadata!.namespace}/${owner}` : undefined);
   }
 
-  return async function reconcile(key: ObjectKey): Promise<Result> {
+  return async function reconcile(key: ObjectKey, signal: AbortSignal): Promise<Result> {
     const raw = deps.fineTuneJobs.get(key.namespace, key.name);
     if (!raw) {
       lastScrapeMs.delete(keyOf(key));
@@ -239,7 +235,8 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
       const wait = (lastScrapeMs.get(keyOf(key)) ?? -Infinity) + deps.progressIntervalMs - now().getTime();
       if (running && wait <= 0) {
         lastScrapeMs.set(keyOf(key), now().getTime());
-        extras.progress = (await scrapeProgress(metricsUrl(running), SCRAPE_TIMEOUT_MS, now())) ?? ftj.status?.progress;
+        extras.progress = (await scrapeProgress(metricsUrl(running), SCRAPE_TIMEOUT_MS, now(), signal)) ?? ftj.status?.progress;
+        signal.throwIfAborted(); // stopped mid-scrape: write nothing
       }
       requeueAfterMs = wait > 0 ? wait : deps.progressIntervalMs;
     } else lastScrapeMs.delete(keyOf(key));

@@ -4,13 +4,14 @@ import { ApiException, type CoreV1Api, type CustomObjectsApi, type KubeConfig, t
 import type { Logger } from 'pino';
 import { GROUP, VERSION } from '@loraplane/api/group';
 import { LORAADAPTER } from '@loraplane/api/resources';
+import type { CacheReader } from '../controller/cache.js';
 import { Controller } from '../controller/controller.js';
 import { Informer } from '../controller/informer.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { OperatorMetrics } from '../ops/metrics.js';
 import { endpointPolicy } from './endpoints.js';
 import { createAdapterMetrics } from './metrics.js';
-import { createLoraAdapterReconciler, type Lookup } from './reconciler.js';
+import { createLoraAdapterReconciler } from './reconciler.js';
 
 type Obj = KubernetesObject & { spec?: { source?: { fineTuneJob?: { name?: string } } }; status?: unknown };
 
@@ -20,7 +21,7 @@ export interface LoraAdapterControllerOptions {
   core: CoreV1Api;
   customObjects: CustomObjectsApi;
   /** The operator's FineTuneJob cache: read to resolve `source.fineTuneJob`, watched to recheck its adapters. */
-  fineTuneJobs: Lookup & { on(handler: (job: KubernetesObject) => void): void };
+  fineTuneJobs: CacheReader<unknown> & { on(handler: (job: KubernetesObject) => void): void };
   events: EventRecorder;
   metrics: OperatorMetrics;
   verifyPeriodMs: number;
@@ -73,5 +74,7 @@ export function createLoraAdapterController(o: LoraAdapterControllerOptions) {
       if (a.spec?.source?.fineTuneJob?.name === job.metadata?.name) controller.enqueue({ namespace, name: a.metadata!.name! });
   });
 
-  return { informer: adapters, controller };
+  /** The caches to fill before the controller starts. */
+  const informers: Informer<KubernetesObject>[] = [adapters];
+  return { controller, informers };
 }

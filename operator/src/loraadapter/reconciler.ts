@@ -11,6 +11,7 @@ import { fineTuneJob } from '@loraplane/api/finetunejob';
 import { GROUP, VERSION } from '@loraplane/api/group';
 import { loraAdapter, type LoraAdapter, type LoraAdapterStatus } from '@loraplane/api/loraadapter';
 import { LORAADAPTER } from '@loraplane/api/resources';
+import type { CacheReader } from '../controller/cache.js';
 import { TerminalError, type ObjectKey, type Result } from '../controller/controller.js';
 import type { EventRecorder } from '../kube/events.js';
 import { s3Client } from '@loraplane/storage/client';
@@ -28,13 +29,9 @@ import { changes, headline, msUntilDue, nextStatus } from './status.js';
 import { verdictReason, type Failure, type Verdict } from './verdict.js';
 import { WEIGHTS_FILE, verifyArtifact } from './verify-artifact.js';
 
-export interface Lookup {
-  get(namespace: string, name: string): unknown;
-}
-
 export interface LoraAdapterReconcilerDeps {
-  adapters: Lookup;
-  fineTuneJobs: Lookup;
+  adapters: CacheReader<unknown>;
+  fineTuneJobs: CacheReader<unknown>;
   customObjects: CustomObjectsApi;
   readSecret: ReadSecret;
   endpoints: EndpointPolicy;
@@ -68,25 +65,32 @@ export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
 
   /**
    * Runs fn with a client for the location, or returns the verdict that the operator may not connect
-   * there (endpoint not allowed) or has no credentials of the adapter's namespace for it.
+   * there (endpoint not allowed) or has no credentials of the adapter's namespace for it. signal
+   * aborts every request and retry wait of fn.
    */
-  async function withStorage<T>(a: LoraAdapter, location: S3Location, log: Logger, fn: (client: S3Client, opts: CallOptions) => Promise<T>): Promise<T | Failure> {
+  async function withStorage<T>(
+    a: LoraAdapter,
+    location: S3Location,
+    log: Logger,
+    signal: AbortSignal,
+    fn: (client: S3Client, opts: CallOptions) => Promise<T>,
+  ): Promise<T | Failure> {
     const refused = deps.endpoints.check(location);
     if (refused) return refused;
     const credentials = await loadCredentials(deps.readSecret, a.metadata.namespace, location);
     if ('kind' in credentials) return credentials;
     const client = s3Client(location, credentials, { ...CLIENT_OPTIONS, logger: log, lookup: deps.endpoints.lookup });
     try {
-      return await fn(client, { retry: RETRY, logger: log });
+      return await fn(client, { retry: RETRY, logger: log, signal });
     } finally {
       client.destroy();
     }
   }
 
-  async function check(a: LoraAdapter, log: Logger): Promise<{ verdict: Verdict; fields: LoraAdapterStatus }> {
+  async function check(a: LoraAdapter, log: Logger, signal: AbortSignal): Promise<{ verdict: Verdict; fields: LoraAdapterStatus }> {
     const source = resolveSource(a, jobOf(a));
     if ('kind' in source) return { verdict: source, fields: {} };
-    const verdict = await withStorage(a, source.location, log, (client, opts) => verifyArtifact(client, source.location, a.spec.baseModel.name, source.expect, opts));
+    const verdict = await withStorage(a, source.location, log, signal, (client, opts) => verifyArtifact(client, source.location, a.spec.baseModel.name, source.expect, opts));
     return { verdict, fields: source.fields };
   }
 
@@ -125,7 +129,7 @@ export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
    * the weights the digest pinned at verification, only the files that manifest lists (manifest
    * first), only with the namespace's own Secret. 'done' lets the finalizer go, a Result keeps it.
    */
-  async function reclaim(a: LoraAdapter, log: Logger): Promise<'done' | Result> {
+  async function reclaim(a: LoraAdapter, log: Logger, signal: AbortSignal): Promise<'done' | Result> {
     // A job's output counts as the adapter's only once verified (status.location): never the prefix of a running trainer.
     const location = a.spec.source.s3 ?? a.status?.location;
     const verified = a.status?.digest;
@@ -147,7 +151,7 @@ export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
     };
     let deleted: number | string;
     try {
-      const out = await withStorage(a, location, log, async (client, opts) => {
+      const out = await withStorage(a, location, log, signal, async (client, opts) => {
         const stored = await readManifest(client, location.bucket, location.prefix, opts);
         if (!stored) return `no manifest under ${uri} any more`;
         const weights = stored.manifest.files.find((f) => f.path === WEIGHTS_FILE)?.sha256;
@@ -171,7 +175,7 @@ export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
     return 'done';
   }
 
-  return async function reconcile(key: ObjectKey): Promise<Result> {
+  return async function reconcile(key: ObjectKey, signal: AbortSignal): Promise<Result> {
     const raw = deps.adapters.get(key.namespace, key.name);
     if (!raw) return {};
     const parsed = loraAdapter.safeParse(raw);
@@ -182,7 +186,7 @@ export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
     try {
       const action = finalizerAction(a);
       if (action === 'reclaim') {
-        const done = await reclaim(a, log);
+        const done = await reclaim(a, log, signal);
         if (done !== 'done') return done;
       }
       if (action !== 'none') {
@@ -195,8 +199,9 @@ export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
       const wait = msUntilDue(a, started, deps.verifyPeriodMs);
       if (wait > 0) return { requeueAfterMs: wait };
       const end = deps.metrics.verificationDuration.startTimer();
-      const { verdict, fields } = await check(a, log);
+      const { verdict, fields } = await check(a, log, signal);
       end();
+      signal.throwIfAborted(); // stopped mid-check: the verdict says "aborted", which is no news about the artifact
       deps.metrics.verifications.inc({ result: verdictReason(verdict) });
       if (verdict.kind === 'verified') deps.metrics.hashedBytes.inc(verdict.artifact.hashedBytes);
 
