@@ -73,7 +73,7 @@ export function createOperator(kc: KubeConfig, cfg: OperatorConfig, log: Logger)
       const kueue = await fineTunes.discoverKueue();
       await Promise.all(informers().map((i) => i.start()));
       log.info({ namespaces: namespaces.length ? namespaces : 'all', kueue }, 'caches synced; reconciling');
-      controllers.forEach((c) => c.controller.start());
+      for (const c of controllers) c.controller.start();
     },
     /** Stops the workers (aborting the reconciles in flight), then the caches. */
     async stop(): Promise<void> {

@@ -38,6 +38,7 @@ describe('Controller', () => {
       async (_key, signal) => {
         signals.push(signal);
         if (signals.length === 2) done();
+        return undefined;
       },
       metrics,
       log,

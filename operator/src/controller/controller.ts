@@ -11,7 +11,7 @@ export interface Result {
 }
 
 /** signal is aborted when the controller stops: pass it to every slow call, and write nothing once it is. */
-export type Reconcile = (key: ObjectKey, signal: AbortSignal) => Promise<Result | void>;
+export type Reconcile = (key: ObjectKey, signal: AbortSignal) => Promise<Result | undefined>;
 
 export interface ObjectKey {
   namespace: string;

@@ -81,7 +81,9 @@ export class Informer<T extends KubernetesObject> {
     };
     const lw = new ListWatch<T>(this.opts.path(ns), new Watch(this.kc), list, false, this.opts.labelSelector);
     for (const event of ['add', 'update', 'delete'] as const) {
-      lw.on(event, (obj: T) => this.handlers.forEach((h) => h(obj, event)));
+      lw.on(event, (obj: T) => {
+        for (const h of this.handlers) h(obj, event);
+      });
     }
     lw.on('error', (err: unknown) => {
       if (this.stopped) return;
@@ -95,7 +97,7 @@ export class Informer<T extends KubernetesObject> {
 
   private markSynced(scope: string): void {
     if (!this.unsynced.delete(scope) || this.unsynced.size) return;
-    this.syncWaiters.forEach((w) => w());
+    for (const w of this.syncWaiters) w();
     this.syncWaiters = [];
   }
 }

@@ -192,7 +192,9 @@ describe('the reconciler never fights Kueue', () => {
       workloads: cache(workloads, (w) => `${w.metadata!.namespace}/${w.metadata!.name}`),
       batch: { patchNamespacedJob: async (req: unknown) => void jobPatches.push(req) } as unknown as BatchV1Api,
       customObjects: {
-        patchNamespacedCustomObjectStatus: async ({ body }: { body: { status: FineTuneJobStatus } }) => void (status = body.status),
+        patchNamespacedCustomObjectStatus: async ({ body }: { body: { status: FineTuneJobStatus } }) => {
+          status = body.status;
+        },
         patchNamespacedCustomObject: async (req: { plural: string; name: string; body: unknown }) => void workloadPatches.push(req),
       } as unknown as CustomObjectsApi,
       events: { record: async () => {} } as unknown as EventRecorder,

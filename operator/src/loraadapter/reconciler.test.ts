@@ -44,12 +44,20 @@ describe('LoraAdapter reconciler', () => {
       adapters,
       fineTuneJobs: { get: () => undefined, list: () => [] },
       customObjects: {
-        patchNamespacedCustomObjectStatus: async () => void (writes += 1),
-        patchNamespacedCustomObject: async () => void (writes += 1),
+        patchNamespacedCustomObjectStatus: async () => {
+          writes += 1;
+        },
+        patchNamespacedCustomObject: async () => {
+          writes += 1;
+        },
       } as unknown as CustomObjectsApi,
       readSecret: async () => ({ data: { [secretKey('accessKeyId')]: b64('id'), [secretKey('secretAccessKey')]: b64('secret') } }),
       endpoints: endpointPolicy([endpoint]),
-      events: { record: async () => void (writes += 1) } as unknown as EventRecorder,
+      events: {
+        record: async () => {
+          writes += 1;
+        },
+      } as unknown as EventRecorder,
       metrics: createAdapterMetrics(new Registry(), () => []),
       verifyPeriodMs: 60_000,
       log: pino({ level: 'silent' }),
