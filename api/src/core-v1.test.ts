@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { affinityJsonSchema, K8S_VERSION } from './core-v1-affinity.generated.js';
 import { openApiSpecPath, pinnedK8sVersion, renderAffinityModule } from './core-v1-openapi.js';
 import { affinity, labelKey, labelValue, nodeSelector, nonNegativeQuantity, toleration } from './core-v1.js';

@@ -91,7 +91,16 @@ const trainingRules: CelRule[] = [
 
 const resources = z
   .object({
-    gpus: z.number().int().min(1).max(64).default(1).meta({ description: 'nvidia.com/gpu per trainer pod; at least 1.' }),
+    gpus: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(1)
+      .meta({
+        description:
+          'nvidia.com/gpu per trainer pod; at least 1. One data-parallel rank per GPU (NCCL between them; a CPU rank each, over Gloo, on the CPU backend): each rank takes training.batchSize rows of every micro-batch, so an optimizer step sees batchSize x gradientAccumulationSteps x gpus rows (status.parallelism).',
+      }),
     gpuProduct: z.string().min(1).max(63).optional().meta({
       description: 'Value of the node label nvidia.com/gpu.product, e.g. NVIDIA-H100-80GB-HBM3.',
     }),
@@ -224,6 +233,13 @@ export const fineTuneJobStatus = z.object({
     })
     .optional(),
   checkpoint: z.object({ step: z.number().int(), uri: z.string() }).optional(),
+  parallelism: z
+    .object({
+      worldSize: z.number().int().min(1).meta({ description: 'Data-parallel ranks: one per GPU.' }),
+      globalBatchSize: z.number().int().min(1).meta({ description: 'Rows per optimizer step: batchSize x gradientAccumulationSteps x worldSize.' }),
+    })
+    .optional()
+    .meta({ description: 'How the training is spread: the ranks and the effective batch of each optimizer step.' }),
   admission: z
     .object({
       workload: z.string().meta({ description: 'The Kueue Workload that stands for the trainer Job.' }),
@@ -242,6 +258,12 @@ export const fineTuneJobStatus = z.object({
     .optional(),
 });
 export type FineTuneJobStatus = z.infer<typeof fineTuneJobStatus>;
+
+/** The data-parallel shape of a spec: one rank per GPU, and the rows each optimizer step sees. */
+export function parallelismOf(spec: FineTuneJobSpec): NonNullable<FineTuneJobStatus['parallelism']> {
+  const worldSize = spec.resources.gpus;
+  return { worldSize, globalBatchSize: spec.training.batchSize * spec.training.gradientAccumulationSteps * worldSize };
+}
 
 
 export const fineTuneJob = z.object({

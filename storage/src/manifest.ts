@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { StorageError, s3Uri } from './errors.js';
 import { hexToBase64, parseSha256, prefixedDigest, sha256Hex, toPrefixed } from './digest.js';
 import { checkRelative, folderPrefix, relativeKey } from './location.js';
-import { SHA256_METADATA, getSmallObject, headObject, listAll, send, type CallOptions, type ListedObject } from './objects.js';
+import { SHA256_METADATA, getSmallObject, headObject, listAll, send, type CallOptions, type ListedObject, type ObjectBytes } from './objects.js';
 
 export const MANIFEST_NAME = 'manifest.json';
 /** A manifest larger than this is refused unread. */
@@ -123,7 +123,7 @@ export interface StoredManifest {
 /** The manifest under a prefix, checked; undefined when there is none. */
 export async function readManifest(client: S3Client, bucket: string, prefix: string, opts: CallOptions = {}): Promise<StoredManifest | undefined> {
   const key = `${folderPrefix(prefix)}${MANIFEST_NAME}`;
-  let out;
+  let out: ObjectBytes;
   try {
     out = await getSmallObject(client, bucket, key, { maxBytes: MAX_MANIFEST_BYTES, what: 'a manifest' }, opts);
   } catch (err) {

@@ -6,6 +6,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  type HeadObjectCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
@@ -76,7 +77,7 @@ const stripQuotes = (etag: string): string => etag.replace(/^"|"$/g, '');
 
 export async function headObject(client: S3Client, bucket: string, key: string, opts: CallOptions = {}): Promise<ObjectInfo> {
   const subject = { op: 'HeadObject', bucket, key };
-  let out;
+  let out: HeadObjectCommandOutput;
   try {
     out = await send(subject, (abortSignal) => client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }), opts);
   } catch (err) {

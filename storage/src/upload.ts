@@ -21,7 +21,7 @@ import {
   type Part as S3Part,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
@@ -176,7 +176,7 @@ export async function uploadDirectory(
 async function walk(root: string, exclude?: string): Promise<Array<{ rel: string; path: string; size: number }>> {
   const out: Array<{ rel: string; path: string; size: number }> = [];
   const visit = async (dirPath: string): Promise<void> => {
-    let entries;
+    let entries: Dirent[];
     try {
       entries = await readdir(dirPath, { withFileTypes: true });
     } catch (err) {

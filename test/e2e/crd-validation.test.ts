@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { kubectl } from '../cluster/cluster.js';
 import { exampleDocs, freshNamespace, installCrds, mustKubectl, toYaml, type Json } from './support/resources.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form edits of test documents
+// biome-ignore lint/suspicious/noExplicitAny: free-form edits of test documents, deliberately invalid ones included, at any depth
 type Spec = Record<string, any>;
 const base = exampleDocs().fineTuneJob as Json & { spec: Spec };
 const withSpec = (name: string, edit: (spec: Spec) => void): Json => {

@@ -27,7 +27,13 @@ import { freshNamespace, getJson, mustKubectl, toYaml, type Json } from './suppo
 const RELEASE = 'lp-path';
 
 type Status = Json & { phase?: string; conditions?: Array<{ type: string; status: string; reason?: string }> };
-type Ftj = { status?: Status & { progress?: { step?: number; totalSteps?: number; percent?: number; trainLoss?: number }; result?: { adapter?: string; digest?: string } } };
+type Ftj = {
+  status?: Status & {
+    progress?: { step?: number; totalSteps?: number; percent?: number; trainLoss?: number };
+    result?: { adapter?: string; digest?: string };
+    parallelism?: { worldSize: number; globalBatchSize: number };
+  };
+};
 type Adapter = { metadata: { labels?: Record<string, string> }; spec: Json; status?: Status & { digest?: string; provenance?: Json } };
 
 /**
@@ -163,6 +169,8 @@ describe('examples/finetune.yaml end to end', () => {
     );
     expect(done.status!.result!.adapter).toBe('support-assistant-v1');
     expect(done.status!.progress).toMatchObject({ percent: 100 });
+    // One GPU, batchSize 4 x gradientAccumulationSteps 4.
+    expect(done.status!.parallelism).toEqual({ worldSize: 1, globalBatchSize: 16 });
 
     const stored = await sha256Of(s3, 'adapters', 'support-assistant/v1/adapter_model.safetensors');
     expect(done.status!.result!.digest).toBe(stored);

@@ -10,7 +10,7 @@ import { exampleDocs, freshNamespace, getJson, installCrds, mustKubectl, toYaml,
 const kubeconfig = () => process.env.LORAPLANE_E2E_KUBECONFIG!;
 let operator: OperatorProcess;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form edits of test documents
+// biome-ignore lint/suspicious/noExplicitAny: free-form edits of test documents, deliberately invalid ones included, at any depth
 type Spec = Record<string, any>;
 type Ftj = { status?: Json & { phase?: string; message?: string; attempts?: number; conditions?: { type: string; status: string; reason: string; message: string }[] } };
 type Job = { metadata: { name: string }; spec: { backoffLimit?: number; activeDeadlineSeconds?: number; ttlSecondsAfterFinished?: number } };
@@ -149,7 +149,13 @@ describe('permanent failures', () => {
   it('a permanent trainer failure (exit 3) fails the job after one attempt; a retryable one (exit 1) is retried', async () => {
     const ns = await freshNamespace('permanent');
     await applyIn(ns, ftjFrom('bad-config', standinEnv({ STANDIN_EXIT_CODE: '3', STANDIN_ERROR: 'dataset s3://datasets/x: NoSuchKey' })));
-    await applyIn(ns, ftjFrom('flaky', (s) => (standinEnv({ STANDIN_EXIT_CODE: '1', STANDIN_ERROR: 'connection reset' })(s), (s.backoffLimit = 1))));
+    await applyIn(
+      ns,
+      ftjFrom('flaky', (s) => {
+        standinEnv({ STANDIN_EXIT_CODE: '1', STANDIN_ERROR: 'connection reset' })(s);
+        s.backoffLimit = 1;
+      }),
+    );
     const permanent = await waitForFtj(ns, 'bad-config', (f) => f.status?.phase === 'Failed', 'Failed');
     expect(permanent.status!.attempts).toBe(1);
     expect(permanent.status!.message).toBe(

@@ -24,7 +24,7 @@ let platform: Platform;
 let teamA: string;
 let teamB: string;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form edits of test documents
+// biome-ignore lint/suspicious/noExplicitAny: free-form edits of test documents, deliberately invalid ones included, at any depth
 type Spec = Record<string, any>;
 /** examples/finetune.yaml on `gpus` GPUs in the namespace's LocalQueue, its stand-in trainer running `seconds`. */
 function queuedFtj(name: string, gpus: number, seconds: number): Json {

@@ -52,7 +52,7 @@ let s3: S3Client;
 let team: string;
 let solo: string;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form edits of test documents
+// biome-ignore lint/suspicious/noExplicitAny: free-form edits of test documents, deliberately invalid ones included, at any depth
 type Spec = Record<string, any>;
 const example = () => exampleForTestServer();
 /** examples/finetune.yaml, with the real trainer and the short run, its adapter under `prefix`. */

@@ -25,7 +25,7 @@ let operator: OperatorProcess | undefined;
 let platform: Platform;
 let teamA: string;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form edits of test documents
+// biome-ignore lint/suspicious/noExplicitAny: free-form edits of test documents, deliberately invalid ones included, at any depth
 type Spec = Record<string, any>;
 /** A FineTuneJob from examples/finetune.yaml on `gpus` GPUs in the team's LocalQueue, its stand-in trainer running `seconds`. */
 function queuedFtj(name: string, gpus: number, seconds: number, queueName = names(platform).localQueue): Json {

@@ -17,7 +17,7 @@ const kubeconfig = () => process.env.LORAPLANE_E2E_KUBECONFIG!;
 let kc: KubeConfig;
 let operator: OperatorProcess;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form edits of test documents
+// biome-ignore lint/suspicious/noExplicitAny: free-form edits of test documents, deliberately invalid ones included, at any depth
 type Spec = Record<string, any>;
 const ftjFrom = (name: string, edit: (spec: Spec) => void = () => {}): Json => {
   const ftj = structuredClone(exampleDocs().fineTuneJob) as Json & { spec: Spec };

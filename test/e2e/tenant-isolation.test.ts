@@ -41,7 +41,7 @@ let asTeamB: (args: string[], input?: string) => Promise<{ code: number; stdout:
 let victimAdapter: string[];
 let victimDataset: string[];
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form edits of test documents
+// biome-ignore lint/suspicious/noExplicitAny: free-form edits of test documents, deliberately invalid ones included, at any depth
 type Spec = Record<string, any>;
 const fineTuneJob = (name: string, edit: (spec: Spec) => void = () => {}): Json => {
   const ftj = structuredClone(exampleDocs().fineTuneJob) as Json & { spec: Spec };
@@ -251,7 +251,12 @@ describe('endpoint tricks', () => {
 describe('secret grep', () => {
   it("no status, event or log line carries the Secret's values, after jobs and adapters that used them", async () => {
     // One that fails with the trainer's own error, one that succeeds; the adapters above were verified with the Secret.
-    await applyAsTeamB(fineTuneJob('grep-fail', (s) => ((s.trainer.env = [{ name: 'STANDIN_EXIT_CODE', value: '1' }]), (s.backoffLimit = 0))));
+    await applyAsTeamB(
+      fineTuneJob('grep-fail', (s) => {
+        s.trainer.env = [{ name: 'STANDIN_EXIT_CODE', value: '1' }];
+        s.backoffLimit = 0;
+      }),
+    );
     await applyAsTeamB(fineTuneJob('grep-ok'));
     await waitForFtj('grep-ok', 'Succeeded');
     await waitForFtj('grep-fail', 'Failed');

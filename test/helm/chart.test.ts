@@ -275,6 +275,7 @@ describe('Grafana dashboard', () => {
       expect(p.targets?.length, p.title).toBeGreaterThan(0);
       const refs = p.targets!.map((t) => t.refId);
       expect(new Set(refs).size, p.title).toBe(refs.length);
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own template-variable syntax, matched literally
       for (const t of p.targets!) expect(t.datasource.uid, p.title).toBe('${datasource}');
     }
     // loraplane's own series follow the variables; Kueue's (per ClusterQueue) cannot.

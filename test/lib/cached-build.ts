@@ -12,7 +12,9 @@ export function cachedBinDir(script: string, env: string): string {
   const known = process.env[env];
   if (known) return known;
   const stdout = execFileSync('bash', [script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 * 1024 * 1024 });
-  return (process.env[env] = lastLine(stdout));
+  const dir = lastLine(stdout);
+  process.env[env] = dir;
+  return dir;
 }
 
 /** For a globalSetup: builds unless `env` already names the dir, sets `env`, and says how long a real build took. */

@@ -22,7 +22,9 @@ export class Relay {
       for (const s of [down, up]) {
         this.sockets.add(s);
         s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => [down, up].forEach((x) => x.destroy()));
+        s.on('error', () => {
+          for (const x of [down, up]) x.destroy();
+        });
       }
       down.pipe(up).pipe(down);
     });
@@ -31,7 +33,7 @@ export class Relay {
 
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.srv?.close(() => resolve()) ?? resolve());
-    this.sockets.forEach((s) => s.destroy());
+    for (const s of this.sockets) s.destroy();
     await closed;
   }
 }

@@ -30,7 +30,11 @@ export function server(): TestServer {
   // global-setup.ts puts these in process.env; the env file is read only where they are missing.
   let file: Record<string, string> | undefined;
   const get = (k: string): string => {
-    const v = process.env[k] ?? (file ??= storageEnv())[k];
+    let v = process.env[k];
+    if (v === undefined) {
+      file ??= storageEnv();
+      v = file[k];
+    }
     if (v === undefined || v === '') throw new Error(`${k} is not set: is the storage server up (test/storage/up.sh)?`);
     return v;
   };

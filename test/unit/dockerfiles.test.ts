@@ -3,8 +3,7 @@
 // the final stage holds it, the images run as non-root with production dependencies, and they agree
 // with the operator (HTTP port, the trainer Job's command, user and metrics port, the image tag).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, posix, relative, resolve, sep } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';

@@ -42,7 +42,7 @@ const builtins = new Set([...builtinModules, ...builtinModules.map((m) => `node:
 const packageName = (specifier: string) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
 
 /** Every way `file` breaks the package rules, as readable lines. */
-export function violations(file: string, specifiers: string[], typesOnly = new Set<string>()): string[] {
+function violations(file: string, specifiers: string[], typesOnly = new Set<string>()): string[] {
   const own = packageOf(file);
   const out: string[] = [];
   for (const specifier of specifiers) {

@@ -205,15 +205,18 @@ class Recorder {
     if (output === null || typeof output !== 'object' || seen.has(output)) return;
     seen.add(output);
     const path = this.pathOf.get(output);
-    if (path) return this.note(this.handedOver, path, who);
+    if (path) {
+      this.note(this.handedOver, path, who);
+      return;
+    }
     for (const v of Object.values(output)) this.handOver(v, who, seen);
   }
 
   /** Who read `leaf`: by a read of it, or by taking a value that holds it. */
   readersOf(leaf: Path): string[] {
     const who = new Set<string>();
-    for (const [key, readers] of this.reads) if (matches(leaf, JSON.parse(key) as Path)) readers.forEach((r) => who.add(r));
-    for (const [key, readers] of this.handedOver) if (matches(leaf, JSON.parse(key) as Path, true)) readers.forEach((r) => who.add(r));
+    for (const [key, readers] of this.reads) if (matches(leaf, JSON.parse(key) as Path)) for (const r of readers) who.add(r);
+    for (const [key, readers] of this.handedOver) if (matches(leaf, JSON.parse(key) as Path, true)) for (const r of readers) who.add(r);
     return [...who].sort();
   }
 }

@@ -4,7 +4,7 @@
 import { ApiException, PatchStrategy, setHeaderOptions, type BatchV1Api, type CustomObjectsApi, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import { fineTuneJob, type FineTuneJob, type FineTuneJobStatus } from '@loraplane/api/finetunejob';
+import { fineTuneJob, parallelismOf, type FineTuneJob, type FineTuneJobStatus } from '@loraplane/api/finetunejob';
 import { GROUP, VERSION } from '@loraplane/api/group';
 import { FINETUNEJOB } from '@loraplane/api/resources';
 import type { CacheReader } from '../controller/cache.js';
@@ -96,7 +96,8 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
   // watch as a new reconcile; scraping on each of those would ignore progressIntervalMs and loop.
   const lastScrapeMs = new Map<string, number>();
 
-  async function writeStatus(ftj: FineTuneJob, status: FineTuneJobStatus): Promise<void> {
+  async function writeStatus(ftj: FineTuneJob, computed: FineTuneJobStatus): Promise<void> {
+    const status = { ...computed, parallelism: parallelismOf(ftj.spec) };
     const ignoreTimes = (s: FineTuneJobStatus | undefined) => ({
       ...s,
       conditions: s?.conditions?.map(({ lastTransitionTime: _ignored, ...c }) => c),

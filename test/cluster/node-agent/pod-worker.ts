@@ -240,7 +240,10 @@ export class PodWorker {
       this.stoppedRun = t; // stop() reports it
       return;
     }
-    if (!this.restarts(t.exitCode)) return this.finish(t);
+    if (!this.restarts(t.exitCode)) {
+      this.finish(t);
+      return;
+    }
     // Restart in place with the kubelet's doubling back-off (from 1 s here, not 10 s, for tests).
     this.restartCount += 1;
     this.lastTerminated = t;

@@ -143,7 +143,8 @@ export function renderConversation(
     if (start === undefined) {
       const prompt = template.render(messages.slice(0, i), { addGenerationPrompt: true }, at);
       prefixOf(prompt, text, `the generation prompt for messages[:${i}]`, at);
-      prompts.set(i, (start = prompt.length));
+      start = prompt.length;
+      prompts.set(i, start);
     }
     return { start, end };
   };

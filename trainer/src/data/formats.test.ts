@@ -179,7 +179,7 @@ describe('malformed rows: the README table', () => {
   });
 
   it('gives each row its exact file:line message', async () => {
-    const dir = tempDataset({ 'rows.jsonl': table.map((c) => c.row).join('\n') + '\n' });
+    const dir = tempDataset({ 'rows.jsonl': `${table.map((c) => c.row).join('\n')}\n` });
     const items = await collect(readRows(dir));
     expect(items).toHaveLength(table.length);
     const messages = items.map((item, i) => {

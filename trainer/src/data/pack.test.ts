@@ -26,7 +26,10 @@ describe('bestFitDecreasing', () => {
 
   it('places every example once and never overfills (random lengths)', () => {
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
     const lengths = Array.from({ length: 500 }, () => 1 + Math.floor(rand() * 128));
     const bins = bestFitDecreasing(lengths, 128);
     expect(bins.flat().sort((a, b) => a - b)).toEqual(lengths.map((_, i) => i));

@@ -3,7 +3,7 @@
 // memory, never the whole file. Rows are numbered from 1 across the file, and that number stands
 // where JSONL puts the line: `train.parquet:5: missing field "output"`. As for JSONL, a row whose
 // values take more than MAX_ROW_BYTES, or a string that is not UTF-8, is a row error.
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, type FileMetaData } from 'hyparquet';
+import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { basename } from 'node:path';
 import { DatasetError, MAX_ROW_BYTES, rowTooLong, type RowRef } from './errors.js';
@@ -89,7 +89,7 @@ export function plainValue(value: unknown): unknown {
 export async function* readParquet(path: string, name = basename(path)): AsyncGenerator<ReadItem> {
   // A file hyparquet cannot decode is unreadable as a whole: never skipped as a row.
   const unreadable = (err: unknown) => new DatasetError('structure', `${name}: not a readable Parquet file: ${(err as Error).message}`);
-  let file;
+  let file: AsyncBuffer;
   let metadata: FileMetaData;
   try {
     file = await asyncBufferFromFile(path);

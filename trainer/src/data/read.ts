@@ -5,7 +5,7 @@
 // limit and becomes a row error). Each row's bytes are decoded as strict UTF-8. Yields row errors
 // (invalid JSON, a row too long, bytes that are not UTF-8) as items so that skipInvalidRows can go
 // on; errors that leave the rest of a file unreadable (an unclosed array) are thrown.
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, relative, sep } from 'node:path';
 import { DatasetError, MAX_ROW_BYTES, rowTooLong, type RowRef } from './errors.js';
@@ -37,7 +37,7 @@ const ignored = (name: string): boolean => name.startsWith('.') || name.startsWi
 
 /** The dataset's files: the file itself, or every .jsonl/.json/.parquet under the folder, sorted by relative path. */
 export async function listDatasetFiles(path: string): Promise<DatasetFile[]> {
-  let info;
+  let info: Stats;
   try {
     info = await stat(path);
   } catch (err) {
@@ -76,7 +76,8 @@ function parseError(err: unknown, at: RowRef, text: string, firstColumn = 1): Da
   const upTo = text.slice(0, Number(position[1]));
   const newlines = upTo.split('\n').length - 1;
   const column = upTo.length - upTo.lastIndexOf('\n') + (newlines === 0 ? firstColumn - 1 : 0);
-  const detail = `${message.replace(/ in JSON at position \d+/, '')} (column ${column})`;
+  // Node 20 says "in JSON at position N", Node 22 adds "(line L column C)" of the parsed text: ours count in the file.
+  const detail = `${message.replace(/ in JSON at position \d+(?: \(line \d+ column \d+\))?/, '')} (column ${column})`;
   return new DatasetError('invalid-json', `invalid JSON: ${detail}`, { file: at.file, line: at.line + newlines });
 }
 

@@ -56,7 +56,7 @@ describe('labels per loss mode', () => {
     expect(runs.map(([, t]) => e.inputIds[t - 1])).toEqual([eot, eot]);
     expect(await decodeRuns(e)).toEqual(['Bonjour.<|eot_id|>', 'Merci.<|eot_id|>']);
     // a trained label is the token's own id (the model shifts labels itself)
-    e.labels.forEach((l, i) => l !== IGNORE_INDEX && expect(l).toBe(e.inputIds[i]));
+    for (const [i, l] of e.labels.entries()) if (l !== IGNORE_INDEX) expect(l).toBe(e.inputIds[i]);
   });
 
   it('completion: only the last assistant turn of a conversation', async () => {
