@@ -47,7 +47,7 @@ const quantization = z
     ),
     computeDtype: z.enum(['bfloat16', 'float32']).default('bfloat16').meta({
       description:
-        'Precision of the matrix products on the CUDA backend: bfloat16 (tensor cores, float32 accumulation) or float32. The CPU backend computes in float32 for both.',
+        'Compute precision of the matrix products: bfloat16 (float32 accumulation; CUDA: tensor cores; CPU: the 4-bit projections round their dequantized weights, inputs and outputs to bfloat16 as bitsandbytes does with bnb_4bit_compute_dtype=torch.bfloat16, everything else float32) or float32 throughout.',
     }),
   })
   .strict();

@@ -1,9 +1,14 @@
 """The peer for bench/native-vs-torch.ts: one QLoRA training configuration run with PyTorch + PEFT +
-bitsandbytes on the CPU (NF4, double quant, fp32 compute, r 16 on all seven projections, AdamW,
-gradient checkpointing), timed over a few steps after a warm-up. Prints one JSON line.
-usage: torch_qlora_step.py MODEL_DIR --batch 4 --seq 256 --steps 5 --threads 2
+bitsandbytes on the CPU (NF4, double quant, r 16 on all seven projections, AdamW, gradient checkpointing),
+timed over a few steps after a warm-up. Prints one JSON line.
+--compute-dtype float32 (default): bnb_4bit_compute_dtype=torch.float32, everything in fp32.
+--compute-dtype bfloat16: bnb_4bit_compute_dtype=torch.bfloat16, and each step under
+torch.autocast("cpu", dtype=torch.bfloat16) (PyTorch's bf16 CPU training: autocast also runs LoRA, lm_head
+and attention's matmuls in bf16, which the native runtime's bf16 precision keeps fp32).
+usage: torch_qlora_step.py MODEL_DIR --batch 4 --seq 256 --steps 5 --threads 2 [--compute-dtype bfloat16]
 """
 import argparse
+import contextlib
 import json
 import resource
 import time
@@ -20,14 +25,16 @@ def main() -> None:
     p.add_argument("--seq", type=int, default=256)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--compute-dtype", choices=["float32", "bfloat16"], default="float32")
     a = p.parse_args()
+    bf16 = a.compute_dtype == "bfloat16"
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     quant = BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.float32,
+        bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float32,
     )
     model = AutoModelForCausalLM.from_pretrained(a.model, quantization_config=quant, device_map="cpu", dtype=torch.float32)
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
@@ -46,7 +53,8 @@ def main() -> None:
     ids = torch.randint(0, vocab, (a.batch, a.seq))
 
     def step() -> None:
-        out = model(input_ids=ids, labels=ids)
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+            out = model(input_ids=ids, labels=ids)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()

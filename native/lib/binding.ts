@@ -3,6 +3,8 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { z } from 'zod';
+import type { generateOptions, groupOptions, loadOptions, trainingOptions } from './options.js';
 
 export interface NativeBatch {
   rows: number;
@@ -12,28 +14,11 @@ export interface NativeBatch {
   positionIds?: Int32Array;
 }
 
-export interface NativeLoadOptions {
-  quantize?: boolean;
-  quantType?: 'nf4' | 'fp4';
-  doubleQuant?: boolean;
-  blockSize?: number;
-  activationCheckpointing?: boolean;
-  backend?: 'auto' | 'cpu' | 'cuda';
-  precision?: 'bf16' | 'fp32';
-  lora?: { r?: number; alpha?: number; dropout?: number; useRslora?: boolean; seed?: number; targetModules?: string[] };
-}
-
-export interface NativeOptimOptions {
-  learningRate?: number;
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  weightDecay?: number;
-  maxGradNorm?: number;
-  lrScheduler?: 'linear' | 'cosine' | 'constant';
-  warmupSteps?: number;
-  totalSteps?: number;
-}
+/** The options as the native side takes them: parsed by options.ts's schemas, every key present. */
+export type NativeLoadOptions = z.output<typeof loadOptions>;
+export type NativeOptimOptions = z.output<typeof trainingOptions>;
+export type NativeGroupOptions = z.output<typeof groupOptions>;
+export type NativeGenerateOptions = Omit<z.output<typeof generateOptions>, 'stopIds'> & { stopIds: Int32Array };
 
 export interface NativeStepStats {
   loss: number;
@@ -62,10 +47,15 @@ export interface NativeModelInfo {
 export interface NativeModel {
   info(): NativeModelInfo;
   configureTraining(options: NativeOptimOptions): void;
+  /** One optimizer step; in a group (joinGroup) as one rank of it, and then microBatches may be empty. */
   step(microBatches: NativeBatch[]): Promise<NativeStepStats>;
+  /** Joins the data-parallel group: resolves once every rank has joined (rejects past joinTimeoutMs). */
+  joinGroup(options: NativeGroupOptions): Promise<void>;
+  /** The element-wise sum over the group's ranks (every rank calls it with the same length). */
+  allReduceSum(values: Float32Array): Promise<Float32Array>;
   evaluate(batch: NativeBatch): Promise<{ lossSum: number; tokens: number }>;
   logits(batch: NativeBatch): Promise<Float32Array>;
-  generate(prompt: Int32Array, options: { maxNewTokens?: number; temperature?: number; topP?: number; seed?: number; stopIds?: Int32Array }): Promise<Int32Array>;
+  generate(prompt: Int32Array, options: NativeGenerateOptions): Promise<Int32Array>;
   saveAdapter(dir: string, baseModelName: string): Promise<void>;
   loadAdapter(dir: string): Promise<void>;
   exportMerged(dir: string): Promise<void>;
@@ -92,8 +82,8 @@ export interface NativeModule {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-// From native/lib (sources) or dist/native/lib (compiled): the addon lives in native/build/addon.
-const CANDIDATES = [join(here, '../build/addon/Release/loraplane.node'), join(here, '../../../native/build/addon/Release/loraplane.node')];
+// From native/lib (sources) or native/dist (compiled): the addon lives in native/build/addon.
+const CANDIDATES = [join(here, '../build/addon/Release/loraplane.node')];
 
 let cached: NativeModule | undefined;
 

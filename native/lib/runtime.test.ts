@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GOLDENS, readF32Safetensors, readInputs, relativeError } from './golden.test-support.js';
-import { backends, buildInfo, QLoraModel } from './runtime.js';
+import { loadNative } from './binding.js';
+import { backends, buildInfo, generateOptions, loadOptions, QLoraModel, trainingOptions } from './runtime.js';
 
 const llama = join(GOLDENS, 'llama');
 const lora = { r: 16, alpha: 32, dropout: 0 };
@@ -29,7 +30,8 @@ describe('native runtime binding', () => {
 
   it('runs on the backend asked for, and says which', async () => {
     const model = await QLoraModel.load(join(llama, 'model'), { lora, backend: 'cpu' });
-    expect(model.info).toMatchObject({ backend: 'cpu', device: expect.stringMatching(/^cpu \(.+ GEMM, \d+ threads\)$/) });
+    // precision bf16 (the default) says so: "cpu (openblas GEMM, 2 threads, bf16)".
+    expect(model.info).toMatchObject({ backend: 'cpu', device: expect.stringMatching(/^cpu \(.+ GEMM, \d+ threads, bf16\)$/) });
     model.configureTraining({ learningRate: 1e-3, totalSteps: 1 });
     const row = Array.from({ length: 32 }, (_, i) => i);
     const stats = await model.step([{ inputIds: [row], labels: [row] }]);
@@ -66,7 +68,8 @@ describe('native runtime binding', () => {
   });
 
   it('gives the PyTorch + PEFT + bitsandbytes logits and loss for the golden Llama', async () => {
-    const model = await QLoraModel.load(join(llama, 'model'), { lora });
+    // The golden computed in fp32 (bnb_4bit_compute_dtype=torch.float32).
+    const model = await QLoraModel.load(join(llama, 'model'), { lora, precision: 'fp32' });
     await model.loadAdapter(goldenInitAdapter('llama'));
     const inputs = readInputs('llama');
     const ref = readF32Safetensors(join(llama, 'outputs.safetensors'));
@@ -131,6 +134,38 @@ describe('native runtime binding', () => {
     await expect(model.logits({ inputIds: [[1, 2, 500]] })).rejects.toThrow(/inputIds\[2\] is 500/);
     await expect(model.logits({ inputIds: [[1, 2, 3], [4], [5, 6]] })).rejects.toThrow(/every row of inputIds to have 2 tokens/);
     model.free();
+  });
+
+  it('requires every option on the native side and names the one that is missing', async () => {
+    // The defaults live only in options.ts: the addon takes no key as given, so a schema key it reads
+    // but the schema lost (or a caller that skips the schema) fails loudly, by name.
+    const without = <T extends object>(o: T, key: string): T => Object.fromEntries(Object.entries(o).filter(([k]) => k !== key)) as T;
+    const native = loadNative();
+    const dir = join(llama, 'model');
+    const load = loadOptions.parse({ lora, backend: 'cpu' });
+    for (const key of Object.keys(load)) {
+      expect(() => native.NativeModel.load(dir, without(load, key))).toThrow(`Missing ${key} in the options of NativeModel.load (native/lib/options.ts`);
+    }
+    for (const key of Object.keys(load.lora)) {
+      expect(() => native.NativeModel.load(dir, { ...load, lora: without(load.lora, key) })).toThrow(`Missing lora.${key} in the options of NativeModel.load`);
+    }
+    const model = await native.NativeModel.load(dir, load);
+    const training = trainingOptions.parse({ learningRate: 1e-3, totalSteps: 1 });
+    for (const key of Object.keys(training)) {
+      expect(() => model.configureTraining(without(training, key))).toThrow(`Missing ${key} in the options of configureTraining`);
+    }
+    const generate = { ...generateOptions.parse({}), stopIds: new Int32Array() };
+    for (const key of Object.keys(generate)) {
+      expect(() => model.generate(Int32Array.of(1), without(generate, key))).toThrow(`Missing ${key} in the options of generate`);
+    }
+    expect(() => model.configureTraining({ ...training, beta1: '0.9' as unknown as number })).toThrow('Expected a number for beta1 but received a string');
+    model.free();
+
+    // Through the API, the schema's defaults fill every key in.
+    const api = await QLoraModel.load(dir, { lora, backend: 'cpu' });
+    expect(() => api.configureTraining({ learningRate: 1e-3, totalSteps: 1 })).not.toThrow();
+    expect(await api.generate([1, 2, 3], { maxNewTokens: 2 })).toHaveLength(2);
+    api.free();
   });
 
   it('does not leak across 1,000 load/free cycles', async () => {

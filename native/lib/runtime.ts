@@ -1,60 +1,18 @@
 // The QLoRA runtime's TypeScript API: validated options in, typed results out. Every long call runs
 // on a libuv worker, so the event loop (metrics, signals) stays responsive during a training step.
-import { z } from 'zod';
 import { loadNative, type NativeBatch, type NativeBuildInfo, type NativeModel, type NativeModelInfo, type NativeStepStats } from './binding.js';
+import {
+  generateOptions,
+  groupOptions,
+  loadOptions,
+  trainingOptions,
+  type GenerateOptions,
+  type GroupOptions,
+  type LoadOptions,
+  type TrainingOptions,
+} from './options.js';
 
-const TARGET_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
-
-const backendKind = z.enum(['auto', 'cpu', 'cuda']);
-function backendFromEnv(): z.infer<typeof backendKind> {
-  const raw = process.env.LORAPLANE_BACKEND;
-  if (raw === undefined || raw === '') return 'auto';
-  const parsed = backendKind.safeParse(raw);
-  if (!parsed.success) throw new Error(`Expected auto, cpu or cuda for LORAPLANE_BACKEND but received "${raw}"`);
-  return parsed.data;
-}
-
-export const loadOptions = z
-  .object({
-    quantize: z.boolean().default(true),
-    quantType: z.enum(['nf4', 'fp4']).default('nf4'),
-    doubleQuant: z.boolean().default(true),
-    blockSize: z.number().int().refine((b) => [32, 64, 128, 256, 512, 1024, 2048, 4096].includes(b), 'a power of two in 32..4096').default(64),
-    activationCheckpointing: z.boolean().default(true),
-    /** auto: cuda when built with it and a GPU answers, else cpu. Default: LORAPLANE_BACKEND, else auto. */
-    backend: backendKind.default(() => backendFromEnv()),
-    /** The CUDA backend's GEMMs: bf16 tensor cores with fp32 accumulation, or fp32 throughout. */
-    precision: z.enum(['bf16', 'fp32']).default('bf16'),
-    lora: z
-      .object({
-        r: z.number().int().min(1).max(1024).default(16),
-        alpha: z.number().positive().default(32),
-        dropout: z.number().min(0).lt(1).default(0.05),
-        useRslora: z.boolean().default(false),
-        seed: z.number().int().min(0).default(42),
-        targetModules: z.array(z.enum(TARGET_MODULES)).min(1).default([...TARGET_MODULES]),
-      })
-      .strict()
-      // prefault: an omitted lora is parsed as {}, so the defaults above are the only list of them.
-      .prefault({}),
-  })
-  .strict();
-export type LoadOptions = z.input<typeof loadOptions>;
-
-export const trainingOptions = z
-  .object({
-    learningRate: z.number().positive(),
-    beta1: z.number().min(0).lt(1).default(0.9),
-    beta2: z.number().min(0).lt(1).default(0.999),
-    eps: z.number().positive().default(1e-8),
-    weightDecay: z.number().min(0).default(0),
-    maxGradNorm: z.number().positive().default(1),
-    lrScheduler: z.enum(['linear', 'cosine', 'constant']).default('cosine'),
-    warmupSteps: z.number().int().min(0).default(0),
-    totalSteps: z.number().int().min(1),
-  })
-  .strict();
-export type TrainingOptions = z.input<typeof trainingOptions>;
+export { generateOptions, groupOptions, loadOptions, trainingOptions, type GenerateOptions, type GroupOptions, type LoadOptions, type TrainingOptions };
 
 /** Token rows for the runtime. labels follow Hugging Face (unshifted, -100 = ignored). */
 export interface Batch {
@@ -108,9 +66,28 @@ export class QLoraModel {
     this.native.configureTraining(trainingOptions.parse(options));
   }
 
-  /** One optimizer step over the micro-batches (gradient accumulation); loss normalised over all their valid tokens. */
+  /**
+   * One optimizer step over the micro-batches (gradient accumulation); loss normalised over all their valid tokens.
+   * In a group (joinGroup) every rank calls it together with its share of the step's micro-batches (possibly
+   * none: []); tokens and loss are then the group's, and every rank takes the same optimizer step.
+   */
   async step(microBatches: Batch[]): Promise<NativeStepStats> {
+    if (!Array.isArray(microBatches)) throw new Error(`Expected an array of micro-batches for step but received ${typeof microBatches}`);
     return this.native.step(microBatches.map((b) => toNativeBatch(b, this.info.vocabSize)));
+  }
+
+  /**
+   * Joins the data-parallel group as options.rank of options.worldSize; resolves once every rank has joined.
+   * Every rank must load the same model with the same options. Gloo on the cpu backend, NCCL on cuda.
+   */
+  async joinGroup(options: GroupOptions): Promise<void> {
+    return this.native.joinGroup(groupOptions.parse(options));
+  }
+
+  /** The element-wise sum of values over the group's ranks (each rank passes the same length); also a barrier. */
+  async allReduceSum(values: Float32Array): Promise<Float32Array> {
+    if (!(values instanceof Float32Array)) throw new Error(`Expected a Float32Array for allReduceSum but received ${typeof values}`);
+    return this.native.allReduceSum(values);
   }
 
   async evaluate(batch: Batch): Promise<{ loss: number; tokens: number; perplexity: number }> {
@@ -124,8 +101,9 @@ export class QLoraModel {
     return this.native.logits(toNativeBatch(batch, this.info.vocabSize));
   }
 
-  async generate(prompt: number[], options: { maxNewTokens?: number; temperature?: number; topP?: number; seed?: number; stopIds?: number[] } = {}): Promise<number[]> {
-    const out = await this.native.generate(Int32Array.from(prompt), { ...options, stopIds: options.stopIds ? Int32Array.from(options.stopIds) : undefined });
+  async generate(prompt: number[], options: GenerateOptions = {}): Promise<number[]> {
+    const parsed = generateOptions.parse(options);
+    const out = await this.native.generate(Int32Array.from(prompt), { ...parsed, stopIds: Int32Array.from(parsed.stopIds) });
     return Array.from(out);
   }
 

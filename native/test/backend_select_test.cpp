@@ -1,9 +1,11 @@
 // Backend choice (backend/select.h): what auto, cpu and cuda give for each build and probe result,
-// the log line of a fallback, the names; and a real make_backend in this build.
+// the log line of a fallback, the names; the registry's entries (backend/registry.h); and a real
+// make_backend in this build.
 #include <gtest/gtest.h>
 
 #include <string>
 
+#include "backend/registry.h"
 #include "backend/select.h"
 #include "core/check.h"
 
@@ -68,6 +70,32 @@ TEST(BackendSelect, ExplicitCudaThatCannotBeHadIsAnError) {
       Error);
   EXPECT_THROW(choose_backend(BackendKind::Cuda, true, DeviceProbe{0, "no CUDA-capable device is detected"}), Error);
   EXPECT_EQ(choose_backend(BackendKind::Cuda, true, DeviceProbe{1, ""}).kind, BackendKind::Cuda);
+}
+
+// Every build lists cpu and cuda (cuda's memory is planned even where it is not compiled); what an
+// entry makes is the backend it names.
+TEST(BackendSelect, TheRegistryListsCpuThenCuda) {
+  const auto& regs = backend_registry();
+  ASSERT_EQ(regs.size(), 2u);
+  EXPECT_STREQ(regs[0]->name(), "cpu");
+  EXPECT_STREQ(regs[1]->name(), "cuda");
+  for (BackendKind k : {BackendKind::Cpu, BackendKind::Cuda}) {
+    EXPECT_EQ(registered_backend(k).kind(), k);
+    EXPECT_STREQ(registered_backend(k).name(), backend_kind_name(k));
+  }
+  EXPECT_THROW(registered_backend(BackendKind::Auto), Error);
+  const BackendReg& cpu = registered_backend(BackendKind::Cpu);
+  EXPECT_TRUE(cpu.compiled());
+  EXPECT_TRUE(cpu.host_visible());
+  EXPECT_STREQ(cpu.make(Precision::BF16)->name(), "cpu");
+  const BackendReg& cuda = registered_backend(BackendKind::Cuda);
+  EXPECT_FALSE(cuda.host_visible());
+  EXPECT_EQ(cuda.dense_weight_bytes(10, Precision::BF16), 20u);
+  EXPECT_EQ(cuda.dense_weight_bytes(10, Precision::F32), 40u);
+  if (!cuda.compiled()) {
+    EXPECT_EQ(cuda.probe().devices, 0);
+    EXPECT_THROW(cuda.make(Precision::BF16), Error);
+  }
 }
 
 // The real thing in this build: cpu on request; auto gives a backend whose name is what the probe implies,

@@ -1,7 +1,6 @@
 // Tests for cpu/attention.h against a naive double-precision reference (explicit mask, full
 // softmax, analytic backward): GQA, packed-document segments, sliding window, several rows and
-// sizes that cross the 64-token tiles; plus central finite differences on a small case and the
-// position_ids -> segment rule.
+// sizes that cross the 64-token tiles; plus central finite differences on a small case.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -182,14 +181,6 @@ TEST(CpuAttention, DocumentsDoNotSeeEachOther) {
   // The first token of a document attends only to itself: out == v.
   for (int h = 0; h < NH; ++h)
     for (int d = 0; d < HS; ++d) EXPECT_FLOAT_EQ(out2[((size_t)4 * NH + h) * HS + d], v[((size_t)4 * NH + h) * HS + d]);
-}
-
-TEST(CpuAttention, SegmentsFromPositionIds) {
-  // HF: a new document wherever position_ids[t] - position_ids[t-1] != 1.
-  const std::vector<int32_t> pos = {0, 1, 2, 0, 1, 0, 0, 1, 5, 6, /*row 2*/ 3, 4, 5, 0, 1, 2, 3, 4, 5, 6};
-  std::vector<int32_t> seg(pos.size());
-  attention_segments_from_positions(seg.data(), pos.data(), 2, 10);
-  EXPECT_EQ(seg, (std::vector<int32_t>{0, 0, 0, 1, 1, 2, 3, 3, 4, 4, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1}));
 }
 
 TEST(CpuAttention, RejectsBadHeadGrouping) {

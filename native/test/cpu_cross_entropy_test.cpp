@@ -15,6 +15,8 @@ namespace {
 
 using namespace lp::cpu;
 using namespace lp::cpu::testing;
+using lp::CrossEntropySum;
+using lp::kIgnoreIndex;
 
 struct RefRow {
   double lse, loss;

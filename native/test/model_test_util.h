@@ -89,6 +89,8 @@ struct Golden {
 
   explicit Golden(const std::string& case_name) : name(case_name), dir(golden_dir(case_name)) {
     meta = read_json_file(dir + "/meta.json");
+    // The precision the reference computed in: float32 (the four cases), or bfloat16 (llama_bf16).
+    opts.precision = meta.at("quantization").at("compute_dtype").as_string() == "bfloat16" ? Precision::BF16 : Precision::F32;
     const Json& l = meta.at("lora");
     opts.lora.r = static_cast<int>(l.at("r").as_int());
     opts.lora.alpha = static_cast<float>(l.at("lora_alpha").as_double());

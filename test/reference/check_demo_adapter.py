@@ -5,7 +5,7 @@ usage: check_demo_adapter.py ADAPTER_DIR BASE_MODEL_DIR [--prompt TEXT] [--syste
 e.g.   "$(bash test/reference/setup-venv.sh)" test/reference/check_demo_adapter.py ./output examples/tiny-llama
 
 Loads BASE_MODEL_DIR 4-bit as the demo spec quantizes it (NF4, double quantization, block size 64) with fp32
-compute, as the native runtime computes on the CPU, through make_goldens.load_4bit (which also puts
+compute, as the native runtime computes in its fp32 precision, through make_goldens.load_4bit (which also puts
 bitsandbytes' correct CPU kernels in place). Applies ADAPTER_DIR with PeftModel.from_pretrained, checks that
 every tensor of adapter_model.safetensors is in the model unchanged, renders the prompt (default: the demo's)
 with the adapter's own tokenizer and chat template, and prints one JSON line: the adapter config as PEFT read

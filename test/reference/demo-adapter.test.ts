@@ -58,9 +58,11 @@ describe('the adapter npm run demo writes', () => {
     const base = resolveSource('baseModel', spec.baseModel.source, { pvcRoot: () => join(REPO, 'examples') });
     if (base.kind !== 'local') throw new Error(`the demo's base model is expected on the examples PVC, not ${base.uri}`);
 
-    // The runtime: the base quantized as the spec says, the adapter from the files the CLI wrote.
+    // The runtime: the base quantized as the spec says, the adapter from the files the CLI wrote, in fp32
+    // precision as check_demo_adapter.py's PEFT computes (bnb_4bit_compute_dtype=torch.float32).
     const { r, alpha, useRslora, targetModules } = spec.lora;
     const model = await QLoraModel.load(base.path, {
+      precision: 'fp32',
       quantType: spec.quantization.type,
       doubleQuant: spec.quantization.doubleQuant,
       blockSize: spec.quantization.blockSize,

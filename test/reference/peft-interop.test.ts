@@ -19,7 +19,8 @@ beforeAll(() => {
 describe.each(['llama', 'qwen2'])('PEFT interop (%s)', (goldenCase) => {
   it('an adapter saved by the runtime loads in PEFT and gives the same logits', async () => {
     const inputs = readInputs(goldenCase);
-    const model = await QLoraModel.load(join(GOLDENS, goldenCase, 'model'), { lora: { r: 16, alpha: 32, dropout: 0, seed: 3 } });
+    // check_peft_interop.py's PEFT computes in fp32 (bnb_4bit_compute_dtype=torch.float32).
+    const model = await QLoraModel.load(join(GOLDENS, goldenCase, 'model'), { lora: { r: 16, alpha: 32, dropout: 0, seed: 3 }, precision: 'fp32' });
     model.configureTraining({ learningRate: 5e-3, totalSteps: 3, lrScheduler: 'constant' });
     for (let i = 0; i < 3; i++) await model.step([{ inputIds: inputs.input_ids, labels: inputs.labels }]);
     const dir = mkdtempSync(join(tmpdir(), 'lp-interop-'));

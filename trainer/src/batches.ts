@@ -32,15 +32,28 @@ export function collate(rows: TokenizedRow[], padId: number): Batch {
   };
 }
 
-export function microBatchesPerEpoch(rows: number, batchSize: number): number {
-  return Math.ceil(rows / batchSize);
+/** This process's place in a data-parallel group: rank r of worldSize takes the r-th slice of every global micro-batch. */
+export interface Shard {
+  rank: number;
+  worldSize: number;
+}
+export const SINGLE_PROCESS: Shard = { rank: 0, worldSize: 1 };
+
+/** Global micro-batches (batchSize rows on each of worldSize ranks) per epoch. */
+export function microBatchesPerEpoch(rows: number, batchSize: number, worldSize = 1): number {
+  return Math.ceil(rows / (batchSize * worldSize));
 }
 
-/** The micro-batch at a data position. */
-export function microBatchAt(rows: TokenizedRow[], batchSize: number, seed: number, pos: DataPosition, padId: number): Batch {
+/**
+ * This rank's rows of the global micro-batch at a data position: the same rows, in the same order, as one
+ * process with worldSize x batchSize rows per micro-batch takes. Undefined when the epoch's last global
+ * micro-batch leaves this rank no rows (the rank still joins the step, with nothing to add).
+ */
+export function microBatchAt(rows: TokenizedRow[], batchSize: number, seed: number, pos: DataPosition, padId: number, shard: Shard = SINGLE_PROCESS): Batch | undefined {
   const order = epochOrder(rows.length, seed, pos.epoch);
-  const picked = order.slice(pos.microBatch * batchSize, (pos.microBatch + 1) * batchSize).map((i) => rows[i]!);
-  return collate(picked, padId);
+  const start = (pos.microBatch * shard.worldSize + shard.rank) * batchSize;
+  const picked = order.slice(start, start + batchSize).map((i) => rows[i]!);
+  return picked.length ? collate(picked, padId) : undefined;
 }
 
 export function advance(pos: DataPosition, perEpoch: number): DataPosition {

@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
-import { SCRATCH_PATH, SCRATCH_PATH_ENV, TRAINER_EXIT } from '@loraplane/api/trainer-contract';
+import { SCRATCH_PATH, SCRATCH_PATH_ENV, TRAINER_EXIT, type TrainerConfig } from '@loraplane/api/trainer-contract';
 import { TrainerConfigError } from './errors.js';
 import { exitCodeFor } from './exit-code.js';
 import { configFromEnv, configFromManifest } from './job-config.js';
@@ -15,7 +15,8 @@ import { PUSHGATEWAY_URL_ENV, createTrainerMetrics, pushMetrics, serveMetrics, t
 import { progressLine } from './progress.js';
 import { chatPrompt } from './prompt.js';
 import { redactingDestination, redactor, type LineSink } from './redact.js';
-import { runFineTune, type RunOptions } from './run.js';
+import { groupFailure, superviseRanks } from './ranks.js';
+import { fetchInputs, runFineTune, type RunOptions } from './run.js';
 import { writeTerminationMessage } from './termination.js';
 
 const stopOnSigterm = (log: Logger): AbortSignal => {
@@ -29,7 +30,7 @@ const stopOnSigterm = (log: Logger): AbortSignal => {
 };
 
 /** The optional push at the end, whatever the outcome; a failed push is logged and never fails the run. */
-async function pushAtEnd(metrics: TrainerMetrics | undefined, labels: JobLabels, log: Logger): Promise<void> {
+export async function pushAtEnd(metrics: TrainerMetrics | undefined, labels: JobLabels, log: Logger): Promise<void> {
   const url = process.env[PUSHGATEWAY_URL_ENV];
   if (!url || !metrics) return;
   try {
@@ -42,6 +43,20 @@ async function pushAtEnd(metrics: TrainerMetrics | undefined, labels: JobLabels,
 
 const jobLabels = (config: { job: { namespace: string; name: string } }): JobLabels => ({ namespace: config.job.namespace, finetunejob: config.job.name });
 
+/** One rank per GPU: the inputs are fetched once, then the ranks train (rank 0 serves /metrics and pushes them). */
+async function trainerGroup(config: TrainerConfig, workDir: string, log: Logger, stop: AbortSignal): Promise<number> {
+  await fetchInputs({ config, workDir, log, stop });
+  const worldSize = config.spec.resources.gpus;
+  log.info({ worldSize }, 'starting the data-parallel ranks');
+  const outcome = await superviseRanks(worldSize, log, stop);
+  if (outcome.failed) {
+    writeTerminationMessage({ error: groupFailure(outcome.failed) });
+    return outcome.exitCode;
+  }
+  writeTerminationMessage(outcome.result!);
+  return outcome.interrupted ? TRAINER_EXIT.stopped : TRAINER_EXIT.succeeded;
+}
+
 export async function trainerPod(): Promise<number> {
   const log = pino({ name: 'loraplane-trainer' }, redactingDestination());
   let metrics: TrainerMetrics | undefined;
@@ -49,9 +64,12 @@ export async function trainerPod(): Promise<number> {
   try {
     const config = configFromEnv();
     labels = jobLabels(config);
+    const workDir = resolve(process.env[SCRATCH_PATH_ENV] ?? SCRATCH_PATH, 'run');
+    const stop = stopOnSigterm(log);
+    if (config.spec.resources.gpus > 1) return await trainerGroup(config, workDir, log, stop);
     metrics = createTrainerMetrics(labels);
     const server = await serveMetrics(metrics.registry, process.env.POD_IP ?? '0.0.0.0', config.metricsPort);
-    const result = await runFineTune({ config, workDir: resolve(process.env[SCRATCH_PATH_ENV] ?? SCRATCH_PATH, 'run'), log, metrics, stop: stopOnSigterm(log) });
+    const result = await runFineTune({ config, workDir, log, metrics, stop });
     server.close();
     if (result.interrupted) {
       log.warn({ step: result.step, checkpoint: result.checkpoint }, 'stopped after a checkpoint; a restarted trainer resumes from it');

@@ -5,8 +5,8 @@
 // number) stops at once with a TrainingDivergedError: nothing of the broken state is checkpointed.
 import type { Logger } from 'pino';
 import type { FineTuneJobSpec } from '@loraplane/api/finetunejob';
-import type { QLoraModel } from '@loraplane/native/runtime';
-import { advance, microBatchAt, microBatchesPerEpoch, collate, type DataPosition, type TokenizedRow } from './batches.js';
+import type { Batch, QLoraModel } from '@loraplane/native/runtime';
+import { advance, microBatchAt, microBatchesPerEpoch, collate, SINGLE_PROCESS, type DataPosition, type Shard, type TokenizedRow } from './batches.js';
 import { listCheckpoints, rotateCheckpoints, saveCheckpoint, type Checkpoint, type CheckpointState } from './checkpoint.js';
 import { TrainingDivergedError } from './errors.js';
 import type { TrainerMetrics } from './metrics.js';
@@ -28,6 +28,8 @@ export interface LoopOptions {
   /** Called after each checkpoint is complete on disk (e.g. to upload it). */
   onCheckpoint?: (checkpoint: Checkpoint) => Promise<void>;
   onStep?: (record: StepRecord) => void;
+  /** This process's rank in a data-parallel group; one process when absent. */
+  shard?: Shard;
 }
 
 export interface StepRecord {
@@ -83,7 +85,8 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     warmupSteps: plan.warmupSteps,
     totalSteps: plan.totalSteps,
   });
-  const perEpoch = microBatchesPerEpoch(o.train.length, training.batchSize);
+  const shard = o.shard ?? SINGLE_PROCESS;
+  const perEpoch = microBatchesPerEpoch(o.train.length, training.batchSize, shard.worldSize);
   let state: CheckpointState = { step: 0, epoch: 0, microBatch: 0 };
   let resumedFrom: number | undefined;
   const latest = listCheckpoints(o.checkpointDir).at(-1);
@@ -100,7 +103,10 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   const stepsAtStart = state.step;
   let pos: DataPosition = { epoch: state.epoch, microBatch: state.microBatch };
 
+  // In a group only rank 0 writes checkpoints (the ranks share its folder in a pod, or restore from storage).
+  const writer = shard.rank === 0;
   const checkpoint = async () => {
+    if (!writer) return;
     assertFiniteAdapter(model, state.step);
     const c = await saveCheckpoint(o.checkpointDir, model, o.baseModelName, { ...state, epoch: pos.epoch, microBatch: pos.microBatch });
     rotateCheckpoints(o.checkpointDir, training.saveTotalLimit, training.loadBestModelAtEnd ? state.bestStep : undefined);
@@ -109,17 +115,27 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     await o.onCheckpoint?.(c);
   };
 
+  // Every rank must stop after the same step: a SIGTERM seen by any rank stops them all.
+  const stopRequested = async () => {
+    const here = o.stop?.aborted ?? false;
+    if (shard.worldSize === 1) return here;
+    return (await model.allReduceSum(Float32Array.of(here ? 1 : 0)))[0]! > 0;
+  };
   while (state.step < plan.totalSteps) {
-    if (o.stop?.aborted) {
+    if (await stopRequested()) {
       await checkpoint();
       return { interrupted: true, resumedFrom, step: state.step, history };
     }
-    // One optimizer step: up to `accumulation` micro-batches, never across an epoch boundary.
-    const micro = [];
+    // One optimizer step: up to `accumulation` global micro-batches, never across an epoch boundary; this
+    // rank's rows of each (none at an uneven epoch end).
+    const micro: Batch[] = [];
+    let taken = 0;
     do {
-      micro.push(microBatchAt(o.train, training.batchSize, training.seed, pos, o.padId));
+      const batch = microBatchAt(o.train, training.batchSize, training.seed, pos, o.padId, shard);
+      if (batch) micro.push(batch);
+      taken += 1;
       pos = advance(pos, perEpoch);
-    } while (micro.length < plan.accumulation && pos.microBatch !== 0);
+    } while (taken < plan.accumulation && pos.microBatch !== 0);
     const started = Date.now();
     const stats = await model.step(micro);
     const seconds = (Date.now() - started) / 1000;
@@ -162,6 +178,8 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     if (training.saveSteps && stats.step % training.saveSteps === 0 && stats.step < plan.totalSteps) await checkpoint();
   }
 
+  // The other ranks' weights equal rank 0's: the final evaluation and the adapter are rank 0's.
+  if (!writer) return { interrupted: false, resumedFrom, step: state.step, history };
   const finalEvalLoss = o.validation.length ? await evaluate(model, o.validation, training.batchSize, o.padId) : undefined;
   if (finalEvalLoss !== undefined && !Number.isFinite(finalEvalLoss)) throw new TrainingDivergedError(state.step, { evalLoss: finalEvalLoss });
   // The last update may have broken the weights without a step or eval loss to show it.

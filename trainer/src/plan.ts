@@ -11,9 +11,10 @@ export interface TrainingPlan {
   warmupSteps: number;
 }
 
-export function planTraining(training: FineTuneJobSpec['training'], trainRows: number): TrainingPlan {
+/** The plan every rank of a data-parallel group shares: steps count global micro-batches (batchSize rows per rank). */
+export function planTraining(training: FineTuneJobSpec['training'], trainRows: number, worldSize = 1): TrainingPlan {
   if (trainRows === 0) throw new DatasetError('empty', 'the training split is empty: nothing to train on');
-  const microBatches = microBatchesPerEpoch(trainRows, training.batchSize);
+  const microBatches = microBatchesPerEpoch(trainRows, training.batchSize, worldSize);
   const accumulation = Math.min(training.gradientAccumulationSteps, microBatches);
   const stepsPerEpoch = Math.ceil(microBatches / accumulation);
   const totalSteps = training.maxSteps ?? stepsPerEpoch * (training.epochs ?? 1);

@@ -16,6 +16,8 @@ import { modelLoadError } from './errors.js';
 import { trainLoop, type LoopResult, type StepRecord } from './loop.js';
 import type { TrainerMetrics } from './metrics.js';
 import { planTraining } from './plan.js';
+import { SINGLE_PROCESS } from './batches.js';
+import type { RankEnv } from './ranks.js';
 import { storageCallOptions } from './storage-retry.js';
 import { s3ClientFor } from '@loraplane/storage/client';
 import { fetchSource } from '@loraplane/storage/fetch';
@@ -42,9 +44,12 @@ export interface RunOptions {
   storageRetry?: RetryOptions;
 }
 
+/** A run's outcome in a single process, or on rank 0 of a group. */
 export type RunResult =
   | { interrupted: true; step: number; checkpoint?: StoredCheckpoint }
   | ({ interrupted: false; loop: LoopResult } & Extract<TrainerResult, { adapterUri: string }>);
+/** A rank other than 0 of a group trained its shard; rank 0 holds the result. */
+export type FollowerResult = { interrupted: false; follower: true; step: number };
 
 /** A local path holding the source: a PVC/local path as is, an S3 prefix (or single object) fetched into the cache. */
 async function localPath(role: StorageRole, source: StorageSource, o: RunOptions): Promise<string> {
@@ -61,12 +66,24 @@ async function localPath(role: StorageRole, source: StorageSource, o: RunOptions
   return fetched.path;
 }
 
-export async function runFineTune(o: RunOptions): Promise<RunResult> {
-  const { config, log } = o;
-  const spec = config.spec;
+/** The base model and the dataset as local paths (fetched into the work folder's cache when in S3). */
+export async function fetchInputs(o: Pick<RunOptions, 'config' | 'workDir' | 'log' | 'stop' | 'resolve' | 'storageRetry'>): Promise<{ modelDir: string; datasetPath: string }> {
+  const spec = o.config.spec;
   mkdirSync(o.workDir, { recursive: true });
   const modelDir = await localPath('baseModel', spec.baseModel.source, o);
   const datasetPath = await localPath('dataset', spec.dataset.source, o);
+  return { modelDir, datasetPath };
+}
+
+/** A run in a single process; with `group`, this process's rank of a data-parallel group (ranks.ts). */
+export async function runFineTune(o: RunOptions): Promise<RunResult>;
+export async function runFineTune(o: RunOptions & { group: RankEnv }): Promise<RunResult | FollowerResult>;
+export async function runFineTune(o: RunOptions & { group?: RankEnv }): Promise<RunResult | FollowerResult> {
+  const { config, log } = o;
+  const spec = config.spec;
+  const shard = o.group ? { rank: o.group.rank, worldSize: o.group.worldSize } : SINGLE_PROCESS;
+  const writer = shard.rank === 0;
+  const { modelDir, datasetPath } = await fetchInputs(o);
 
   const data = await prepareDataset({
     dataset: datasetPath,
@@ -89,12 +106,17 @@ export async function runFineTune(o: RunOptions): Promise<RunResult> {
   });
   const s3 = spec.output.storage.s3;
   const storage = storageCallOptions(log, o.storageRetry);
-  const output = o.outputDir ? undefined : s3ClientFor(s3, 'output');
+  // Only rank 0 writes to storage.
+  const output = o.outputDir || !writer ? undefined : s3ClientFor(s3, 'output');
   try {
     log.info({ model: model.info }, 'base model loaded');
     await o.onModel?.(model, 'before', modelDir);
-    const plan = planTraining(spec.training, data.train.length);
-    log.info({ plan }, 'training plan');
+    if (o.group) {
+      const { rank, worldSize, masterAddr, masterPort } = o.group;
+      await model.joinGroup({ rank, worldSize, masterAddr, masterPort });
+    }
+    const plan = planTraining(spec.training, data.train.length, shard.worldSize);
+    log.info({ plan, worldSize: shard.worldSize, globalBatchSize: spec.training.batchSize * plan.accumulation * shard.worldSize }, 'training plan');
 
     // In a pod the output is S3 and the scratch volume does not outlive the pod: checkpoints go to
     // storage too, and a fresh scratch volume starts from the newest one there.
@@ -105,6 +127,8 @@ export async function runFineTune(o: RunOptions): Promise<RunResult> {
       lastCheckpoint = await store.restoreLatest(checkpointDir, { keepBest: spec.training.loadBestModelAtEnd });
       if (lastCheckpoint) log.info({ checkpoint: lastCheckpoint }, 'restored the newest checkpoint from storage');
     }
+    // The other ranks resume from what rank 0 restored into the pod's checkpoint folder.
+    if (o.group) await model.allReduceSum(new Float32Array(1));
     const loop = await trainLoop({
       model,
       train: data.train,
@@ -118,6 +142,7 @@ export async function runFineTune(o: RunOptions): Promise<RunResult> {
       metrics: o.metrics,
       stop: o.stop,
       onStep: (r) => o.onStep?.(r, plan.totalSteps),
+      shard,
       onCheckpoint: async (c) => {
         if (store) {
           lastCheckpoint = await store.save(c);
@@ -128,6 +153,7 @@ export async function runFineTune(o: RunOptions): Promise<RunResult> {
     });
     const checkpoint = lastCheckpoint ? { checkpoint: lastCheckpoint } : {};
     if (loop.interrupted) return { interrupted: true, step: loop.step, ...checkpoint };
+    if (!writer) return { interrupted: false, follower: true, step: loop.step };
     await o.onModel?.(model, 'after', modelDir);
 
     const outDir = o.outputDir ?? join(o.workDir, 'output');

@@ -1,102 +1,150 @@
 #include "addon/convert.h"
 
+#include <utility>
+
 #include "core/check.h"
 
 namespace lp::addon {
 
 namespace {
-[[noreturn]] void type_error(const char* key, const char* expected) {
-  throw Error(std::string("Expected ") + expected + " for " + key);
+const char* js_type(const Napi::Value& v) {
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsNull()) return "null";
+  if (v.IsBoolean()) return "a boolean";
+  if (v.IsNumber()) return "a number";
+  if (v.IsString()) return "a string";
+  if (v.IsArray()) return "an array";
+  if (v.IsTypedArray()) return "a typed array";
+  return "an object";
 }
 }  // namespace
 
-std::string get_string(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsString()) type_error(key, "a string");
-  return v.As<Napi::String>().Utf8Value();
+JsFields::JsFields(Napi::Object o, std::string where, std::string prefix)
+    : o_(o), where_(std::move(where)), prefix_(std::move(prefix)) {}
+
+bool JsFields::present(const char* key) const { return !o_.Get(key).IsUndefined(); }
+
+Napi::Value JsFields::get(const char* key) const {
+  Napi::Value v = o_.Get(key);
+  if (v.IsUndefined()) throw Error("Missing " + prefix_ + key + " in " + where_);
+  return v;
 }
 
-double get_number(const Napi::Object& o, const char* key, double fallback) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return fallback;
-  if (!v.IsNumber()) type_error(key, "a number");
+void JsFields::type_error(const char* key, const char* expected, const Napi::Value& v) const {
+  throw Error(std::string("Expected ") + expected + " for " + prefix_ + key + " but received " + js_type(v));
+}
+
+double JsFields::number(const char* key) const {
+  Napi::Value v = get(key);
+  if (!v.IsNumber()) type_error(key, "a number", v);
   return v.As<Napi::Number>().DoubleValue();
 }
 
-bool get_bool(const Napi::Object& o, const char* key, bool fallback) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return fallback;
-  if (!v.IsBoolean()) type_error(key, "a boolean");
+bool JsFields::boolean(const char* key) const {
+  Napi::Value v = get(key);
+  if (!v.IsBoolean()) type_error(key, "a boolean", v);
   return v.As<Napi::Boolean>().Value();
 }
 
+std::string JsFields::string(const char* key) const {
+  Napi::Value v = get(key);
+  if (!v.IsString()) type_error(key, "a string", v);
+  return v.As<Napi::String>().Utf8Value();
+}
+
+std::vector<std::string> JsFields::strings(const char* key) const {
+  Napi::Value v = get(key);
+  if (!v.IsArray()) type_error(key, "an array of strings", v);
+  auto arr = v.As<Napi::Array>();
+  std::vector<std::string> out;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value s = arr.Get(i);
+    if (!s.IsString()) type_error(key, "an array of strings", v);
+    out.push_back(s.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+std::vector<int32_t> JsFields::int32_array(const char* key) const {
+  return to_int32_array(get(key), (prefix_ + key).c_str());
+}
+
+JsFields JsFields::object(const char* key) const {
+  Napi::Value v = get(key);
+  if (!v.IsObject() || v.IsArray()) type_error(key, "an object", v);
+  return JsFields(v.As<Napi::Object>(), where_, prefix_ + key + ".");
+}
+
+JsFields options_of(const Napi::Object& o, const char* call) {
+  return JsFields(o, std::string("the options of ") + call +
+                         " (native/lib/options.ts declares every option with its default; pass them parsed)");
+}
+
 std::vector<int32_t> to_int32_array(const Napi::Value& v, const char* key) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) type_error(key, "an Int32Array");
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throw Error(std::string("Expected an Int32Array for ") + key + " but received " + js_type(v));
+  }
   auto a = v.As<Napi::Int32Array>();
   return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
 }
 
-std::vector<int32_t> get_int32_array(const Napi::Object& o, const char* key, bool optional) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() && optional) return {};
-  return to_int32_array(v, key);
-}
-
-LoadOptions to_load_options(const Napi::Object& o) {
+LoadOptions to_load_options(const Napi::Object& obj) {
+  const JsFields o = options_of(obj, "NativeModel.load");
   LoadOptions opts;
-  opts.quantize = get_bool(o, "quantize", true);
-  if (o.Has("quantType")) opts.quant_type = parse_quant_type(get_string(o, "quantType"), "quantType");
-  opts.double_quant = get_bool(o, "doubleQuant", true);
-  opts.blocksize = static_cast<int>(get_number(o, "blockSize", 64));
-  opts.activation_checkpointing = get_bool(o, "activationCheckpointing", true);
-  if (o.Has("backend")) opts.backend = parse_backend_kind(get_string(o, "backend"), "backend");
-  if (o.Has("precision")) opts.precision = parse_precision(get_string(o, "precision"), "precision");
-  if (o.Has("lora")) {
-    Napi::Value lv = o.Get("lora");
-    if (!lv.IsObject()) type_error("lora", "an object");
-    auto l = lv.As<Napi::Object>();
-    opts.lora.r = static_cast<int>(get_number(l, "r", 16));
-    opts.lora.alpha = static_cast<float>(get_number(l, "alpha", 32));
-    opts.lora.dropout = static_cast<float>(get_number(l, "dropout", 0.05));
-    opts.lora.use_rslora = get_bool(l, "useRslora", false);
-    opts.lora.seed = static_cast<uint64_t>(get_number(l, "seed", 42));
-    if (l.Has("targetModules")) {
-      Napi::Value tv = l.Get("targetModules");
-      if (!tv.IsArray()) type_error("lora.targetModules", "an array of strings");
-      auto arr = tv.As<Napi::Array>();
-      for (uint32_t i = 0; i < arr.Length(); i++) {
-        Napi::Value s = arr.Get(i);
-        if (!s.IsString()) type_error("lora.targetModules", "an array of strings");
-        opts.lora.target_modules.push_back(s.As<Napi::String>().Utf8Value());
-      }
-    }
-  }
+  opts.quantize = o.boolean("quantize");
+  opts.quant_type = parse_quant_type(o.string("quantType"), "quantType");
+  opts.double_quant = o.boolean("doubleQuant");
+  opts.blocksize = static_cast<int>(o.number("blockSize"));
+  opts.activation_checkpointing = o.boolean("activationCheckpointing");
+  opts.backend = parse_backend_kind(o.string("backend"), "backend");
+  opts.precision = parse_precision(o.string("precision"), "precision");
+  const JsFields l = o.object("lora");
+  opts.lora.r = static_cast<int>(l.number("r"));
+  opts.lora.alpha = static_cast<float>(l.number("alpha"));
+  opts.lora.dropout = static_cast<float>(l.number("dropout"));
+  opts.lora.use_rslora = l.boolean("useRslora");
+  opts.lora.seed = static_cast<uint64_t>(l.number("seed"));
+  opts.lora.target_modules = l.strings("targetModules");
   return opts;
 }
 
-OptimConfig to_optim_config(const Napi::Object& o) {
+OptimConfig to_optim_config(const Napi::Object& obj) {
+  const JsFields o = options_of(obj, "configureTraining");
   OptimConfig c;
-  c.lr = get_number(o, "learningRate", c.lr);
-  c.beta1 = get_number(o, "beta1", c.beta1);
-  c.beta2 = get_number(o, "beta2", c.beta2);
-  c.eps = get_number(o, "eps", c.eps);
-  c.weight_decay = get_number(o, "weightDecay", c.weight_decay);
-  c.max_grad_norm = get_number(o, "maxGradNorm", c.max_grad_norm);
-  c.warmup_steps = static_cast<int>(get_number(o, "warmupSteps", 0));
-  c.total_steps = static_cast<int>(get_number(o, "totalSteps", 1));
-  c.schedule = o.Has("lrScheduler") ? parse_lr_schedule(get_string(o, "lrScheduler")) : LrSchedule::Cosine;
+  c.lr = o.number("learningRate");
+  c.beta1 = o.number("beta1");
+  c.beta2 = o.number("beta2");
+  c.eps = o.number("eps");
+  c.weight_decay = o.number("weightDecay");
+  c.max_grad_norm = o.number("maxGradNorm");
+  c.warmup_steps = static_cast<int>(o.number("warmupSteps"));
+  c.total_steps = static_cast<int>(o.number("totalSteps"));
+  c.schedule = parse_lr_schedule(o.string("lrScheduler"));
+  return c;
+}
+
+CollectiveConfig to_collective_config(const Napi::Object& obj) {
+  const JsFields o = options_of(obj, "joinGroup");
+  CollectiveConfig c;
+  c.rank = static_cast<int>(o.number("rank"));
+  c.world_size = static_cast<int>(o.number("worldSize"));
+  c.master_addr = o.string("masterAddr");
+  c.master_port = static_cast<int>(o.number("masterPort"));
+  c.join_timeout = std::chrono::milliseconds(static_cast<int64_t>(o.number("joinTimeoutMs")));
+  c.op_timeout = std::chrono::milliseconds(static_cast<int64_t>(o.number("opTimeoutMs")));
+  validate(c);
   return c;
 }
 
 Batch to_batch(const Napi::Value& v) {
-  if (!v.IsObject()) type_error("batch", "an object");
-  auto o = v.As<Napi::Object>();
+  if (!v.IsObject() || v.IsArray()) throw Error(std::string("Expected an object for batch but received ") + js_type(v));
+  const JsFields o(v.As<Napi::Object>(), "a batch", "batch.");
   Batch b;
-  b.B = static_cast<int>(get_number(o, "rows", 0));
-  b.T = static_cast<int>(get_number(o, "tokens", 0));
-  b.input_ids = get_int32_array(o, "inputIds", false);
-  b.labels = get_int32_array(o, "labels", true);
-  b.position_ids = get_int32_array(o, "positionIds", true);
+  b.B = static_cast<int>(o.number("rows"));
+  b.T = static_cast<int>(o.number("tokens"));
+  b.input_ids = o.int32_array("inputIds");
+  if (o.present("labels")) b.labels = o.int32_array("labels");
+  if (o.present("positionIds")) b.position_ids = o.int32_array("positionIds");
   const size_t n = static_cast<size_t>(b.B) * static_cast<size_t>(b.T);
   LP_CHECK(b.B > 0 && b.T > 0, "batch.rows and batch.tokens must be positive, got " << b.B << " x " << b.T);
   LP_CHECK(b.input_ids.size() == n, "batch.inputIds has " << b.input_ids.size() << " ids, expected rows*tokens = " << n);
@@ -107,12 +155,11 @@ Batch to_batch(const Napi::Value& v) {
 }
 
 std::vector<Batch> to_batches(const Napi::Value& v) {
-  if (!v.IsArray()) type_error("microBatches", "an array of batches");
+  if (!v.IsArray()) throw Error(std::string("Expected an array of batches for microBatches but received ") + js_type(v));
   auto arr = v.As<Napi::Array>();
   std::vector<Batch> out;
   for (uint32_t i = 0; i < arr.Length(); i++) out.push_back(to_batch(arr.Get(i)));
-  LP_CHECK(!out.empty(), "a training step needs at least one micro-batch");
-  return out;
+  return out;  // may be empty: a rank of a group with nothing this step (Trainer::step refuses it otherwise)
 }
 
 Napi::Object model_info(Napi::Env env, const LlamaModel& m) {

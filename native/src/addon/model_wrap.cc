@@ -26,6 +26,8 @@ void ModelWrap::Init(Napi::Env env, Napi::Object exports) {
                                        InstanceMethod("info", &ModelWrap::Info),
                                        InstanceMethod("configureTraining", &ModelWrap::ConfigureTraining),
                                        InstanceMethod("step", &ModelWrap::Step),
+                                       InstanceMethod("joinGroup", &ModelWrap::JoinGroup),
+                                       InstanceMethod("allReduceSum", &ModelWrap::AllReduceSum),
                                        InstanceMethod("evaluate", &ModelWrap::Evaluate),
                                        InstanceMethod("logits", &ModelWrap::Logits),
                                        InstanceMethod("generate", &ModelWrap::Generate),
@@ -110,7 +112,8 @@ Napi::Value ModelWrap::Step(const Napi::CallbackInfo& info) {
   Trainer& t = trainer(env);
   auto stats = std::make_shared<StepStats>();
   return PromiseWorker::Start(
-      env, "loraplane.step", [&t, stats, batches = std::move(batches)] { *stats = t.step(batches); },
+      env, "loraplane.step",
+      [s, &t, stats, batches = std::move(batches)] { *stats = t.step(batches, s->group.get()); },
       [stats](Napi::Env env) -> Napi::Value {
         auto o = Napi::Object::New(env);
         o.Set("loss", stats->loss);
@@ -120,6 +123,45 @@ Napi::Value ModelWrap::Step(const Napi::CallbackInfo& info) {
         o.Set("step", stats->step);
         o.Set("peakMemoryBytes", static_cast<double>(stats->peak_memory_bytes));
         return o;
+      },
+      release(s));
+}
+
+Napi::Value ModelWrap::JoinGroup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "Expected an options object for joinGroup");
+  const CollectiveConfig cfg = to_collective_config(info[0].As<Napi::Object>());
+  auto s = claim(env, "joinGroup");
+  if (s->group) {
+    const std::string msg = "joinGroup: this model already is rank " + std::to_string(s->group->rank()) + " of a group of " +
+                            std::to_string(s->group->world_size()) + "; a model joins one group";
+    s->busy = false;
+    throw Napi::Error::New(env, msg);
+  }
+  return PromiseWorker::Start(
+      env, "loraplane.joinGroup", [s, cfg] { s->group = make_collective(s->model->backend(), cfg); }, undefined_value,
+      release(s));
+}
+
+Napi::Value ModelWrap::AllReduceSum(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(env, "Expected a Float32Array for allReduceSum");
+  }
+  auto in = info[0].As<Napi::Float32Array>();
+  auto values = std::make_shared<std::vector<float>>(in.Data(), in.Data() + in.ElementLength());
+  auto s = claim(env, "allReduceSum");
+  if (!s->group) {
+    s->busy = false;
+    throw Napi::Error::New(env, "allReduceSum: call joinGroup() first");
+  }
+  return PromiseWorker::Start(
+      env, "loraplane.allReduceSum",
+      [s, values] { all_reduce_sum_host(*s->group, s->model->backend(), values->data(), values->size()); },
+      [values](Napi::Env env) -> Napi::Value {
+        auto arr = Napi::Float32Array::New(env, values->size());
+        std::copy(values->begin(), values->end(), arr.Data());
+        return arr;
       },
       release(s));
 }
@@ -159,12 +201,12 @@ Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[1].IsObject()) throw Napi::TypeError::New(env, "Expected (prompt: Int32Array, options: object) for generate");
   auto prompt = to_int32_array(info[0], "prompt");
-  auto o = info[1].As<Napi::Object>();
-  int max_new = static_cast<int>(get_number(o, "maxNewTokens", 32));
-  float temperature = static_cast<float>(get_number(o, "temperature", 0));
-  float top_p = static_cast<float>(get_number(o, "topP", 1));
-  uint64_t seed = static_cast<uint64_t>(get_number(o, "seed", 0));
-  auto stop = get_int32_array(o, "stopIds", true);
+  const JsFields o = options_of(info[1].As<Napi::Object>(), "generate");
+  const int max_new = static_cast<int>(o.number("maxNewTokens"));
+  const float temperature = static_cast<float>(o.number("temperature"));
+  const float top_p = static_cast<float>(o.number("topP"));
+  const uint64_t seed = static_cast<uint64_t>(o.number("seed"));
+  auto stop = o.int32_array("stopIds");
   auto s = claim(env, "generate");
   auto out = std::make_shared<std::vector<int32_t>>();
   return PromiseWorker::Start(
@@ -259,6 +301,7 @@ Napi::Value ModelWrap::Free(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!session_) return env.Undefined();
   auto s = claim(env, "free");
+  s->group.reset();
   s->trainer.reset();
   s->model.reset();
   s->busy = false;

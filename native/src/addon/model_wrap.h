@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 
+#include "collective/collective.h"
 #include "model/llama.h"
 #include "train/trainer.h"
 
@@ -14,6 +15,9 @@ namespace lp::addon {
 struct Session {
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<Trainer> trainer;
+  // The data-parallel group this model joined (joinGroup); step runs as one of its ranks. Declared
+  // after the model: destroyed before it (nccl works on the model's backend stream).
+  std::unique_ptr<Collective> group;
   std::atomic<bool> busy{false};
 };
 
@@ -27,6 +31,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value ConfigureTraining(const Napi::CallbackInfo& info);
   Napi::Value Step(const Napi::CallbackInfo& info);
+  Napi::Value JoinGroup(const Napi::CallbackInfo& info);
+  Napi::Value AllReduceSum(const Napi::CallbackInfo& info);
   Napi::Value Evaluate(const Napi::CallbackInfo& info);
   Napi::Value Logits(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);

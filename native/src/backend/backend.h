@@ -5,14 +5,15 @@
 //
 // Operation contracts (shapes, aliasing, accumulate flags, rounding) are those of the cpu/ op with the
 // same name (cpu/*.h); a device backend matches them to its stated tolerance. All pointers passed to
-// an op point into this backend's memory unless the comment says "host".
+// an op point into this backend's memory unless the comment says "host". The implementations (cpu/,
+// cuda/) are reached through backend/registry.h; this header and the model include none of them.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 
-#include "cpu/cross_entropy.h"
+#include "core/loss.h"
 #include "quant/quant4.h"
 
 namespace lp {
@@ -98,8 +99,8 @@ class Backend {
   // out (n) = a + b; out may alias a or b.
   virtual void add(float* out, const float* a, const float* b, int64_t n) = 0;
   // cpu/cross_entropy.h: forward only, or fused forward + backward (dlogits written over logits).
-  virtual cpu::CrossEntropySum cross_entropy(float* logits, const int32_t* labels, int N, int V, float scale,
-                                             bool backward) = 0;
+  virtual CrossEntropySum cross_entropy(float* logits, const int32_t* labels, int N, int V, float scale,
+                                        bool backward) = 0;
 
   // cpu/adamw.h
   virtual void adamw_step(float* param, const float* grad, float* m, float* v, int64_t n, int64_t step, double lr,

@@ -5,10 +5,6 @@
 #include <cstdio>
 
 #include "core/check.h"
-#include "cpu/backend.h"
-#ifdef LORAPLANE_HAVE_CUDA
-#include "cuda/backend.h"
-#endif
 
 namespace lp {
 
@@ -35,11 +31,10 @@ const char* backend_kind_name(BackendKind k) {
 }
 
 std::vector<std::string> compiled_backends() {
-#ifdef LORAPLANE_HAVE_CUDA
-  return {"cpu", "cuda"};
-#else
-  return {"cpu"};
-#endif
+  std::vector<std::string> names;
+  for (const BackendReg* r : backend_registry())
+    if (r->compiled()) names.emplace_back(r->name());
+  return names;
 }
 
 BackendChoice choose_backend(BackendKind requested, bool cuda_compiled, const DeviceProbe& probe) {
@@ -57,30 +52,19 @@ BackendChoice choose_backend(BackendKind requested, bool cuda_compiled, const De
   return {BackendKind::Cpu, cuda_compiled ? "loraplane: backend auto: " + missing + "; using cpu" : ""};
 }
 
-DeviceProbe probe_cuda_devices() {
-#ifdef LORAPLANE_HAVE_CUDA
-  return cuda::probe_devices();
-#else
-  return {};
-#endif
-}
+DeviceProbe probe_cuda_devices() { return registered_backend(BackendKind::Cuda).probe(); }
 
 std::unique_ptr<Backend> make_backend(BackendKind requested, Precision precision,
                                       const std::function<void(const std::string&)>& log) {
-  const bool compiled = compiled_backends().size() > 1;
-  const DeviceProbe probe = requested == BackendKind::Cpu ? DeviceProbe{} : probe_cuda_devices();
-  const BackendChoice choice = choose_backend(requested, compiled, probe);
+  const BackendReg& cuda = registered_backend(BackendKind::Cuda);
+  const DeviceProbe probe = requested == BackendKind::Cpu ? DeviceProbe{} : cuda.probe();
+  const BackendChoice choice = choose_backend(requested, cuda.compiled(), probe);
   if (!choice.note.empty()) {
     static std::atomic<bool> printed{false};  // stderr hears it once per process, not once per model
     if (log) log(choice.note);
     else if (!printed.exchange(true)) std::fprintf(stderr, "%s\n", choice.note.c_str());
   }
-#ifdef LORAPLANE_HAVE_CUDA
-  if (choice.kind == BackendKind::Cuda) return cuda::make_cuda_backend(precision);
-#else
-  (void)precision;
-#endif
-  return cpu::make_cpu_backend();
+  return registered_backend(choice.kind).make(precision);
 }
 
 }  // namespace lp

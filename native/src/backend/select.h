@@ -1,7 +1,8 @@
 // backend/select.h: which backend a model runs on. LoadOptions::backend (the addon's `backend`
 // option, LORAPLANE_BACKEND in the TypeScript API) asks for cpu, cuda or auto; auto takes cuda when
-// it is compiled in and a device answers, else cpu, and says why. Provides BackendKind,
-// parse_backend_kind, compiled_backends, choose_backend (the pure decision) and make_backend.
+// it is compiled in and a device answers, else cpu, and says why; the backends themselves come from
+// the registry (backend/registry.h). Provides parse_precision, parse_backend_kind, compiled_backends,
+// choose_backend (the pure decision) and make_backend.
 #pragma once
 #include <functional>
 #include <memory>
@@ -10,14 +11,10 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/registry.h"
 
 namespace lp {
 
-enum class BackendKind { Auto, Cpu, Cuda };
-
-// A device backend's GEMM precision: bf16 tensor cores with fp32 accumulation (the default), or fp32
-// throughout (the tight parity checks). The CPU backend computes in fp32 either way.
-enum class Precision { BF16, F32 };
 Precision parse_precision(std::string_view name, std::string_view context);  // "bf16" | "fp32"
 BackendKind parse_backend_kind(std::string_view name, std::string_view context);  // "auto" | "cpu" | "cuda"
 const char* backend_kind_name(BackendKind k);
@@ -25,18 +22,12 @@ const char* backend_kind_name(BackendKind k);
 // The backends this build contains: {"cpu"} or {"cpu", "cuda"}.
 std::vector<std::string> compiled_backends();
 
-// What a CUDA probe found: devices > 0, or the error that made it fail (cudaGetDeviceCount's message).
-struct DeviceProbe {
-  int devices = 0;
-  std::string error;  // empty when the call succeeded
-};
-
 struct BackendChoice {
   BackendKind kind = BackendKind::Cpu;
   std::string note;  // why, when it is not simply what was asked for (empty otherwise)
 };
 
-// cudaGetDeviceCount through the CUDA backend; {0, ""} in a build without it.
+// cudaGetDeviceCount through the CUDA backend's registry entry; {0, ""} in a build without it.
 DeviceProbe probe_cuda_devices();
 
 // requested + what the build has + what the probe saw -> the backend to make. Throws lp::Error when

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/buffer.h"
 #include "collective/group.h"
 #include "core/check.h"
 
@@ -111,6 +112,16 @@ std::unique_ptr<Collective> make_collective(Backend& be, const CollectiveConfig&
   }
 #endif
   LP_CHECK(false, "collective: no collective for the " << backend << " backend");
+}
+
+bool collective_uses_device_memory(const Collective& c) { return std::string_view(c.name()) == "nccl"; }
+
+void all_reduce_sum_host(Collective& c, Backend& be, float* host, size_t n) {
+  if (!collective_uses_device_memory(c)) return c.all_reduce_sum(host, n);
+  Buffer<float> staged(&be);
+  staged.upload(host, n);
+  c.all_reduce_sum(staged.data(), n);
+  staged.download(host, n);
 }
 
 namespace collective_detail {

@@ -76,6 +76,12 @@ std::unique_ptr<Collective> make_gloo_collective(const CollectiveConfig& cfg);
 // stream); each call returns when its work on the stream is done. Throws lp::Error in a build
 // without NCCL.
 std::unique_ptr<Collective> make_nccl_collective(const CollectiveConfig& cfg, int device, void* stream);
+// Whether c works on device memory (nccl) rather than host memory (single, gloo).
+bool collective_uses_device_memory(const Collective& c);
+// host (n host floats) becomes the sum over the ranks, whatever memory c works on: staged through
+// be's memory (be: the backend the collective was made for) when c works on device memory.
+void all_reduce_sum_host(Collective& c, Backend& be, float* host, size_t n);
+
 // Which implementations this build has: "single" always, "gloo" and "nccl" when built in.
 bool collective_compiled(std::string_view name);
 

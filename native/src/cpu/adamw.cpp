@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/check.h"
-#include "cpu/parallel.h"
+#include "core/parallel.h"
 
 namespace lp::cpu {
 

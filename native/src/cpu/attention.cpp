@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "core/check.h"
-#include "cpu/parallel.h"
+#include "core/parallel.h"
 #include "cpu/gemm.h"
 #include "cpu/vec_math.h"
 
@@ -63,18 +63,6 @@ inline double sum_lanes(const double* l) {
 }
 
 }  // namespace
-
-void attention_segments_from_positions(int32_t* seg, const int32_t* position_ids, int B, int T) {
-  for (int b = 0; b < B; ++b) {
-    const int32_t* p = position_ids + (size_t)b * T;
-    int32_t* s = seg + (size_t)b * T;
-    int32_t id = 0;
-    for (int t = 0; t < T; ++t) {
-      if (t > 0 && p[t] - p[t - 1] != 1) ++id;
-      s[t] = id;
-    }
-  }
-}
 
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, const int32_t* seg,
                        int B, int T, int NH, int NKV, int HS, int window) {

@@ -10,15 +10,12 @@
 //
 // Visibility: query t sees key j of the same row iff j <= t, j and t lie in the same segment (a
 // maximal run of equal consecutive seg ids, i.e. one packed document), and window <= 0 or
-// t - j < window (Mistral/Qwen2 sliding_window). seg == nullptr: the whole row is one segment.
+// t - j < window (Mistral/Qwen2 sliding_window). seg == nullptr: the whole row is one segment; the model
+// makes seg from position_ids (model/segments.h).
 #pragma once
 #include <cstdint>
 
 namespace lp::cpu {
-
-// seg (B*T) from position_ids (B*T) as transformers detects packed sequences: a new segment starts
-// at t = 0 and wherever position_ids[t] - position_ids[t-1] != 1. Ids are 0, 1, 2, ... per row.
-void attention_segments_from_positions(int32_t* seg, const int32_t* position_ids, int B, int T);
 
 // Forward. Overwrites out (B*T, NH, HS) and lse (B*T, NH); SAVE lse (and keep q, k, v) for backward.
 //   out = softmax(q k^T * HS^-0.5 + mask) v;  lse = log(sum_j exp(s_j)) of the scaled scores.

@@ -1,5 +1,7 @@
 // cpu/backend.cpp: CpuBackend, the Backend interface over the cpu/ ops. Frozen 4-bit weights stay in
-// the model's QuantState and are dequantized into one reused fp32 buffer per use.
+// the model's QuantState and are dequantized into one reused fp32 buffer per use. In bf16 precision
+// that buffer holds the weight rounded to bf16 and the 4-bit projections run linear_*_bf16 (cpu/linear.h);
+// dense frozen weights (lm_head, embeddings, unquantized projections) and every other op stay fp32.
 #include "cpu/backend.h"
 
 #include <cstdlib>
@@ -8,14 +10,15 @@
 
 #include "backend/buffer.h"
 #include "core/check.h"
+#include "core/parallel.h"
 #include "cpu/adamw.h"
 #include "cpu/attention.h"
+#include "cpu/bf16.h"
 #include "cpu/cross_entropy.h"
 #include "cpu/embedding.h"
 #include "cpu/gemm.h"
 #include "cpu/linear.h"
 #include "cpu/lora.h"
-#include "cpu/parallel.h"
 #include "cpu/rmsnorm.h"
 #include "cpu/rope.h"
 #include "cpu/swiglu.h"
@@ -37,13 +40,15 @@ struct CpuWeight : FrozenWeight {
 
 class CpuBackend final : public Backend {
  public:
+  explicit CpuBackend(Precision precision) : bf16_(precision == Precision::BF16) {}
   const char* name() const override { return "cpu"; }
   std::string device_name() const override {
     int threads = 1;
 #ifdef _OPENMP
     threads = omp_get_max_threads();
 #endif
-    return std::string("cpu (") + gemm_backend_name() + " GEMM, " + std::to_string(threads) + " threads)";
+    return std::string("cpu (") + gemm_backend_name() + " GEMM, " + std::to_string(threads) + " threads" +
+           (bf16_ ? ", bf16)" : ")");
   }
   bool host_visible() const override { return true; }
 
@@ -80,10 +85,12 @@ class CpuBackend final : public Backend {
   }
 
   void linear_forward(float* y, const float* x, const FrozenWeight& W, const float* b, int N) override {
-    cpu::linear_forward(y, x, weight(W), b, N, W.in, W.out);
+    if (bf16_weight(W)) cpu::linear_forward_bf16(y, x, weight(W), b, N, W.in, W.out, act_scratch(W, N));
+    else cpu::linear_forward(y, x, weight(W), b, N, W.in, W.out);
   }
   void linear_backward(float* dx, const float* dy, const FrozenWeight& W, int N, bool accumulate) override {
-    cpu::linear_backward(dx, dy, weight(W), N, W.in, W.out, accumulate);
+    if (bf16_weight(W)) cpu::linear_backward_bf16(dx, dy, weight(W), N, W.in, W.out, accumulate, act_scratch(W, N));
+    else cpu::linear_backward(dx, dy, weight(W), N, W.in, W.out, accumulate);
   }
 
   void lora_dropout_mask(uint8_t* mask, int64_t n, float p, uint64_t seed, uint64_t stream) override {
@@ -160,23 +167,32 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // A 4-bit projection in bf16 precision: computed by the _bf16 ops.
+  bool bf16_weight(const FrozenWeight& W) const { return bf16_ && static_cast<const CpuWeight&>(W).qs != nullptr; }
   const float* weight(const FrozenWeight& W) {
     const auto& w = static_cast<const CpuWeight&>(W);
     if (w.dense) return w.dense;
     w.qs->dequantize(wbuf_.data());
+    if (bf16_) round_bf16(wbuf_.data(), wbuf_.data(), static_cast<int64_t>(W.out) * W.in);
     return wbuf_.data();
+  }
+  float* act_scratch(const FrozenWeight& W, int N) {
+    act_.grow(linear_bf16_scratch(N, W.in, W.out));
+    return act_.data();
   }
   void track(int64_t delta) {
     current_ = static_cast<size_t>(static_cast<int64_t>(current_) + delta);
     if (current_ > peak_) peak_ = current_;
   }
 
+  const bool bf16_;
   size_t current_ = 0, peak_ = 0;
   Buffer<float> wbuf_{this};  // (max out*in) one dequantized projection, reused; after the counters it updates
+  Buffer<float> act_{this};   // bf16 precision: the rounded activation rows of a projection (cpu/linear.h)
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+std::unique_ptr<Backend> make_cpu_backend(Precision precision) { return std::make_unique<CpuBackend>(precision); }
 
 }  // namespace lp::cpu

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/check.h"
-#include "cpu/parallel.h"
+#include "core/parallel.h"
 #include "cpu/vec_math.h"
 
 namespace lp::cpu {

@@ -6,14 +6,9 @@
 #pragma once
 #include <cstdint>
 
+#include "core/loss.h"
+
 namespace lp::cpu {
-
-constexpr int32_t kIgnoreIndex = -100;
-
-struct CrossEntropySum {
-  double loss_sum = 0.0;  // sum of the valid rows' losses (summed in double, row order)
-  int64_t n_valid = 0;    // rows whose label != -100
-};
 
 // Forward over logits (N, V) and labels (N). Any other label must lie in [0, V).
 //   losses (N) optional (nullptr): per-row loss, 0 for ignored rows.

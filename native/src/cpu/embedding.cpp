@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "core/check.h"
-#include "cpu/parallel.h"
+#include "core/parallel.h"
 
 namespace lp::cpu {
 

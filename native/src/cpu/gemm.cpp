@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "core/check.h"
-#include "cpu/parallel.h"
+#include "core/parallel.h"
 
 #ifdef LORAPLANE_HAVE_CBLAS
 #include <cblas.h>

@@ -5,7 +5,7 @@
 #include <cstddef>
 
 #include "core/check.h"
-#include "cpu/parallel.h"
+#include "core/parallel.h"
 #include "core/rng.h"
 #include "cpu/gemm.h"
 

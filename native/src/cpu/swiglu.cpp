@@ -7,7 +7,7 @@
 #include "cpu/swiglu.h"
 
 #include "core/check.h"
-#include "cpu/parallel.h"
+#include "core/parallel.h"
 #include "cpu/vec_math.h"
 
 namespace lp::cpu {

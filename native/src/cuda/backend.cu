@@ -138,8 +138,8 @@ class CudaBackend final : public Backend {
     cuda::embedding_forward(ctx_, out, tokens, table, N);
   }
   void add(float* out, const float* a, const float* b, int64_t n) override { cuda::add(ctx_, out, a, b, n); }
-  cpu::CrossEntropySum cross_entropy(float* logits, const int32_t* labels, int N, int V, float scale,
-                                     bool backward) override {
+  CrossEntropySum cross_entropy(float* logits, const int32_t* labels, int N, int V, float scale,
+                                bool backward) override {
     return cuda::cross_entropy(ctx_, logits, labels, N, V, scale, backward);
   }
   void adamw_step(float* param, const float* grad, float* m, float* v, int64_t n, int64_t step, double lr,

@@ -46,10 +46,10 @@ __global__ void cross_entropy_kernel(float* logits, float* row_loss, const int32
 
 }  // namespace
 
-cpu::CrossEntropySum cross_entropy(Context& ctx, float* logits, const int32_t* labels, int N, int V, float scale,
-                                   bool backward) {
+CrossEntropySum cross_entropy(Context& ctx, float* logits, const int32_t* labels, int N, int V, float scale,
+                              bool backward) {
   LP_CHECK(N >= 0 && V > 0, "cross_entropy: bad shape N=" << N << " V=" << V);
-  cpu::CrossEntropySum sum;
+  CrossEntropySum sum;
   if (N == 0) return sum;
   ctx.row_loss.grow(static_cast<size_t>(N));
   LP_LAUNCH(cross_entropy_kernel, row_launch(N), ctx.stream, logits, ctx.row_loss.data(), labels, V, scale, backward);

@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "backend/backend.h"
-#include "cpu/cross_entropy.h"
+#include "core/loss.h"
 #include "cuda/context.h"
 #include "quant/quant4.h"
 
@@ -58,7 +58,7 @@ void rope_backward(Context& ctx, float* dinp, const float* dout, const float* co
                    int n_heads, int head_dim);
 
 // attention.cu (FlashAttention-style; cuda/plan.h AttentionPlan). seg is required and its ids must not
-// decrease along a row (as cpu::attention_segments_from_positions makes them).
+// decrease along a row (as model/segments.h makes them).
 void attention_forward(Context& ctx, float* out, float* lse, const float* q, const float* k, const float* v,
                        const int32_t* seg, int B, int T, int NH, int NKV, int HS, int window);
 void attention_backward(Context& ctx, float* dq, float* dk, float* dv, const float* dout, const float* out,
@@ -88,8 +88,8 @@ void add(Context& ctx, float* out, const float* a, const float* b, int64_t n);
 
 // cross_entropy.cu: one block per row, the vocabulary streamed in one pass for max and sum (online
 // softmax) and one for the gradient; returns the host sums (a stream synchronisation).
-cpu::CrossEntropySum cross_entropy(Context& ctx, float* logits, const int32_t* labels, int N, int V, float scale,
-                                   bool backward);
+CrossEntropySum cross_entropy(Context& ctx, float* logits, const int32_t* labels, int N, int V, float scale,
+                              bool backward);
 
 // adamw.cu: AdamW as cpu/adamw.h (the scalar factors computed on the host the same way) and the
 // global gradient norm with clipping (host results: a synchronisation).

@@ -1,6 +1,6 @@
 // cuda/segments.cuh: the bounds of a token's packed document within its row, for the attention
-// kernels. Segment ids never decrease along a row (cpu::attention_segments_from_positions numbers
-// documents 0, 1, 2, ...), so each bound is a binary search: O(log T) per tile, not a scan.
+// kernels. Segment ids never decrease along a row (model/segments.h numbers documents 0, 1, 2, ...),
+// so each bound is a binary search: O(log T) per tile, not a scan.
 #pragma once
 #include <cstdint>
 

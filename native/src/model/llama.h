@@ -43,7 +43,7 @@ struct LoadOptions {
   LoraSpec lora;
   bool activation_checkpointing = true;  // keep only each layer's input; recompute the layer in backward
   BackendKind backend = BackendKind::Auto;  // where the model runs (backend/select.h)
-  Precision precision = Precision::BF16;    // a device backend's GEMMs (the CPU backend is fp32 always)
+  Precision precision = Precision::BF16;    // the 4-bit projections' compute precision (backend/registry.h)
 };
 
 // Padding-free batch: B rows of T tokens; documents packed in a row are delimited by position_ids restarting at 0.

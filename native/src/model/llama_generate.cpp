@@ -9,8 +9,8 @@
 
 #include "core/check.h"
 #include "core/rng.h"
-#include "cpu/rope.h"
 #include "model/llama_impl.h"
+#include "model/rope_tables.h"
 
 namespace lp {
 
@@ -124,7 +124,7 @@ std::vector<int32_t> LlamaModel::generate(const std::vector<int32_t>& prompt, in
     // One new row at position p = P + step through every layer.
     const int32_t p = P + step;
     m.ws.B = m.ws.T = m.ws.N = 1;
-    cpu::rope_cos_sin(cos_h.data(), sin_h.data(), &p, 1, m.inv_freq.data(), HD);
+    rope_cos_sin(cos_h.data(), sin_h.data(), &p, 1, m.inv_freq.data(), HD);
     cosr.upload(cos_h);
     sinr.upload(sin_h);
     tok_d.upload(&tok, 1);

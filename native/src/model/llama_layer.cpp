@@ -8,10 +8,10 @@
 #include <algorithm>
 
 #include "core/check.h"
-#include "cpu/attention.h"
-#include "cpu/cross_entropy.h"
-#include "cpu/rope.h"
+#include "core/loss.h"
 #include "model/llama_impl.h"
+#include "model/rope_tables.h"
+#include "model/segments.h"
 
 namespace lp {
 
@@ -50,11 +50,11 @@ void LlamaModel::Impl::prepare(const Batch& b, bool with_labels) {
     LP_CHECK(ws.pos[i] >= 0, "batch position_ids[" << i << "] = " << ws.pos[i] << " is negative");
   }
   ws.seg.resize(n);
-  cpu::attention_segments_from_positions(ws.seg.data(), ws.pos.data(), b.B, b.T);
+  segments_from_positions(ws.seg.data(), ws.pos.data(), b.B, b.T);
   const int half = static_cast<int>(HD() / 2);
   ws.cos.resize(n * half);
   ws.sin.resize(n * half);
-  cpu::rope_cos_sin(ws.cos.data(), ws.sin.data(), ws.pos.data(), ws.N, inv_freq.data(), static_cast<int>(HD()));
+  rope_cos_sin(ws.cos.data(), ws.sin.data(), ws.pos.data(), ws.N, inv_freq.data(), static_cast<int>(HD()));
   ws.ids_d.upload(b.input_ids);
   ws.seg_d.upload(ws.seg);
   ws.cos_d.upload(ws.cos);
@@ -65,8 +65,8 @@ void LlamaModel::Impl::prepare(const Batch& b, bool with_labels) {
   for (int r = 0; r < b.B; ++r)
     for (int t = 0; t < b.T; ++t) {
       const size_t i = static_cast<size_t>(r) * b.T + t;
-      const int32_t y = t + 1 < b.T ? b.labels[i + 1] : cpu::kIgnoreIndex;
-      LP_CHECK(y == cpu::kIgnoreIndex || (y >= 0 && y < V()),
+      const int32_t y = t + 1 < b.T ? b.labels[i + 1] : kIgnoreIndex;
+      LP_CHECK(y == kIgnoreIndex || (y >= 0 && y < V()),
                "batch labels[" << i + 1 << "] = " << y << " is neither -100 nor in the vocabulary [0, " << V() << ")");
       ws.labels[i] = y;
     }

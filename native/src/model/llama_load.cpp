@@ -9,8 +9,8 @@
 #include "core/check.h"
 #include "core/rng.h"
 #include "core/safetensors.h"
-#include "cpu/rope.h"
 #include "model/llama_impl.h"
+#include "model/rope_tables.h"
 
 namespace lp {
 
@@ -70,11 +70,11 @@ void check_options(const LoadOptions& o) {
 // transformers' _compute_default_rope_parameters, then _compute_llama3_parameters when configured.
 std::vector<float> compute_inv_freq(const ModelConfig& c) {
   std::vector<float> inv(static_cast<size_t>(c.head_dim / 2));
-  cpu::rope_inv_freq(inv.data(), static_cast<int>(c.head_dim), c.rope_theta);
+  rope_inv_freq(inv.data(), static_cast<int>(c.head_dim), c.rope_theta);
   const RopeScaling& s = c.rope_scaling;
   if (s.type == RopeScaling::Type::Llama3)
-    cpu::rope_llama3_scaling(inv.data(), static_cast<int>(c.head_dim), s.factor, s.low_freq_factor, s.high_freq_factor,
-                             static_cast<double>(s.original_max_position_embeddings));
+    rope_llama3_scaling(inv.data(), static_cast<int>(c.head_dim), s.factor, s.low_freq_factor, s.high_freq_factor,
+                        static_cast<double>(s.original_max_position_embeddings));
   return inv;
 }
 

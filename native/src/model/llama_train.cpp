@@ -7,7 +7,7 @@
 #include <algorithm>
 
 #include "core/check.h"
-#include "cpu/cross_entropy.h"
+#include "core/loss.h"
 #include "model/llama_impl.h"
 #include "model/memory_estimate.h"
 
@@ -54,13 +54,13 @@ LossStats LlamaModel::Impl::run(const Batch& b, bool backward, float grad_scale,
   for (int n0 = 0; n0 < N; n0 += rows) {
     const int m = std::min(rows, N - n0);
     const int32_t* y = ws.labels.data() + n0;
-    if (std::all_of(y, y + m, [](int32_t t) { return t == cpu::kIgnoreIndex; })) {  // nothing to score here
+    if (std::all_of(y, y + m, [](int32_t t) { return t == kIgnoreIndex; })) {  // nothing to score here
       if (backward) be->zero(dxf + static_cast<size_t>(n0) * C_, static_cast<size_t>(m) * C_ * sizeof(float));
       continue;
     }
     // logits (m, V) = xf[n0:n0+m] (m, C) @ W^T
     be->linear_forward(ws.logits.data(), ws.xf.data() + static_cast<size_t>(n0) * C_, W, nullptr, m);
-    const cpu::CrossEntropySum ce = be->cross_entropy(ws.logits.data(), ws.labels_d.data() + n0, m, V_, grad_scale, backward);
+    const CrossEntropySum ce = be->cross_entropy(ws.logits.data(), ws.labels_d.data() + n0, m, V_, grad_scale, backward);
     stats.loss_sum += ce.loss_sum;
     stats.tokens += ce.n_valid;
     // dxf[n0:n0+m] (m, C) = dlogits (m, V) @ W (V, C)

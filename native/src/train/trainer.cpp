@@ -36,27 +36,59 @@ Trainer::Trainer(LlamaModel& model, OptimConfig config) : model_(model), config_
 int Trainer::steps_done() const { return step_; }
 const OptimConfig& Trainer::config() const { return config_; }
 
-StepStats Trainer::step(const std::vector<Batch>& micro_batches) {
-  LP_CHECK(!micro_batches.empty(), "Trainer::step needs at least one micro-batch");
+StepStats Trainer::step(const std::vector<Batch>& micro_batches) { return step(micro_batches, nullptr); }
+
+namespace {
+
+// A float sum of counts is exact below 2^24 (and, summing non-negative counts, a true sum of 2^24 or more
+// comes out at 2^24 or more): a group's step carries fewer tokens than this.
+constexpr double kGroupTokenLimit = 16777216.0;
+
+// x as two floats (hi, lo) whose sum is x to ~2^-48 relative: a loss sum through a float all-reduce then
+// carries one float rounding of the sum of the ranks' hi parts instead of one per rank as well.
+void split_double(double x, float* hi_lo) {
+  hi_lo[0] = static_cast<float>(x);
+  hi_lo[1] = static_cast<float>(x - static_cast<double>(hi_lo[0]));
+}
+
+}  // namespace
+
+StepStats Trainer::step(const std::vector<Batch>& micro_batches, Collective* group) {
+  LP_CHECK(group || !micro_batches.empty(),
+           "Trainer::step needs at least one micro-batch (an empty list only on a rank of a data-parallel group)");
+  if (group && group->world_size() == 1) group = nullptr;  // nothing to exchange
   Backend& be = model_.backend();
   be.reset_peak();
   // transformers' num_items_in_batch: every micro-batch's CE sum is divided by the step's valid tokens.
   int64_t tokens = 0;
   for (const Batch& b : micro_batches) tokens += count_loss_tokens(b);
+  if (group) {
+    // Summed before the backward: each rank scales its gradients by 1 / the global count.
+    float t = static_cast<float>(tokens);
+    all_reduce_sum_host(*group, be, &t, 1);
+    LP_CHECK(static_cast<double>(t) < kGroupTokenLimit,
+             "Trainer::step: the group's step holds " << static_cast<double>(t) << " or more label tokens, at most 2^24 - 1 = "
+                                                      << static_cast<int64_t>(kGroupTokenLimit) - 1
+                                                      << " fit (the ranks sum the count as a float, exact below 2^24); "
+                                                         "use fewer tokens per optimizer step");
+    tokens = static_cast<int64_t>(t);
+  }
   const double lr = lr_at(config_.schedule, config_.lr, step_, config_.warmup_steps, config_.total_steps);
   StepStats s{0.0, 0.0, lr, tokens, step_ + 1, 0};
   ++step_;
-  if (tokens == 0) return s;
+  if (tokens == 0) return s;  // on every rank of a group alike: the count is global
 
   model_.zero_grad();
   const float grad_scale = static_cast<float>(1.0 / static_cast<double>(tokens));
   double loss_sum = 0;
   for (const Batch& b : micro_batches) loss_sum += model_.forward_backward(b, grad_scale).loss_sum;
-  s.loss = loss_sum / static_cast<double>(tokens);
 
   const LlamaModel::LoraTensors t = model_.lora_tensors();
   LP_CHECK(t.value.size() == m_.size(), "the model has " << t.value.size()
                                                          << " LoRA tensors but the optimizer state has " << m_.size());
+  if (group) loss_sum = reduce_gradients(*group, t, loss_sum);
+  s.loss = loss_sum / static_cast<double>(tokens);
+
   const int count = static_cast<int>(t.grad.size());
   s.grad_norm = config_.max_grad_norm > 0 ? be.clip_grad_norm(t.grad.data(), t.size.data(), count, config_.max_grad_norm)
                                           : be.grad_global_norm(t.grad.data(), t.size.data(), count);
@@ -65,6 +97,53 @@ StepStats Trainer::step(const std::vector<Batch>& micro_batches) {
                   config_.eps, config_.weight_decay);
   s.peak_memory_bytes = be.memory().peak;
   return s;
+}
+
+// One all-reduce of every LoRA gradient and the loss sum, packed into one flat buffer in the memory the
+// collective works on (the backend's when that is the collective's: host for cpu + gloo, the device
+// for cuda + nccl; else staged through the host). Returns the group's loss sum.
+double Trainer::reduce_gradients(Collective& group, const LlamaModel::LoraTensors& t, double loss_sum) {
+  Backend& be = model_.backend();
+  size_t n = 0;
+  for (int64_t sz : t.size) n += static_cast<size_t>(sz);
+  float loss_parts[2];
+  split_double(loss_sum, loss_parts);
+  const bool in_backend = be.host_visible() || collective_uses_device_memory(group);
+  if (in_backend) {
+    flat_.bind(&be);
+    flat_.resize(n + 2);
+    size_t off = 0;
+    for (size_t i = 0; i < t.grad.size(); ++i) {
+      be.copy(flat_.data() + off, t.grad[i], static_cast<size_t>(t.size[i]) * sizeof(float));
+      off += static_cast<size_t>(t.size[i]);
+    }
+    be.to_device(flat_.data() + n, loss_parts, sizeof loss_parts);
+    group.all_reduce_sum(flat_.data(), n + 2);
+    off = 0;
+    for (size_t i = 0; i < t.grad.size(); ++i) {
+      be.copy(t.grad[i], flat_.data() + off, static_cast<size_t>(t.size[i]) * sizeof(float));
+      off += static_cast<size_t>(t.size[i]);
+    }
+    be.to_host(loss_parts, flat_.data() + n, sizeof loss_parts);
+  } else {
+    flat_host_.resize(n + 2);
+    size_t off = 0;
+    for (size_t i = 0; i < t.grad.size(); ++i) {
+      be.to_host(flat_host_.data() + off, t.grad[i], static_cast<size_t>(t.size[i]) * sizeof(float));
+      off += static_cast<size_t>(t.size[i]);
+    }
+    flat_host_[n] = loss_parts[0];
+    flat_host_[n + 1] = loss_parts[1];
+    group.all_reduce_sum(flat_host_.data(), n + 2);
+    off = 0;
+    for (size_t i = 0; i < t.grad.size(); ++i) {
+      be.to_device(t.grad[i], flat_host_.data() + off, static_cast<size_t>(t.size[i]) * sizeof(float));
+      off += static_cast<size_t>(t.size[i]);
+    }
+    loss_parts[0] = flat_host_[n];
+    loss_parts[1] = flat_host_[n + 1];
+  }
+  return static_cast<double>(loss_parts[0]) + static_cast<double>(loss_parts[1]);
 }
 
 void Trainer::save_state(const std::string& path) const {

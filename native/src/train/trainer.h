@@ -2,12 +2,19 @@
 // computes it with PEFT LoRA parameters: loss normalised by the valid tokens of the whole step, global
 // L2 norm clipping, torch.optim.AdamW (decoupled weight decay), lr from the schedule. Provides
 // OptimConfig, StepStats and Trainer (step, save_state / load_state for resume).
+//
+// Data parallelism: each rank of a group (collective/collective.h) holds the same model and optimizer
+// state and calls step with its share of the step's micro-batches and the group. The token count is
+// summed before the backward (every rank scales by 1 / the global tokens), the LoRA gradients and the
+// loss sum after it (one flat all-reduce), so every rank clips by the same global norm and takes the
+// bit-identical AdamW step: the result matches one process stepping on all the micro-batches.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "backend/buffer.h"
+#include "collective/collective.h"
 #include "model/llama.h"
 #include "train/schedule.h"
 
@@ -21,10 +28,10 @@ struct OptimConfig {
 };
 
 struct StepStats {
-  double loss;       // Σ token CE over all micro-batches / Σ valid tokens
+  double loss;       // Σ token CE over all micro-batches / Σ valid tokens (of every rank, in a group)
   double grad_norm;  // global L2 norm before clipping (what clip_grad_norm_ returns)
   double lr;         // the lr this step used
-  int64_t tokens;    // valid (shifted) label tokens in the step
+  int64_t tokens;    // valid (shifted) label tokens in the step (of every rank, in a group)
   int step;          // optimizer steps done after this one (1 for the first)
   size_t peak_memory_bytes;  // the most the model's backend held during the step (device memory on cuda)
 };
@@ -36,6 +43,14 @@ class Trainer {
   // AdamW (weight decay on LoRA A/B); lr from the schedule. A step whose micro-batches hold no valid token
   // changes nothing but the step count (loss 0).
   StepStats step(const std::vector<Batch>& micro_batches);
+  // The same step as one rank of `group` (nullptr: the step above; a group of one: the same, nothing
+  // exchanged). Every rank must call it together (same model, same LoRA options, same optimizer state);
+  // a rank may bring no micro-batch (it adds no tokens and zero gradients but joins every collective).
+  // Dropout masks come from each rank's own forward-call counter (the same seed on every rank).
+  // Throws lp::Error, the step not taken, when the group's token count reaches 2^24 (the count travels
+  // as a float, exact below that); and when a collective fails (a rank died or timed out: the group
+  // must restart).
+  StepStats step(const std::vector<Batch>& micro_batches, Collective* group);
   int steps_done() const;
   const OptimConfig& config() const;
   // Optimizer m, v, step and config as safetensors + metadata, for resume. load_state checks that
@@ -44,10 +59,14 @@ class Trainer {
   void load_state(const std::string& path);
 
  private:
+  double reduce_gradients(Collective& group, const LlamaModel::LoraTensors& t, double loss_sum);
+
   LlamaModel& model_;
   OptimConfig config_;
   int step_ = 0;
   std::vector<Buffer<float>> m_, v_;  // per LoRA param, same order as model.lora_params(), in the backend
+  Buffer<float> flat_;                // a group's all-reduce: every LoRA gradient, then the loss sum (2 floats)
+  std::vector<float> flat_host_;      // its host copy when the backend's memory is not the collective's
 };
 
 }  // namespace lp

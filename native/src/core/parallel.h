@@ -1,4 +1,4 @@
-// cpu/parallel.h: LP_OMP(...) emits `#pragma omp ...` when compiled with OpenMP and nothing
+// core/parallel.h: LP_OMP(...) emits `#pragma omp ...` when compiled with OpenMP and nothing
 // otherwise (no unknown-pragma warnings on toolchains without OpenMP, e.g. Apple clang):
 //   LP_OMP(parallel for if (n > (1 << 16)))
 #pragma once

@@ -1,0 +1,135 @@
+// Data-parallel ranks in one pod, as torchrun runs them: the pod's entry supervises one process per
+// GPU (per CPU rank on the CPU backend), each a rank of one group that meets at a rendezvous the
+// supervisor picks (torchrun's RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT). When a rank
+// exits with an error, the supervisor stops the others and exits with that rank's code, naming it,
+// so the Job restarts the whole group from the newest checkpoint. SIGTERM reaches every rank; they
+// agree on the step to stop after (loop.ts) and rank 0 checkpoints it.
+import { fork, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { TRAINER_EXIT, type TrainerResult } from '@loraplane/api/trainer-contract';
+
+/** How the runtime's collectives say a peer failed (collective/collective.h): a consequence, not a cause. */
+const PEER_FAILURE = /\bcollective \w+ \(rank \d+ of \d+\)/;
+
+/** How long a rank has to stop after its peers' failure before it is killed. */
+const STOP_GRACE_MS = 30_000;
+
+export interface RankEnv {
+  rank: number;
+  worldSize: number;
+  localRank: number;
+  masterAddr: string;
+  masterPort: number;
+}
+
+/** The rank this process is, from torchrun's variables; undefined in a process that is no rank of a group. */
+export function rankFromEnv(env: NodeJS.ProcessEnv = process.env): RankEnv | undefined {
+  if (env.RANK === undefined) return undefined;
+  const int = (name: string) => {
+    const value = Number(env[name]);
+    if (!Number.isInteger(value) || value < 0) throw new Error(`${name}=${env[name]} is not a rank number`);
+    return value;
+  };
+  return { rank: int('RANK'), worldSize: int('WORLD_SIZE'), localRank: int('LOCAL_RANK'), masterAddr: env.MASTER_ADDR ?? '127.0.0.1', masterPort: int('MASTER_PORT') };
+}
+
+/** A free TCP port on the loopback interface, for rank 0's rendezvous store. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** What a rank reports to its supervisor: rank 0 its result; any rank the error it failed with. */
+export type RankMessage = { result: TrainerResult; interrupted: boolean } | { error: string };
+
+export interface GroupOutcome {
+  exitCode: number;
+  result?: TrainerResult;
+  interrupted?: boolean;
+  /** The first rank that failed, and how. */
+  failed?: { rank: number; code: number | null; signal: NodeJS.Signals | null; error?: string };
+}
+
+/**
+ * Runs `worldSize` ranks of this pod (each the `rank-main` module with the rank's env) and waits for
+ * them. When one fails the others get SIGTERM, then SIGKILL after a grace; the outcome names the rank
+ * whose failure was not just a peer's collective giving up.
+ */
+export async function superviseRanks(worldSize: number, log: Logger, stop: AbortSignal): Promise<GroupOutcome> {
+  const masterPort = await freePort();
+  // OpenMP threads split between the ranks, so CPU ranks do not oversubscribe the pod's cores.
+  const threads = String(Math.max(1, Math.floor(availableParallelism() / worldSize)));
+  const entry = fileURLToPath(new URL('./rank-main.js', import.meta.url));
+  const outcome: GroupOutcome = { exitCode: TRAINER_EXIT.succeeded };
+  const failures: NonNullable<GroupOutcome['failed']>[] = [];
+  const children: ChildProcess[] = [];
+  const stopAll = (signal: NodeJS.Signals) => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(signal);
+  };
+  let killTimer: NodeJS.Timeout | undefined;
+  const fail = () => {
+    stopAll('SIGTERM');
+    killTimer ??= setTimeout(() => stopAll('SIGKILL'), STOP_GRACE_MS);
+  };
+  stop.addEventListener('abort', () => stopAll('SIGTERM'), { once: true });
+
+  const exits = Array.from({ length: worldSize }, (_, rank) => {
+    const child = fork(entry, [], {
+      env: {
+        ...process.env,
+        RANK: String(rank),
+        WORLD_SIZE: String(worldSize),
+        LOCAL_RANK: String(rank),
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: String(masterPort),
+        CUDA_VISIBLE_DEVICES: String(rank),
+        OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? threads,
+      },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    children.push(child);
+    let error: string | undefined;
+    child.on('message', (m: RankMessage) => {
+      if ('error' in m) error = m.error;
+      else ({ result: outcome.result, interrupted: outcome.interrupted } = m);
+    });
+    return new Promise<void>((resolve) => {
+      child.on('exit', (code, signal) => {
+        // Stopped on request: by SIGTERM to the pod, or by the supervisor after another rank failed.
+        const stopped = (stop.aborted || killTimer !== undefined) && code === TRAINER_EXIT.stopped;
+        if (code !== 0 && !stopped) {
+          failures.push({ rank, code, signal, ...(error !== undefined ? { error } : {}) });
+          log.error({ rank, code, signal, error }, 'a rank failed: stopping the group');
+          fail();
+        }
+        resolve();
+      });
+    });
+  });
+  await Promise.all(exits);
+  clearTimeout(killTimer);
+  // The peers of a dead rank fail in their next collective: the cause is the rank that failed otherwise.
+  const cause = failures.find((f) => !PEER_FAILURE.test(f.error ?? '')) ?? failures[0];
+  if (cause) {
+    outcome.failed = cause;
+    // A rank killed by a signal (OOM, SIGKILL) may succeed in a new pod: retryable.
+    outcome.exitCode = cause.code ?? TRAINER_EXIT.retryable;
+  }
+  if (!outcome.failed && outcome.result === undefined) {
+    outcome.failed = { rank: 0, code: null, signal: null, error: 'rank 0 ended without a result' };
+    outcome.exitCode = TRAINER_EXIT.retryable;
+  }
+  return outcome;
+}
+
+/** The termination message's error for a failed group: which rank, and why. */
+export function groupFailure(failed: NonNullable<GroupOutcome['failed']>): string {
+  const how = failed.signal ? `was killed by ${failed.signal}` : `exited with code ${failed.code}`;
+  return `rank ${failed.rank} ${how}${failed.error ? `: ${failed.error}` : ''}; the group stopped and restarts from the newest checkpoint`;
+}
