@@ -33,14 +33,27 @@ async function measure(worldSize: number): Promise<RankResult> {
   const threads = String(Math.max(1, Math.floor(availableParallelism() / worldSize)));
   const outputs = await Promise.all(
     Array.from({ length: worldSize }, (_, rank) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', join(import.meta.dirname, 'data-parallel-rank.ts'), MODEL, String(BATCH), String(SEQ), String(STEPS)], {
-        cwd: repo,
-        env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(worldSize), MASTER_PORT: String(port), OMP_NUM_THREADS: threads, OPENBLAS_NUM_THREADS: threads },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', '--conditions=source', join(import.meta.dirname, 'data-parallel-rank.ts'), MODEL, String(BATCH), String(SEQ), String(STEPS)],
+        {
+          cwd: repo,
+          env: {
+            ...process.env,
+            RANK: String(rank),
+            WORLD_SIZE: String(worldSize),
+            MASTER_PORT: String(port),
+            OMP_NUM_THREADS: threads,
+            OPENBLAS_NUM_THREADS: threads,
+          },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d));
-      return new Promise<string>((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`rank ${rank} exited ${code}`)))));
+      return new Promise<string>((resolve, reject) =>
+        child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`rank ${rank} exited ${code}`)))),
+      );
     }),
   );
   return JSON.parse(outputs[0]!.trim().split('\n').at(-1)!) as RankResult;
@@ -53,7 +66,9 @@ console.log('|---:|---:|---:|---:|---:|---:|');
 for (const world of [1, 2, 4]) {
   const r = await measure(world);
   const share = world === 1 ? '-' : `${((100 * r.allReduceMs) / r.stepMs).toFixed(1)}%`;
-  console.log(`| ${world} | ${r.stepMs.toFixed(1)} | ${BATCH * world} | ${(r.gradientBytes / 1024).toFixed(0)} KiB | ${world === 1 ? '-' : r.allReduceMs.toFixed(2)} | ${share} |`);
+  console.log(
+    `| ${world} | ${r.stepMs.toFixed(1)} | ${BATCH * world} | ${(r.gradientBytes / 1024).toFixed(0)} KiB | ${world === 1 ? '-' : r.allReduceMs.toFixed(2)} | ${share} |`,
+  );
 }
 
 // On paper: Llama-3-8B (hidden 4096, intermediate 14336, 32 layers, 8 KV heads of 128), LoRA r=16 on
@@ -66,4 +81,6 @@ const ringMs = ((2 * (gpus - 1)) / gpus) * (bytes / (busGBs * 1e9)) * 1e3;
 // backward to the activations only), at 400 TFLOP/s sustained bf16 on an H100.
 const tokens = 4 * 4096;
 const stepMs = ((4 * 8.03e9 * tokens) / 400e12) * 1e3;
-console.log(`\nOn paper, 8B on ${gpus} GPUs: LoRA r=${r} gradients ${(bytes / 2 ** 20).toFixed(0)} MiB per step; ring all-reduce at ${busGBs} GB/s ${ringMs.toFixed(2)} ms; a step of ${tokens} tokens per GPU about ${stepMs.toFixed(0)} ms; communication ${((100 * ringMs) / stepMs).toFixed(2)}% of the step.`);
+console.log(
+  `\nOn paper, 8B on ${gpus} GPUs: LoRA r=${r} gradients ${(bytes / 2 ** 20).toFixed(0)} MiB per step; ring all-reduce at ${busGBs} GB/s ${ringMs.toFixed(2)} ms; a step of ${tokens} tokens per GPU about ${stepMs.toFixed(0)} ms; communication ${((100 * ringMs) / stepMs).toFixed(2)}% of the step.`,
+);

@@ -9,7 +9,10 @@ if (precisionArg !== 'fp32' && precisionArg !== 'bf16') throw new Error(`Expecte
 const model = await QLoraModel.load(dir!, { lora: { r: 16, alpha: 32, dropout: 0 }, precision: precisionArg });
 model.configureTraining({ learningRate: 1e-4, lrScheduler: 'constant', totalSteps: steps + 1 });
 let seed = 1;
-const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed);
+const rand = () => {
+  seed = (seed * 1103515245 + 12345) % 2 ** 31;
+  return seed;
+};
 const ids = Array.from({ length: batch }, () => Array.from({ length: seq }, () => rand() % model.info.vocabSize));
 const micro = [{ inputIds: ids, labels: ids }];
 await model.step(micro); // warm-up, as the peer does
@@ -17,5 +20,7 @@ const t0 = performance.now();
 for (let i = 0; i < steps; i++) await model.step(micro);
 const elapsed = (performance.now() - t0) / 1000;
 const peak = Number(/VmHWM:\s+(\d+)/.exec(await import('node:fs').then((fs) => fs.readFileSync('/proc/self/status', 'utf8')))![1]) / 1024;
-console.log(JSON.stringify({ tokens_per_second: (batch * seq * steps) / elapsed, peak_rss_mib: peak, seconds_per_step: elapsed / steps, device: model.info.device }));
+console.log(
+  JSON.stringify({ tokens_per_second: (batch * seq * steps) / elapsed, peak_rss_mib: peak, seconds_per_step: elapsed / steps, device: model.info.device }),
+);
 model.free();

@@ -45,10 +45,40 @@ const rows: string[] = [];
 let nativeDevice = '';
 for (const c of CONFIGS) {
   const dir = mkdtempSync(join(tmpdir(), 'lp-bench-model-'));
-  execFileSync(python, [join(repo, 'bench/peer/make_model.py'), dir, '--layers', `${c.layers}`, '--hidden', `${c.hidden}`, '--intermediate', `${c.intermediate}`, '--heads', `${c.heads}`, '--kv-heads', `${c.kvHeads}`], { env, stdio: 'inherit' });
+  execFileSync(
+    python,
+    [
+      join(repo, 'bench/peer/make_model.py'),
+      dir,
+      '--layers',
+      `${c.layers}`,
+      '--hidden',
+      `${c.hidden}`,
+      '--intermediate',
+      `${c.intermediate}`,
+      '--heads',
+      `${c.heads}`,
+      '--kv-heads',
+      `${c.kvHeads}`,
+    ],
+    { env, stdio: 'inherit' },
+  );
   for (const p of PRECISIONS) {
     const native = run(process.execPath, ['--import', 'tsx', join(repo, 'bench/native-step-worker.ts'), dir, `${c.batch}`, `${c.seq}`, `${c.steps}`, p.native]);
-    const torch = run(python, [join(repo, 'bench/peer/torch_qlora_step.py'), dir, '--batch', `${c.batch}`, '--seq', `${c.seq}`, '--steps', `${c.steps}`, '--threads', `${threads}`, '--compute-dtype', p.torch]);
+    const torch = run(python, [
+      join(repo, 'bench/peer/torch_qlora_step.py'),
+      dir,
+      '--batch',
+      `${c.batch}`,
+      '--seq',
+      `${c.seq}`,
+      '--steps',
+      `${c.steps}`,
+      '--threads',
+      `${threads}`,
+      '--compute-dtype',
+      p.torch,
+    ]);
     if (p.native === 'fp32') nativeDevice = native.device ?? '';
     rows.push(
       `| ${c.name} (batch ${c.batch} x ${c.seq}) | ${p.native} | ${native.tokens_per_second.toFixed(0)} | ${torch.tokens_per_second.toFixed(0)} | ${(native.tokens_per_second / torch.tokens_per_second).toFixed(2)} | ${native.peak_rss_mib.toFixed(0)} | ${torch.peak_rss_mib.toFixed(0)} |`,
@@ -57,8 +87,12 @@ for (const c of CONFIGS) {
 }
 console.log(`\nQLoRA training step on the CPU, ${threads} threads (NF4 + double quant, r 16 on all seven projections, gradient checkpointing)`);
 console.log(`processor: ${processor()}`);
-console.log(`native: ${nativeDevice}; compute fp32: fp32 throughout; bf16: the 4-bit projections in bf16 (weight, input and output rounded to bf16, fp32 accumulation), the rest fp32`);
-console.log('PyTorch: fp32: bnb_4bit_compute_dtype=torch.float32; bf16: bnb_4bit_compute_dtype=torch.bfloat16 under torch.autocast("cpu", dtype=torch.bfloat16)\n');
+console.log(
+  `native: ${nativeDevice}; compute fp32: fp32 throughout; bf16: the 4-bit projections in bf16 (weight, input and output rounded to bf16, fp32 accumulation), the rest fp32`,
+);
+console.log(
+  'PyTorch: fp32: bnb_4bit_compute_dtype=torch.float32; bf16: bnb_4bit_compute_dtype=torch.bfloat16 under torch.autocast("cpu", dtype=torch.bfloat16)\n',
+);
 console.log('| model | compute | native tokens/s | PyTorch+PEFT+bnb tokens/s | speed ratio native/torch | native peak RSS MiB | torch peak RSS MiB |');
 console.log('|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);

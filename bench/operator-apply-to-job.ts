@@ -23,7 +23,12 @@ kc.loadFromFile(kubeconfig);
 const core = kc.makeApiClient(CoreV1Api);
 const batch = kc.makeApiClient(BatchV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
-const kubectl = join(execFileSync('bash', [join(repo, 'test/cluster/build-binaries.sh')]).toString().trim(), 'kubectl');
+const kubectl = join(
+  execFileSync('bash', [join(repo, 'test/cluster/build-binaries.sh')])
+    .toString()
+    .trim(),
+  'kubectl',
+);
 execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '--force-conflicts', '-f', join(repo, 'crds')], { stdio: 'ignore' });
 execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'wait', '--for=condition=Established', 'crd/finetunejobs.loraplane.io'], { stdio: 'ignore' });
 await core.createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } }).catch(() => undefined);
@@ -34,20 +39,27 @@ const example = parseAllDocuments(readFileSync(join(repo, 'examples/finetune.yam
 
 async function pool<T>(items: T[], fn: (item: T) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 /** Arrival time of each Job in ns by its FineTuneJob label, once n have arrived. */
 function watchJobs(ns: string, n: number): Promise<Map<string, number>> {
   const times = new Map<string, number>();
   return new Promise((resolve) => {
-    void new Watch(kc).watch(`/apis/batch/v1/namespaces/${ns}/jobs`, {}, (type: string, job: V1Job) => {
-      if (type !== 'ADDED') return;
-      times.set(job.metadata!.labels!['loraplane.io/finetunejob']!, performance.now());
-      if (times.size === n) resolve(times);
-    }, () => {});
+    void new Watch(kc).watch(
+      `/apis/batch/v1/namespaces/${ns}/jobs`,
+      {},
+      (type: string, job: V1Job) => {
+        if (type !== 'ADDED') return;
+        times.set(job.metadata!.labels!['loraplane.io/finetunejob']!, performance.now());
+        if (times.size === n) resolve(times);
+      },
+      () => {},
+    );
   });
 }
 
@@ -61,7 +73,10 @@ async function operatorRun(n: number, ns: string) {
   await pool(names, async (name) => {
     createdAt.set(name, performance.now());
     await custom.createNamespacedCustomObject({
-      group: 'loraplane.io', version: 'v1alpha1', plural: 'finetunejobs', namespace: ns,
+      group: 'loraplane.io',
+      version: 'v1alpha1',
+      plural: 'finetunejobs',
+      namespace: ns,
       body: { ...example, metadata: { name }, spec: { ...example.spec, suspend: true } },
     });
   });
@@ -74,9 +89,14 @@ async function directRun(n: number, ns: string) {
   const arrived = watchJobs(ns, n);
   const template = fineTuneJob.parse({ ...example, metadata: { name: 'x', namespace: ns, uid: 'u' } });
   const jobs: V1Job[] = Array.from({ length: n }, (_, i) => {
-    const job = renderTrainerJob({ ...template, metadata: { ...template.metadata, name: `direct-${i}`, namespace: ns, uid: `uid-${i}` } }, {
-      image: 'ghcr.io/loraplane/trainer:0.1.0', serviceAccountName: 'default', imagePullPolicy: 'IfNotPresent',
-    });
+    const job = renderTrainerJob(
+      { ...template, metadata: { ...template.metadata, name: `direct-${i}`, namespace: ns, uid: `uid-${i}` } },
+      {
+        image: 'ghcr.io/loraplane/trainer:0.1.0',
+        serviceAccountName: 'default',
+        imagePullPolicy: 'IfNotPresent',
+      },
+    );
     return { ...job, metadata: { ...job.metadata, ownerReferences: undefined }, spec: { ...job.spec!, suspend: true } };
   });
   const t0 = performance.now();
@@ -111,5 +131,7 @@ for (const { op, direct } of namespaces) for (const name of [op, direct]) await 
 console.log('\n| FineTuneJobs | create → all Jobs exist (ms) | p50 / p95 create → Job (ms) | direct Job creation, same N (ms) | ratio operator/direct |');
 console.log('|---|---|---|---|---|');
 for (const r of rows) console.log(r);
-console.log(`\noperator RSS after ${Math.max(...SIZES)} FineTuneJobs: ${memoryAtMax.toFixed(0)} MiB (node ${process.version}, ${CONCURRENCY} concurrent creates)`);
+console.log(
+  `\noperator RSS after ${Math.max(...SIZES)} FineTuneJobs: ${memoryAtMax.toFixed(0)} MiB (node ${process.version}, ${CONCURRENCY} concurrent creates)`,
+);
 process.exit(0);

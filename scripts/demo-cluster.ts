@@ -29,7 +29,19 @@ say(`helm upgrade --install loraplane charts/loraplane -n loraplane-system --cre
 await kubectl(['create', 'namespace', NAMESPACE]);
 console.log(
   await mustHelm(
-    ['upgrade', '--install', 'loraplane', CHART_DIR, '-n', 'loraplane-system', '--create-namespace', '--set', `watchNamespaces={${NAMESPACE}}`, '--set', 'progressIntervalSeconds=2'],
+    [
+      'upgrade',
+      '--install',
+      'loraplane',
+      CHART_DIR,
+      '-n',
+      'loraplane-system',
+      '--create-namespace',
+      '--set',
+      `watchNamespaces={${NAMESPACE}}`,
+      '--set',
+      'progressIntervalSeconds=2',
+    ],
     { kubeconfig: kubeconfigPath() },
   ),
 );

@@ -44,7 +44,10 @@ describe('API reference', () => {
           size: z.number().int().min(1).max(8).default(2).meta({ description: 'How big | how wide.' }),
           ratio: z.number().gt(0).lt(1).optional(),
           mode: z.enum(['a', 'b']).default('a'),
-          parts: z.array(z.object({ name: z.string().min(1) }).strict()).max(3).optional(),
+          parts: z
+            .array(z.object({ name: z.string().min(1) }).strict())
+            .max(3)
+            .optional(),
           labels: z.record(z.string(), z.string()).optional(),
         })
         .strict()

@@ -52,9 +52,7 @@ const cell = (text: string): string => text.replaceAll('\n', ' ').replaceAll(/(?
 const json = (value: unknown): string => code(JSON.stringify(value));
 
 /** Core/v1 types carried whole (e.g. affinity): named, not expanded field by field. */
-const CORE_TYPES: [string, Schema][] = [
-  ['core/v1 Affinity', toStructural(z.toJSONSchema(affinity, { target: 'openapi-3.0', io: 'input' })) as Schema],
-];
+const CORE_TYPES: [string, Schema][] = [['core/v1 Affinity', toStructural(z.toJSONSchema(affinity, { target: 'openapi-3.0', io: 'input' })) as Schema]];
 const coreType = (schema: Schema): string | undefined => {
   const { description: _description, ...rest } = schema;
   return CORE_TYPES.find(([, core]) => isDeepStrictEqual(rest, core))?.[0];
@@ -174,7 +172,7 @@ export function renderApiReference(sources: readonly CrdSource[] = CRD_SOURCES):
     '# API reference',
     '',
     `Group and version ${code(API_VERSION)}. Generated from the same schemas as the CRDs in \`crds/\`, so what is listed here is what the API server`,
-    'enforces: a field\'s default is filled in on create, bounds, enums and patterns are checked by the OpenAPI schema, and',
+    "enforces: a field's default is filled in on create, bounds, enums and patterns are checked by the OpenAPI schema, and",
     'cross-field rules by CEL. `[]` in a path is an element of a list, `{}` a value of a map. Examples: `examples/finetune.yaml`,',
     '`examples/datasets/` ([datasets.md](datasets.md)).',
     '',

@@ -27,8 +27,7 @@ export const labelValueName = z.string().min(1).max(63).regex(dnsLabel);
 export const secretReference = z
   .object({
     name: objectName.meta({
-      description:
-        'Secret in the same namespace with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and optionally AWS_SESSION_TOKEN).',
+      description: 'Secret in the same namespace with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and optionally AWS_SESSION_TOKEN).',
     }),
   })
   .strict();

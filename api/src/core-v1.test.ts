@@ -44,14 +44,11 @@ describe('core/v1 Affinity schema', () => {
   // Offline: the stale check runs where the Go module cache has k8s.io/kubernetes (the e2e binaries' build fetches it).
   const specFile = openApiSpecPath(version, { offline: true });
 
-  it.skipIf(!specFile)(
-    'core-v1-affinity.generated.ts matches the OpenAPI spec of the pinned Kubernetes (run `npm run generate:core-schemas`)',
-    () => {
-      const spec = JSON.parse(readFileSync(specFile!, 'utf8')) as unknown;
-      const generated = readFileSync(join(import.meta.dirname, 'core-v1-affinity.generated.ts'), 'utf8');
-      expect(generated, 'core-v1-affinity.generated.ts is stale').toBe(renderAffinityModule(spec, version));
-    },
-  );
+  it.skipIf(!specFile)('core-v1-affinity.generated.ts matches the OpenAPI spec of the pinned Kubernetes (run `npm run generate:core-schemas`)', () => {
+    const spec = JSON.parse(readFileSync(specFile!, 'utf8')) as unknown;
+    const generated = readFileSync(join(import.meta.dirname, 'core-v1-affinity.generated.ts'), 'utf8');
+    expect(generated, 'core-v1-affinity.generated.ts is stale').toBe(renderAffinityModule(spec, version));
+  });
 
   it('follows the Kubernetes version the test control plane is built from', () => {
     expect(K8S_VERSION).toBe(version);

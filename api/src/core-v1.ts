@@ -13,10 +13,7 @@ import type { JsonSchema } from './core-v1-openapi.js';
 const NON_NEGATIVE_QUANTITY = /^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
 
 /** A quantity that may be a resource request or limit: `32Gi`, `500m`, `4`; never negative. */
-export const nonNegativeQuantity = z
-  .string()
-  .regex(NON_NEGATIVE_QUANTITY)
-  .meta({ description: 'A non-negative Kubernetes quantity such as 32Gi or 500m.' });
+export const nonNegativeQuantity = z.string().regex(NON_NEGATIVE_QUANTITY).meta({ description: 'A non-negative Kubernetes quantity such as 32Gi or 500m.' });
 
 // Label key (a qualified name): an optional DNS-subdomain prefix and '/', then a name of at most 63
 // characters. Written without backslashes so that it reads the same in a CEL string literal.

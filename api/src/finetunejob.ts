@@ -42,9 +42,13 @@ const quantization = z
   .object({
     type: z.enum(['nf4', 'fp4']).default('nf4'),
     doubleQuant: z.boolean().default(true),
-    blockSize: z.number().int().min(32).max(4096).default(64).meta(
-      cel({ rule: 'self in [32, 64, 128, 256, 512, 1024, 2048, 4096]', message: 'blockSize must be a power of two between 32 and 4096' }),
-    ),
+    blockSize: z
+      .number()
+      .int()
+      .min(32)
+      .max(4096)
+      .default(64)
+      .meta(cel({ rule: 'self in [32, 64, 128, 256, 512, 1024, 2048, 4096]', message: 'blockSize must be a power of two between 32 and 4096' })),
     computeDtype: z.enum(['bfloat16', 'float32']).default('bfloat16').meta({
       description:
         'Compute precision of the matrix products: bfloat16 (float32 accumulation; CUDA: tensor cores; CPU: the 4-bit projections round their dequantized weights, inputs and outputs to bfloat16 as bitsandbytes does with bnb_4bit_compute_dtype=torch.bfloat16, everything else float32) or float32 throughout.',
@@ -57,7 +61,12 @@ const lora = z
     r: z.number().int().min(1).max(1024).default(16),
     alpha: z.number().gt(0).default(32),
     dropout: z.number().min(0).lt(1).default(0.05),
-    targetModules: z.array(z.enum(TARGET_MODULES)).min(1).max(7).default([...TARGET_MODULES]).meta({ 'x-kubernetes-list-type': 'set' }),
+    targetModules: z
+      .array(z.enum(TARGET_MODULES))
+      .min(1)
+      .max(7)
+      .default([...TARGET_MODULES])
+      .meta({ 'x-kubernetes-list-type': 'set' }),
     useRslora: z.boolean().default(false).meta({ description: 'Scale by alpha/sqrt(r) instead of alpha/r.' }),
   })
   .strict();
@@ -91,16 +100,10 @@ const trainingRules: CelRule[] = [
 
 const resources = z
   .object({
-    gpus: z
-      .number()
-      .int()
-      .min(1)
-      .max(64)
-      .default(1)
-      .meta({
-        description:
-          'nvidia.com/gpu per trainer pod; at least 1. One data-parallel rank per GPU (NCCL between them; a CPU rank each, over Gloo, on the CPU backend): each rank takes training.batchSize rows of every micro-batch, so an optimizer step sees batchSize x gradientAccumulationSteps x gpus rows (status.parallelism).',
-      }),
+    gpus: z.number().int().min(1).max(64).default(1).meta({
+      description:
+        'nvidia.com/gpu per trainer pod; at least 1. One data-parallel rank per GPU (NCCL between them; a CPU rank each, over Gloo, on the CPU backend): each rank takes training.batchSize rows of every micro-batch, so an optimizer step sees batchSize x gradientAccumulationSteps x gpus rows (status.parallelism).',
+    }),
     gpuProduct: z.string().min(1).max(63).optional().meta({
       description: 'Value of the node label nvidia.com/gpu.product, e.g. NVIDIA-H100-80GB-HBM3.',
     }),
@@ -136,7 +139,9 @@ const envVar = z
       .refine((n) => !isReservedEnvName(n), { message: RESERVED_ENV_MESSAGE })
       .meta(
         cel({
-          rule: [...RESERVED_ENV_PREFIXES.map((p) => `!self.startsWith('${p}')`), `!(self in [${RESERVED_ENV_NAMES.map((n) => `'${n}'`).join(', ')}])`].join(' && '),
+          rule: [...RESERVED_ENV_PREFIXES.map((p) => `!self.startsWith('${p}')`), `!(self in [${RESERVED_ENV_NAMES.map((n) => `'${n}'`).join(', ')}])`].join(
+            ' && ',
+          ),
           message: RESERVED_ENV_MESSAGE,
         }),
       ),
@@ -148,12 +153,16 @@ const trainer = z
   .object({
     image: z.string().min(1).optional().meta({ description: 'Overrides the operator default trainer image.' }),
     serviceAccountName: objectName.optional(),
-    env: z.array(envVar).max(64).optional().meta({
-      description:
-        'Extra environment for the trainer container. Set before the operator\'s own variables, so a $(VAR) reference can name only an earlier entry of this list.',
-      'x-kubernetes-list-type': 'map',
-      'x-kubernetes-list-map-keys': ['name'],
-    }),
+    env: z
+      .array(envVar)
+      .max(64)
+      .optional()
+      .meta({
+        description:
+          "Extra environment for the trainer container. Set before the operator's own variables, so a $(VAR) reference can name only an earlier entry of this list.",
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['name'],
+      }),
   })
   .strict();
 
@@ -161,12 +170,17 @@ export const fineTuneJobSpec = z
   .object({
     baseModel: baseModel.meta(cel(immutable('spec.baseModel'))),
     dataset: dataset.meta(cel(immutable('spec.dataset'))),
-    method: z.enum(['qlora', 'lora']).default('qlora').meta(cel(immutable('spec.method'))),
+    method: z
+      .enum(['qlora', 'lora'])
+      .default('qlora')
+      .meta(cel(immutable('spec.method'))),
     quantization: quantization.default({ type: 'nf4', doubleQuant: true, blockSize: 64, computeDtype: 'bfloat16' }).meta(cel(immutable('spec.quantization'))),
     lora: lora.default({ r: 16, alpha: 32, dropout: 0.05, targetModules: [...TARGET_MODULES], useRslora: false }).meta(cel(immutable('spec.lora'))),
     training: training.meta(cel(...trainingRules, immutable('spec.training'))),
     resources: resources.default({ gpus: 1, sharedMemory: '8Gi', scratch: '50Gi' }).meta(cel(immutable('spec.resources'))),
-    queueName: labelValueName.optional().meta({ description: 'Kueue LocalQueue; the Job is created suspended for Kueue to admit.', ...cel(immutable('spec.queueName')) }),
+    queueName: labelValueName
+      .optional()
+      .meta({ description: 'Kueue LocalQueue; the Job is created suspended for Kueue to admit.', ...cel(immutable('spec.queueName')) }),
     workloadPriorityClassName: objectName.optional().meta({
       description:
         "Kueue WorkloadPriorityClass (kueue.x-k8s.io/priority-class on the Job): orders the Job in its queue and decides which workloads Kueue may preempt for it. Only with spec.queueName; not the pod's PriorityClass (spec.resources.priorityClassName).",
@@ -212,12 +226,10 @@ export const fineTuneJobStatus = z.object({
   startTime: timestamp.optional(),
   completionTime: timestamp.optional(),
   attempts: z.number().int().min(0).optional(),
-  preemptions: z
-    .number()
-    .int()
-    .min(0)
-    .optional()
-    .meta({ description: 'How many times Kueue preempted the trainer Job (its Workload\'s schedulingStats); each time the trainer checkpointed and resumed when admitted again.' }),
+  preemptions: z.number().int().min(0).optional().meta({
+    description:
+      "How many times Kueue preempted the trainer Job (its Workload's schedulingStats); each time the trainer checkpointed and resumed when admitted again.",
+  }),
   message: z.string().optional(),
   progress: z
     .object({
@@ -247,7 +259,9 @@ export const fineTuneJobStatus = z.object({
       flavors: z.record(z.string(), z.string()).optional().meta({ description: 'ResourceFlavor assigned to each resource, e.g. nvidia.com/gpu: h100.' }),
     })
     .optional()
-    .meta({ description: 'Where Kueue admitted the trainer Job (spec.queueName), while it is admitted. The Admitted condition says the rest in Kueue\'s words.' }),
+    .meta({
+      description: "Where Kueue admitted the trainer Job (spec.queueName), while it is admitted. The Admitted condition says the rest in Kueue's words.",
+    }),
   result: z
     .object({
       adapter: z.string().optional(),
@@ -264,7 +278,6 @@ export function parallelismOf(spec: FineTuneJobSpec): NonNullable<FineTuneJobSta
   const worldSize = spec.resources.gpus;
   return { worldSize, globalBatchSize: spec.training.batchSize * spec.training.gradientAccumulationSteps * worldSize };
 }
-
 
 export const fineTuneJob = z.object({
   apiVersion: z.string(),

@@ -12,15 +12,10 @@ export const loraAdapterSpec = z
         s3: s3Location.optional(),
       })
       .strict()
-      .meta(
-        cel(
-          { rule: 'has(self.fineTuneJob) != has(self.s3)', message: 'exactly one of fineTuneJob or s3 must be set' },
-          immutable('spec.source'),
-        ),
-      ),
+      .meta(cel({ rule: 'has(self.fineTuneJob) != has(self.s3)', message: 'exactly one of fineTuneJob or s3 must be set' }, immutable('spec.source'))),
     reclaimPolicy: z.enum(['Retain', 'Delete']).default('Retain').meta({
       description:
-        'Delete: when the LoraAdapter is deleted, the operator deletes the verified manifest and the files it lists (with the location\'s credentialsSecret); nothing for an adapter never verified. Retain: leaves the objects.',
+        "Delete: when the LoraAdapter is deleted, the operator deletes the verified manifest and the files it lists (with the location's credentialsSecret); nothing for an adapter never verified. Retain: leaves the objects.",
     }),
   })
   .strict();

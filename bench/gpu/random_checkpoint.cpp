@@ -19,11 +19,14 @@ namespace lp::bench {
 RandomLlama benchmark_shape(const std::string& name) {
   RandomLlama s;
   if (name == "1b") {
-    s.hidden = 2048, s.intermediate = 8192, s.layers = 16, s.heads = 32, s.head_dim = 64, s.tied = true, s.rope_factor = 32;
+    s.hidden = 2048, s.intermediate = 8192, s.layers = 16, s.heads = 32, s.head_dim = 64, s.tied = true,
+    s.rope_factor = 32;
   } else if (name == "3b") {
-    s.hidden = 3072, s.intermediate = 8192, s.layers = 28, s.heads = 24, s.head_dim = 128, s.tied = true, s.rope_factor = 32;
+    s.hidden = 3072, s.intermediate = 8192, s.layers = 28, s.heads = 24, s.head_dim = 128, s.tied = true,
+    s.rope_factor = 32;
   } else if (name == "8b") {
-    s.hidden = 4096, s.intermediate = 14336, s.layers = 32, s.heads = 32, s.head_dim = 128, s.tied = false, s.rope_factor = 8;
+    s.hidden = 4096, s.intermediate = 14336, s.layers = 32, s.heads = 32, s.head_dim = 128, s.tied = false,
+    s.rope_factor = 8;
   } else {
     throw Error("Expected 1b, 3b or 8b for the benchmark shape but received \"" + name + "\"");
   }

@@ -77,7 +77,9 @@ int main(int argc, char** argv) {
       step(argv[2], std::atoi(argv[3]), std::atoi(argv[4]), std::atoi(argv[5]));
       return 0;
     }
-    std::fprintf(stderr, "usage: loraplane_gpu_bench make-model DIR 1b|3b|8b\n       loraplane_gpu_bench step DIR BATCH SEQ STEPS\n");
+    std::fprintf(
+        stderr,
+        "usage: loraplane_gpu_bench make-model DIR 1b|3b|8b\n       loraplane_gpu_bench step DIR BATCH SEQ STEPS\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "loraplane_gpu_bench: %s\n", e.what());

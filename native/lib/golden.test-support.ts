@@ -8,7 +8,10 @@ export const GOLDENS = join(import.meta.dirname, '../../test/reference/goldens')
 export function readF32Safetensors(path: string): Map<string, { shape: number[]; data: Float32Array }> {
   const buf = readFileSync(path);
   const headerLen = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const header = JSON.parse(buf.subarray(8, 8 + headerLen).toString('utf8')) as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: [number, number] }
+  >;
   const base = 8 + headerLen;
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [name, t] of Object.entries(header)) {
@@ -24,8 +27,7 @@ export interface GoldenInputs {
   labels: number[][];
 }
 
-export const readInputs = (goldenCase: string): GoldenInputs =>
-  JSON.parse(readFileSync(join(GOLDENS, goldenCase, 'inputs.json'), 'utf8')) as GoldenInputs;
+export const readInputs = (goldenCase: string): GoldenInputs => JSON.parse(readFileSync(join(GOLDENS, goldenCase, 'inputs.json'), 'utf8')) as GoldenInputs;
 
 /** max |a - b| / max |b|: the relative error the parity tests use. */
 export function relativeError(a: Float32Array, b: Float32Array): number {

@@ -60,7 +60,7 @@ describe('data-parallel group', () => {
       expect(r.sum).toEqual([3, 1, -1]); // (1 + 2, 0.5 + 0.5, -0 - 1)
       expect(r.stats.map((s) => s.tokens)).toEqual(reference!.stats.map((s) => s.tokens));
       expect(r.stats.map((s) => s.step)).toEqual([1, 2]);
-      r.stats.forEach((s, i) => expect(relative(s.loss, reference!.stats[i]!.loss)).toBeLessThan(1e-5));
+      for (const [i, s] of r.stats.entries()) expect(relative(s.loss, reference!.stats[i]!.loss)).toBeLessThan(1e-5);
       // Every rank took the same step: bit-identical weights, which match the reference's.
       expect(r.weights).toEqual(ranks[0]!.weights);
       const scale = Math.max(...reference!.weights.map(Math.abs));
@@ -71,7 +71,14 @@ describe('data-parallel group', () => {
   }, 120_000);
 
   it('validates the group options and refuses an empty step outside a group', async () => {
-    expect(groupOptions.parse({ rank: 0, worldSize: 1 })).toEqual({ rank: 0, worldSize: 1, masterAddr: '', masterPort: 0, joinTimeoutMs: 600_000, opTimeoutMs: 1_800_000 });
+    expect(groupOptions.parse({ rank: 0, worldSize: 1 })).toEqual({
+      rank: 0,
+      worldSize: 1,
+      masterAddr: '',
+      masterPort: 0,
+      joinTimeoutMs: 600_000,
+      opTimeoutMs: 1_800_000,
+    });
     expect(() => groupOptions.parse({ rank: 2, worldSize: 2, masterAddr: 'a', masterPort: 1 })).toThrow(/rank must be less than worldSize/);
     expect(() => groupOptions.parse({ rank: 0, worldSize: 2 })).toThrow(/masterAddr and masterPort/);
     expect(() => groupOptions.parse({ rank: 0, worldSize: 1, localRank: 0 })).toThrow(/localRank/);

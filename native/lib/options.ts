@@ -20,7 +20,11 @@ export const loadOptions = z
     quantize: z.boolean().default(true),
     quantType: z.enum(['nf4', 'fp4']).default('nf4'),
     doubleQuant: z.boolean().default(true),
-    blockSize: z.number().int().refine((b) => [32, 64, 128, 256, 512, 1024, 2048, 4096].includes(b), 'a power of two in 32..4096').default(64),
+    blockSize: z
+      .number()
+      .int()
+      .refine((b) => [32, 64, 128, 256, 512, 1024, 2048, 4096].includes(b), 'a power of two in 32..4096')
+      .default(64),
     activationCheckpointing: z.boolean().default(true),
     /** auto: cuda when built with it and a GPU answers, else cpu. Default: LORAPLANE_BACKEND, else auto. */
     backend: backendKind.default(() => backendFromEnv()),
@@ -33,7 +37,10 @@ export const loadOptions = z
         dropout: z.number().min(0).lt(1).default(0.05),
         useRslora: z.boolean().default(false),
         seed: z.number().int().min(0).default(42),
-        targetModules: z.array(z.enum(TARGET_MODULES)).min(1).default([...TARGET_MODULES]),
+        targetModules: z
+          .array(z.enum(TARGET_MODULES))
+          .min(1)
+          .default([...TARGET_MODULES]),
       })
       .strict()
       // prefault: an omitted lora is parsed as {}, so the defaults above are the only list of them.

@@ -1,6 +1,6 @@
 // The binding over the native runtime: results equal the PyTorch goldens through the JS API, long
 // calls leave the event loop free, errors arrive as exceptions that say what was wrong, nothing leaks.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';

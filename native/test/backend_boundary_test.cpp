@@ -51,7 +51,8 @@ std::vector<std::string> impl_includes(const std::string& rel) {
 TEST(BackendBoundary, TheInterfaceAndTheModelIncludeNoBackend) {
   std::vector<std::string> files = {"backend/backend.h", "backend/buffer.h", "backend/registry.h", "backend/select.h"};
   for (const char* dir : {"model", "train"})
-    for (const auto& e : fs::directory_iterator(kSrc / dir)) files.push_back(std::string(dir) + "/" + e.path().filename().string());
+    for (const auto& e : fs::directory_iterator(kSrc / dir))
+      files.push_back(std::string(dir) + "/" + e.path().filename().string());
   ASSERT_GT(files.size(), 10u);
   for (const std::string& f : files) {
     for (const std::string& chain : impl_includes(f)) ADD_FAILURE() << chain;

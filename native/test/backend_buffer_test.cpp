@@ -35,7 +35,7 @@ TEST(BackendBuffer, MirrorAliasesHostDataOnAHostVisibleBackend) {
   m.mirror(host);
   EXPECT_EQ(m.data(), host.data());
   EXPECT_EQ(be->memory().current, 0u);  // nothing allocated
-  m.resize(2);  // a view is never written through: resizing it allocates its own memory
+  m.resize(2);                          // a view is never written through: resizing it allocates its own memory
   EXPECT_NE(m.data(), host.data());
 }
 

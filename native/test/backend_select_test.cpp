@@ -46,8 +46,8 @@ TEST(BackendSelect, AutoFallsBackToCpuAndSaysWhy) {
   // A CPU-only build: the ordinary case, silent.
   EXPECT_EQ(choose_backend(BackendKind::Auto, false, DeviceProbe{}).note, "");
   // A CUDA build on a machine without a driver.
-  const BackendChoice c =
-      choose_backend(BackendKind::Auto, true, DeviceProbe{0, "CUDA driver version is insufficient for CUDA runtime version"});
+  const BackendChoice c = choose_backend(
+      BackendKind::Auto, true, DeviceProbe{0, "CUDA driver version is insufficient for CUDA runtime version"});
   EXPECT_EQ(c.kind, BackendKind::Cpu);
   EXPECT_EQ(c.note,
             "loraplane: backend auto: no CUDA device (cudaGetDeviceCount: CUDA driver version is insufficient for CUDA "
@@ -62,7 +62,8 @@ TEST(BackendSelect, ExplicitCudaThatCannotBeHadIsAnError) {
         try {
           choose_backend(BackendKind::Cuda, false, DeviceProbe{});
         } catch (const Error& e) {
-          EXPECT_NE(std::string(e.what()).find("backend cuda was asked for but this build has no CUDA backend"), std::string::npos)
+          EXPECT_NE(std::string(e.what()).find("backend cuda was asked for but this build has no CUDA backend"),
+                    std::string::npos)
               << e.what();
           throw;
         }

@@ -21,12 +21,12 @@ namespace {
 
 using lp::testing::fingerprint;
 using lp::testing::free_port;
-using lp::testing::run_ranks;
 using lp::testing::RankOutcome;
+using lp::testing::run_ranks;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-#define SKIP_WITHOUT_GLOO()                                                                      \
+#define SKIP_WITHOUT_GLOO() \
   if (!lp::collective_compiled("gloo")) GTEST_SKIP() << "built without Gloo (install libgloo-dev)"
 
 lp::CollectiveConfig group(int rank, int world, int port, milliseconds join = milliseconds(5000),
@@ -74,41 +74,44 @@ TEST(CollectiveGloo, AllReduceSumsExactlyAndIdenticallyOnTwoAndThreeRanks) {
   const std::vector<size_t> sizes = {0, 1, 7, 1001, 262147};  // the last spans several 1 MiB segments
   for (int world : {2, 3}) {
     const int port = free_port();
-    const auto out = run_ranks(iota(world), [&](int rank) {
-      auto coll = lp::make_gloo_collective(group(rank, world, port));
-      if (coll->rank() != rank || coll->world_size() != world || std::string(coll->name()) != "gloo")
-        return std::string("wrong identity");
-      std::ostringstream report;
-      for (size_t n : sizes) {
-        std::vector<float> v(n);
-        for (size_t i = 0; i < n; ++i) v[i] = exact_value(rank, i);
-        coll->all_reduce_sum(v.data(), n);
-        for (size_t i = 0; i < n; ++i) {
-          float want = 0;
-          for (int r = 0; r < world; ++r) want += exact_value(r, i);
-          if (v[i] != want) {
-            std::ostringstream bad;
-            bad << "n=" << n << " element " << i << " is " << v[i] << ", want " << want;
-            return bad.str();
+    const auto out = run_ranks(
+        iota(world),
+        [&](int rank) {
+          auto coll = lp::make_gloo_collective(group(rank, world, port));
+          if (coll->rank() != rank || coll->world_size() != world || std::string(coll->name()) != "gloo")
+            return std::string("wrong identity");
+          std::ostringstream report;
+          for (size_t n : sizes) {
+            std::vector<float> v(n);
+            for (size_t i = 0; i < n; ++i) v[i] = exact_value(rank, i);
+            coll->all_reduce_sum(v.data(), n);
+            for (size_t i = 0; i < n; ++i) {
+              float want = 0;
+              for (int r = 0; r < world; ++r) want += exact_value(r, i);
+              if (v[i] != want) {
+                std::ostringstream bad;
+                bad << "n=" << n << " element " << i << " is " << v[i] << ", want " << want;
+                return bad.str();
+              }
+            }
+            std::vector<float> w = random_values(rank, n);
+            coll->all_reduce_sum(w.data(), n);
+            for (size_t i = 0; i < n; ++i) {
+              double want = 0;
+              for (int r = 0; r < world; ++r) want += random_values(r, i + 1)[i];
+              if (std::fabs(w[i] - want) > 1e-4) return "random sum off at n=" + std::to_string(n);
+              if (i == 64) break;  // recomputing the inputs is quadratic; the fingerprint covers the rest
+            }
+            report << fingerprint(w.data(), n * sizeof(float)) << " ";
           }
-        }
-        std::vector<float> w = random_values(rank, n);
-        coll->all_reduce_sum(w.data(), n);
-        for (size_t i = 0; i < n; ++i) {
-          double want = 0;
-          for (int r = 0; r < world; ++r) want += random_values(r, i + 1)[i];
-          if (std::fabs(w[i] - want) > 1e-4) return "random sum off at n=" + std::to_string(n);
-          if (i == 64) break;  // recomputing the inputs is quadratic; the fingerprint covers the rest
-        }
-        report << fingerprint(w.data(), n * sizeof(float)) << " ";
-      }
-      // Broadcast of 13 bytes from the last rank, then a barrier.
-      std::string msg = rank == world - 1 ? "from the last" : "xxxxxxxxxxxxx";
-      coll->broadcast(msg.data(), msg.size(), world - 1);
-      coll->barrier();
-      report << msg;
-      return report.str();
-    }, milliseconds(30000));
+          // Broadcast of 13 bytes from the last rank, then a barrier.
+          std::string msg = rank == world - 1 ? "from the last" : "xxxxxxxxxxxxx";
+          coll->broadcast(msg.data(), msg.size(), world - 1);
+          coll->barrier();
+          report << msg;
+          return report.str();
+        },
+        milliseconds(30000));
     ASSERT_EQ(out.size(), size_t(world));
     for (const auto& o : out) {
       ASSERT_TRUE(o.ok) << describe(out);
@@ -122,10 +125,13 @@ TEST(CollectiveGloo, ARankThatNeverJoinsFailsTheOthersAtTheJoinTimeout) {
   SKIP_WITHOUT_GLOO();
   const int port = free_port();
   // World size 3, rank 2 never starts.
-  const auto out = run_ranks({0, 1}, [&](int rank) {
-    lp::make_gloo_collective(group(rank, 3, port, milliseconds(1000)));
-    return std::string("joined");
-  }, milliseconds(10000));
+  const auto out = run_ranks(
+      {0, 1},
+      [&](int rank) {
+        lp::make_gloo_collective(group(rank, 3, port, milliseconds(1000)));
+        return std::string("joined");
+      },
+      milliseconds(10000));
   for (const auto& o : out) {
     ASSERT_FALSE(o.ok) << describe(out);
     EXPECT_FALSE(o.killed) << describe(out);
@@ -139,31 +145,34 @@ TEST(CollectiveGloo, ARankThatNeverJoinsFailsTheOthersAtTheJoinTimeout) {
 TEST(CollectiveGloo, ARankThatHangsFailsTheOthersAtTheOpTimeout) {
   SKIP_WITHOUT_GLOO();
   const int port = free_port();
-  const auto out = run_ranks({0, 1}, [&](int rank) {
-    auto coll = lp::make_gloo_collective(group(rank, 2, port, milliseconds(5000), milliseconds(1000)));
-    if (rank == 1) {  // joins, then never reaches the all-reduce
-      std::this_thread::sleep_for(milliseconds(3000));
-      return std::string("slept");
-    }
-    std::vector<float> v(16, 1.0f);
-    const auto t = Clock::now();
-    std::string first, second;
-    try {
-      coll->all_reduce_sum(v.data(), v.size());
-      return std::string("the all-reduce returned");
-    } catch (const lp::Error& e) {
-      first = e.what();
-    }
-    const double waited = std::chrono::duration<double>(Clock::now() - t).count();
-    try {
-      coll->all_reduce_sum(v.data(), v.size());
-    } catch (const lp::Error& e) {
-      second = e.what();
-    }
-    std::ostringstream os;
-    os << "waited " << waited << "\n" << first << "\n" << second;
-    throw lp::Error(os.str());
-  }, milliseconds(10000));
+  const auto out = run_ranks(
+      {0, 1},
+      [&](int rank) {
+        auto coll = lp::make_gloo_collective(group(rank, 2, port, milliseconds(5000), milliseconds(1000)));
+        if (rank == 1) {  // joins, then never reaches the all-reduce
+          std::this_thread::sleep_for(milliseconds(3000));
+          return std::string("slept");
+        }
+        std::vector<float> v(16, 1.0f);
+        const auto t = Clock::now();
+        std::string first, second;
+        try {
+          coll->all_reduce_sum(v.data(), v.size());
+          return std::string("the all-reduce returned");
+        } catch (const lp::Error& e) {
+          first = e.what();
+        }
+        const double waited = std::chrono::duration<double>(Clock::now() - t).count();
+        try {
+          coll->all_reduce_sum(v.data(), v.size());
+        } catch (const lp::Error& e) {
+          second = e.what();
+        }
+        std::ostringstream os;
+        os << "waited " << waited << "\n" << first << "\n" << second;
+        throw lp::Error(os.str());
+      },
+      milliseconds(10000));
   ASSERT_EQ(out.size(), 2u);
   const RankOutcome& r0 = out[0];
   ASSERT_FALSE(r0.ok) << describe(out);
@@ -179,13 +188,16 @@ TEST(CollectiveGloo, ARankThatHangsFailsTheOthersAtTheOpTimeout) {
 TEST(CollectiveGloo, ARankThatDiesFailsTheOthersWithoutWaitingForTheTimeout) {
   SKIP_WITHOUT_GLOO();
   const int port = free_port();
-  const auto out = run_ranks({0, 1}, [&](int rank) {
-    auto coll = lp::make_gloo_collective(group(rank, 2, port, milliseconds(5000), milliseconds(20000)));
-    if (rank == 1) ::_exit(0);  // joins, then dies
-    std::vector<float> v(1000, 1.0f);
-    coll->all_reduce_sum(v.data(), v.size());
-    return std::string("the all-reduce returned");
-  }, milliseconds(15000));
+  const auto out = run_ranks(
+      {0, 1},
+      [&](int rank) {
+        auto coll = lp::make_gloo_collective(group(rank, 2, port, milliseconds(5000), milliseconds(20000)));
+        if (rank == 1) ::_exit(0);  // joins, then dies
+        std::vector<float> v(1000, 1.0f);
+        coll->all_reduce_sum(v.data(), v.size());
+        return std::string("the all-reduce returned");
+      },
+      milliseconds(15000));
   const RankOutcome& r0 = out[0];
   ASSERT_FALSE(r0.ok) << describe(out);
   EXPECT_FALSE(r0.killed) << describe(out);
@@ -198,16 +210,19 @@ TEST(CollectiveGloo, ARankThatDiesWhileTheOtherSendsIsAnErrorNotASigpipe) {
   const int port = free_port();
   // Rank 0 pushes 16 MiB at rank 1, which dies meanwhile: gloo's writev meets a reset connection, which
   // must surface as the collective's error (SIGPIPE ignored), not kill rank 0 silently.
-  const auto out = run_ranks({0, 1}, [&](int rank) {
-    auto coll = lp::make_gloo_collective(group(rank, 2, port, milliseconds(5000), milliseconds(20000)));
-    if (rank == 1) {
-      std::this_thread::sleep_for(milliseconds(200));
-      ::_exit(0);
-    }
-    std::vector<float> v(size_t(4) << 20, 1.0f);
-    coll->all_reduce_sum(v.data(), v.size());
-    return std::string("the all-reduce returned");
-  }, milliseconds(15000));
+  const auto out = run_ranks(
+      {0, 1},
+      [&](int rank) {
+        auto coll = lp::make_gloo_collective(group(rank, 2, port, milliseconds(5000), milliseconds(20000)));
+        if (rank == 1) {
+          std::this_thread::sleep_for(milliseconds(200));
+          ::_exit(0);
+        }
+        std::vector<float> v(size_t(4) << 20, 1.0f);
+        coll->all_reduce_sum(v.data(), v.size());
+        return std::string("the all-reduce returned");
+      },
+      milliseconds(15000));
   const RankOutcome& r0 = out[0];
   ASSERT_FALSE(r0.ok) << describe(out);
   EXPECT_NE(r0.text.find("all_reduce_sum of 4194304 floats failed"), std::string::npos) << describe(out);
@@ -218,12 +233,15 @@ TEST(CollectiveGloo, ARankThatJoinsTwiceIsRefused) {
   SKIP_WITHOUT_GLOO();
   const int port = free_port();
   // Rank 1 twice (a restarted rank meeting a group that is still up): one of the two is refused at once.
-  const auto out = run_ranks({0, 1, 1}, [&](int rank) {
-    auto coll = lp::make_gloo_collective(group(rank, 2, port, milliseconds(5000)));
-    float x = 1;
-    coll->all_reduce_sum(&x, 1);
-    return std::to_string(x);
-  }, milliseconds(15000));
+  const auto out = run_ranks(
+      {0, 1, 1},
+      [&](int rank) {
+        auto coll = lp::make_gloo_collective(group(rank, 2, port, milliseconds(5000)));
+        float x = 1;
+        coll->all_reduce_sum(&x, 1);
+        return std::to_string(x);
+      },
+      milliseconds(15000));
   int refused = 0, summed = 0;
   for (const auto& o : out) {
     if (o.ok && o.text == std::to_string(2.0f)) ++summed;

@@ -35,10 +35,10 @@ inline int free_port() {
 
 struct RankOutcome {
   int rank = -1;
-  bool ok = false;       // fn returned (text is its result) rather than threw (text is the error)
-  bool killed = false;   // still running at the limit: killed
+  bool ok = false;      // fn returned (text is its result) rather than threw (text is the error)
+  bool killed = false;  // still running at the limit: killed
   std::string text;
-  double seconds = 0;    // from the start to the process's report
+  double seconds = 0;  // from the start to the process's report
 };
 
 // Forks one process per entry of `ranks` running fn(rank); "OK <result>" or "ERR <message>" comes

@@ -25,7 +25,8 @@ std::string parse_error(std::string_view text) {
 }  // namespace
 
 TEST(CoreJson, ParsesScalarsKeepingIntVersusDouble) {
-  lp::Json j = lp::Json::parse(R"({"i": 16, "neg": -3, "d": 1.0, "e": 1e-5, "big": 123456789012345678901, "t": true, "n": null})");
+  lp::Json j = lp::Json::parse(
+      R"({"i": 16, "neg": -3, "d": 1.0, "e": 1e-5, "big": 123456789012345678901, "t": true, "n": null})");
   EXPECT_TRUE(j.at("i").is_int());
   EXPECT_EQ(j.at("i").as_int(), 16);
   EXPECT_EQ(j.at("neg").as_int(), -3);
@@ -62,12 +63,25 @@ TEST(CoreJson, DecodesEscapesAndSurrogatePairs) {
 
 TEST(CoreJson, FormatsDoublesAsPythonRepr) {
   const std::pair<double, const char*> cases[] = {
-      {1e-05, "1e-05"},   {0.05, "0.05"},         {10000.0, "10000.0"},  {1000000.0, "1000000.0"},
-      {1e16, "1e+16"},    {1e15, "1000000000000000.0"}, {1.5e-07, "1.5e-07"}, {0.0001, "0.0001"},
-      {0.00012, "0.00012"}, {123456789012345.6, "123456789012345.6"}, {0.1, "0.1"}, {-2.5, "-2.5"},
-      {5e-324, "5e-324"}, {1.7976931348623157e308, "1.7976931348623157e+308"},
-      {0.012345678918063641, "0.012345678918063641"}, {5.65685424949238, "5.65685424949238"},
-      {1e22, "1e+22"},    {100.0, "100.0"},       {-0.0, "-0.0"},
+      {1e-05, "1e-05"},
+      {0.05, "0.05"},
+      {10000.0, "10000.0"},
+      {1000000.0, "1000000.0"},
+      {1e16, "1e+16"},
+      {1e15, "1000000000000000.0"},
+      {1.5e-07, "1.5e-07"},
+      {0.0001, "0.0001"},
+      {0.00012, "0.00012"},
+      {123456789012345.6, "123456789012345.6"},
+      {0.1, "0.1"},
+      {-2.5, "-2.5"},
+      {5e-324, "5e-324"},
+      {1.7976931348623157e308, "1.7976931348623157e+308"},
+      {0.012345678918063641, "0.012345678918063641"},
+      {5.65685424949238, "5.65685424949238"},
+      {1e22, "1e+22"},
+      {100.0, "100.0"},
+      {-0.0, "-0.0"},
   };
   for (const auto& [v, s] : cases) EXPECT_EQ(lp::format_double_python(v), s) << s;
   EXPECT_EQ(lp::Json::parse("[NaN, Infinity, -Infinity]").dump(), "[NaN,Infinity,-Infinity]");
@@ -114,7 +128,8 @@ TEST(CoreJson, ReproducesGoldenFilesByteForByte) {
     ASSERT_FALSE(adapter.empty()) << c;
     EXPECT_EQ(lp::Json::parse(adapter).dump_python_pretty(), adapter) << c;
     const std::string config = read_file(golden_dir(std::string(c) + "/model/config.json"));
-    EXPECT_EQ(lp::read_json_file(golden_dir(std::string(c) + "/model/config.json")).dump_python_pretty() + "\n", config) << c;
+    EXPECT_EQ(lp::read_json_file(golden_dir(std::string(c) + "/model/config.json")).dump_python_pretty() + "\n", config)
+        << c;
   }
 }
 
@@ -135,7 +150,8 @@ TEST(CoreJson, ParseErrorsNameTheByteOffset) {
   EXPECT_NE(parse_error(R"({"a": 1} x)").find("unexpected trailing data at byte offset 9"), std::string::npos);
   EXPECT_NE(parse_error(R"(["abc)").find("unterminated string at byte offset 5 (end of input)"), std::string::npos);
   EXPECT_NE(parse_error(R"(["\q"])").find("invalid escape character at byte offset 3"), std::string::npos);
-  EXPECT_NE(parse_error("[\"a\nb\"]").find("unescaped control character in string at byte offset 3"), std::string::npos);
+  EXPECT_NE(parse_error("[\"a\nb\"]").find("unescaped control character in string at byte offset 3"),
+            std::string::npos);
   EXPECT_NE(parse_error(R"({"a" 1})").find("expected ':' after object key at byte offset 5"), std::string::npos);
   EXPECT_NE(parse_error(R"([1, 2)").find("expected ',' or ']' in array at byte offset 5"), std::string::npos);
   EXPECT_NE(parse_error(R"([01])").find("expected ',' or ']' in array at byte offset 2"), std::string::npos);

@@ -10,7 +10,9 @@
 
 namespace {
 
-std::string golden(const std::string& rel) { return std::string(LORAPLANE_REPO_ROOT) + "/test/reference/goldens/" + rel; }
+std::string golden(const std::string& rel) {
+  return std::string(LORAPLANE_REPO_ROOT) + "/test/reference/goldens/" + rel;
+}
 
 std::string error_of(const std::string& json) {
   try {
@@ -90,7 +92,7 @@ TEST(CoreModelConfig, ParsesTransformers4FormAndMistral) {
     "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
                      "original_max_position_embeddings": 8192, "rope_type": "llama3"},
     "bos_token_id": 128000, "eos_token_id": [128001, 128008, 128009]})"),
-                                               "llama-3.2-3b/config.json");
+                                             "llama-3.2-3b/config.json");
   EXPECT_EQ(c.rope_theta, 500000.0);
   EXPECT_EQ(c.rope_scaling.type, lp::RopeScaling::Type::Llama3);
   EXPECT_EQ(c.rope_scaling.factor, 32.0);
@@ -103,7 +105,7 @@ TEST(CoreModelConfig, ParsesTransformers4FormAndMistral) {
     "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
     "num_key_value_heads": 8, "max_position_embeddings": 32768, "rms_norm_eps": 1e-05, "rope_theta": 1000000.0,
     "sliding_window": 4096, "rope_scaling": null})"),
-                                               "mistral/config.json");
+                                             "mistral/config.json");
   EXPECT_EQ(m.arch, lp::Arch::Mistral);
   EXPECT_EQ(m.sliding_window, 4096);
   EXPECT_EQ(m.head_dim, 128);
@@ -121,10 +123,11 @@ TEST(CoreModelConfig, RejectsUnsupportedArchitectures) {
                 .find("/models/x/config.json: unsupported architecture GPT2LMHeadModel: loraplane supports "
                       "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM"),
             std::string::npos);
-  EXPECT_NE(error_of(R"({"model_type": "gpt2"})")
-                .find("unsupported architecture gpt2 (model_type): loraplane supports LlamaForCausalLM, MistralForCausalLM, "
-                      "Qwen2ForCausalLM"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(R"({"model_type": "gpt2"})")
+          .find("unsupported architecture gpt2 (model_type): loraplane supports LlamaForCausalLM, MistralForCausalLM, "
+                "Qwen2ForCausalLM"),
+      std::string::npos);
   EXPECT_NE(error_of("{}").find("missing required key \"architectures\" (or \"model_type\")"), std::string::npos);
 }
 
@@ -136,26 +139,31 @@ TEST(CoreModelConfig, ErrorsNameTheKeyAndFile) {
       if (k != key) out.set(k, v);
     return out.dump();
   };
-  EXPECT_NE(error_of(without("hidden_size")).find("/models/x/config.json: missing required key \"hidden_size\""), std::string::npos);
-  EXPECT_NE(error_of(without("rms_norm_eps")).find("missing required key \"rms_norm_eps\""), std::string::npos);
-  EXPECT_NE(error_of(without("rope_theta")).find("missing required key \"rope_theta\" (or \"rope_parameters.rope_theta\")"),
+  EXPECT_NE(error_of(without("hidden_size")).find("/models/x/config.json: missing required key \"hidden_size\""),
             std::string::npos);
+  EXPECT_NE(error_of(without("rms_norm_eps")).find("missing required key \"rms_norm_eps\""), std::string::npos);
+  EXPECT_NE(
+      error_of(without("rope_theta")).find("missing required key \"rope_theta\" (or \"rope_parameters.rope_theta\")"),
+      std::string::npos);
 
   auto with = [&](const std::string& key, const std::string& value) {
     lp::Json cfg = lp::Json::parse(kMinimal);
     cfg.set(key, lp::Json::parse(value));
     return cfg.dump();
   };
-  EXPECT_NE(error_of(with("hidden_size", "4096.0")).find("\"hidden_size\" must be an integer, got float"), std::string::npos);
+  EXPECT_NE(error_of(with("hidden_size", "4096.0")).find("\"hidden_size\" must be an integer, got float"),
+            std::string::npos);
   EXPECT_NE(error_of(with("rope_scaling", R"({"rope_type": "yarn", "factor": 4.0})"))
                 .find("unsupported rope type \"yarn\" in \"rope_scaling\": loraplane supports default and llama3"),
             std::string::npos);
-  EXPECT_NE(error_of(with("rope_scaling", R"({"type": "linear", "factor": 2.0})")).find("unsupported rope type \"linear\""),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(with("rope_scaling", R"({"type": "linear", "factor": 2.0})")).find("unsupported rope type \"linear\""),
+      std::string::npos);
   EXPECT_NE(error_of(with("rope_scaling", R"({"rope_type": "llama3", "factor": 8.0})"))
                 .find("llama3 rope scaling needs \"rope_scaling.low_freq_factor\""),
             std::string::npos);
-  EXPECT_NE(error_of(with("num_key_value_heads", "5")).find("num_attention_heads (32) must be a multiple of num_key_value_heads (5)"),
+  EXPECT_NE(error_of(with("num_key_value_heads", "5"))
+                .find("num_attention_heads (32) must be a multiple of num_key_value_heads (5)"),
             std::string::npos);
   EXPECT_NE(error_of(with("hidden_act", "\"gelu\"")).find("unsupported hidden_act \"gelu\""), std::string::npos);
   EXPECT_NE(error_of(with("torch_dtype", "\"float8\"")).find("unsupported dtype \"float8\""), std::string::npos);

@@ -46,7 +46,8 @@ TEST(CpuAdamW, TwoStepsMatchHandComputedExample) {
   for (const Expected& e : kExpected) {
     std::vector<float> p = kP0, m(4, 0.0f), v(4, 0.0f);
     adamw_step(p.data(), kG1.data(), m.data(), v.data(), 4, 1, 0.1, 0.9, 0.999, 1e-8, e.wd);
-    for (int i = 0; i < 4; ++i) EXPECT_NEAR(p[i], e.p1[i], 2e-7 * std::fabs(e.p1[i])) << "wd=" << e.wd << " step 1 i=" << i;
+    for (int i = 0; i < 4; ++i)
+      EXPECT_NEAR(p[i], e.p1[i], 2e-7 * std::fabs(e.p1[i])) << "wd=" << e.wd << " step 1 i=" << i;
     adamw_step(p.data(), kG2.data(), m.data(), v.data(), 4, 2, 0.1, 0.9, 0.999, 1e-8, e.wd);
     for (int i = 0; i < 4; ++i) {
       EXPECT_NEAR(p[i], e.p2[i], 5e-7 * std::fabs(e.p2[i])) << "wd=" << e.wd << " step 2 i=" << i;

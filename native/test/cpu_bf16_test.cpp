@@ -33,19 +33,17 @@ uint32_t bits(float f) {
 TEST(CpuBf16, RoundsAsTorch) {
   // (fp32 bits, torch.tensor(x).to(torch.bfloat16).float() bits), from torch 2.15.
   const uint32_t cases[][2] = {
-      {0x3F800000, 0x3F800000},  // 1
-      {0x3F808000, 0x3F800000},  // 1 + 2^-8: a tie, to the even 1
-      {0x3F818000, 0x3F820000},  // 1 + 3 * 2^-8: a tie, to the even 1 + 2^-6
-      {0x3F808001, 0x3F810000},  // just past the tie: up
-      {0x3F80FFFF, 0x3F810000},
-      {0xBF808000, 0xBF800000},  // negative tie
-      {0x40490FDB, 0x40490000},  // pi
-      {0x7F7FFFFF, 0x7F800000},  // the largest float rounds to inf
-      {0x7F7F7FFF, 0x7F7F0000},
-      {0x80000000, 0x80000000},  // -0
-      {0x7F800000, 0x7F800000},  // inf
-      {0xFF800000, 0xFF800000},  // -inf
-      {0x00018000, 0x00020000},  // a subnormal tie, to even
+      {0x3F800000, 0x3F800000},                            // 1
+      {0x3F808000, 0x3F800000},                            // 1 + 2^-8: a tie, to the even 1
+      {0x3F818000, 0x3F820000},                            // 1 + 3 * 2^-8: a tie, to the even 1 + 2^-6
+      {0x3F808001, 0x3F810000},                            // just past the tie: up
+      {0x3F80FFFF, 0x3F810000}, {0xBF808000, 0xBF800000},  // negative tie
+      {0x40490FDB, 0x40490000},                            // pi
+      {0x7F7FFFFF, 0x7F800000},                            // the largest float rounds to inf
+      {0x7F7F7FFF, 0x7F7F0000}, {0x80000000, 0x80000000},  // -0
+      {0x7F800000, 0x7F800000},                            // inf
+      {0xFF800000, 0xFF800000},                            // -inf
+      {0x00018000, 0x00020000},                            // a subnormal tie, to even
   };
   for (const auto& c : cases) EXPECT_EQ(bits(round_bf16(from_bits(c[0]))), c[1]) << std::hex << c[0];
   EXPECT_TRUE(std::isnan(round_bf16(from_bits(0x7FA00000))));  // signalling NaN
@@ -86,13 +84,15 @@ Exact exact_operands(size_t n_act, size_t n_w, int kmax, int jmax, uint32_t seed
 // y (N, out) = bf16(bf16(x) @ W^T + bf16(b)), sum exact; only the columns in `cols`.
 float expected_y(const Exact& x, const Exact& w, const float* b, int n, int o, int in) {
   double acc = 0;
-  for (int i = 0; i < in; ++i) acc += static_cast<double>(x.act_rounded[static_cast<size_t>(n) * in + i]) * w.w[static_cast<size_t>(o) * in + i];
+  for (int i = 0; i < in; ++i)
+    acc += static_cast<double>(x.act_rounded[static_cast<size_t>(n) * in + i]) * w.w[static_cast<size_t>(o) * in + i];
   const float accf = static_cast<float>(acc);  // exact
   return round_bf16(b ? accf + round_bf16(b[o]) : accf);
 }
 float expected_dx(const Exact& dy, const Exact& w, int n, int i, int in, int out) {
   double acc = 0;
-  for (int o = 0; o < out; ++o) acc += static_cast<double>(dy.act_rounded[static_cast<size_t>(n) * out + o]) * w.w[static_cast<size_t>(o) * in + i];
+  for (int o = 0; o < out; ++o)
+    acc += static_cast<double>(dy.act_rounded[static_cast<size_t>(n) * out + o]) * w.w[static_cast<size_t>(o) * in + i];
   return round_bf16(static_cast<float>(acc));
 }
 
@@ -126,7 +126,8 @@ TEST(CpuLinearBf16, BackwardIsTheRoundedFormulaAndAccumulatesAfterRounding) {
     for (int n = 0; n < N; ++n)
       for (int i = 0; i < in; ++i) {
         const size_t k = static_cast<size_t>(n) * in + i;
-        const float want = accumulate ? dx0[k] + expected_dx(dy, dy, n, i, in, out) : expected_dx(dy, dy, n, i, in, out);
+        const float want =
+            accumulate ? dx0[k] + expected_dx(dy, dy, n, i, in, out) : expected_dx(dy, dy, n, i, in, out);
         ASSERT_EQ(bits(dx[k]), bits(want)) << (accumulate ? "accumulate " : "") << n << " " << i;
       }
   }

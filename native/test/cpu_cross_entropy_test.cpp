@@ -64,7 +64,8 @@ void check_case(int N, int V, float spread) {
     const RefRow rr = ref_row(logits.data() + (size_t)n * V, V, labels[n]);
     for (int j = 0; j < V; ++j) {
       double ref = 0;
-      if (labels[n] != kIgnoreIndex) ref = (std::exp((double)logits[(size_t)n * V + j] - rr.lse) - (j == labels[n])) * scale;
+      if (labels[n] != kIgnoreIndex)
+        ref = (std::exp((double)logits[(size_t)n * V + j] - rr.lse) - (j == labels[n])) * scale;
       worst = std::max(worst, std::fabs(d[(size_t)n * V + j] - ref));
     }
   }
@@ -121,9 +122,10 @@ TEST(CpuCrossEntropy, BackwardMatchesFiniteDifferences) {
   const CrossEntropySum r = cross_entropy_forward(nullptr, lse.data(), logits.data(), labels.data(), N, V);
   const float scale = 1.0f / (float)r.n_valid;
   cross_entropy_backward(d.data(), logits.data(), lse.data(), labels.data(), N, V, scale);
-  expect_grad_fd("cross-entropy dlogits", logits, d, [&] {
-    return cross_entropy_forward(nullptr, nullptr, logits.data(), labels.data(), N, V).loss_sum * scale;
-  }, 1e-2f, 3e-3, 0.0, 100);
+  expect_grad_fd(
+      "cross-entropy dlogits", logits, d,
+      [&] { return cross_entropy_forward(nullptr, nullptr, logits.data(), labels.data(), N, V).loss_sum * scale; },
+      1e-2f, 3e-3, 0.0, 100);
 }
 
 TEST(CpuCrossEntropy, RejectsOutOfRangeLabels) {

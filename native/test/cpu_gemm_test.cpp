@@ -69,10 +69,10 @@ void run_case(GemmFn fn, const char* name, bool ta, bool tb, Case c, float alpha
 }
 
 const Case kCases[] = {
-    {1, 1, 1}, {1, 17, 5}, {7, 1, 3}, {5, 9, 1}, {13, 31, 33}, {33, 47, 65}, {70, 37, 129},
-    {130, 45, 257},   // crosses the 128-row A block and the 256-deep K slice
-    {9, 2100, 70},    // crosses the 2048-column B panel
-    {200, 300, 257},  // large enough for the threaded path
+    {1, 1, 1},       {1, 17, 5},    {7, 1, 3},      {5, 9, 1}, {13, 31, 33},
+    {33, 47, 65},    {70, 37, 129}, {130, 45, 257},  // crosses the 128-row A block and the 256-deep K slice
+    {9, 2100, 70},                                   // crosses the 2048-column B panel
+    {200, 300, 257},                                 // large enough for the threaded path
 };
 
 void all_cases(GemmFn fn, const char* name) {
@@ -110,7 +110,8 @@ TEST(CpuGemm, SerialIsSafeInsideParallelRegion) {
   std::vector<float> C((size_t)R * M * N);
 #pragma omp parallel for
   for (int r = 0; r < R; ++r)
-    sgemm_serial(false, false, M, N, K, (float)(r + 1), A.data(), K, B.data(), N, 0.0f, C.data() + (size_t)r * M * N, N);
+    sgemm_serial(false, false, M, N, K, (float)(r + 1), A.data(), K, B.data(), N, 0.0f, C.data() + (size_t)r * M * N,
+                 N);
   const std::vector<float> C0(C.begin(), C.begin() + (size_t)M * N);
   for (int r = 1; r < R; ++r)
     for (size_t i = 0; i < (size_t)M * N; ++i) ASSERT_FLOAT_EQ(C[(size_t)r * M * N + i], C0[i] * (float)(r + 1));

@@ -90,7 +90,8 @@ struct LoraFixture {
       std::vector<double> h(r, 0.0);
       for (int k = 0; k < r; ++k)
         for (int i = 0; i < in; ++i) {
-          const double u = dropout ? (mask[(size_t)n * in + i] ? x[(size_t)n * in + i] * s : 0.0) : x[(size_t)n * in + i];
+          const double u =
+              dropout ? (mask[(size_t)n * in + i] ? x[(size_t)n * in + i] * s : 0.0) : x[(size_t)n * in + i];
           h[k] += u * A[(size_t)k * in + i];
         }
       for (int o = 0; o < out; ++o)

@@ -89,9 +89,11 @@ TEST(CudaPlan, WorkspaceHoldsTheLargestProjectionAndOperand) {
   EXPECT_EQ(bf.weight, size_t{14336} * 4096);
   EXPECT_EQ(bf.act_cast, size_t{261} * 128256);
   EXPECT_EQ(bf.attn_rowsum, size_t{2048} * 32);
-  EXPECT_EQ(bf.bytes(true), size_t{14336} * 4096 * 2 + size_t{261} * 128256 * 2 + 261 * 4 + 2048 * 32 * 4 + (size_t{32} << 20));
+  EXPECT_EQ(bf.bytes(true),
+            size_t{14336} * 4096 * 2 + size_t{261} * 128256 * 2 + 261 * 4 + 2048 * 32 * 4 + (size_t{32} << 20));
   // Short sequences: the projections' operand is the larger one.
-  EXPECT_EQ(workspace_plan(8192, 14336, 14336, int64_t{14336} * 4096, 32, 261, 128256, true).act_cast, size_t{8192} * 14336);
+  EXPECT_EQ(workspace_plan(8192, 14336, 14336, int64_t{14336} * 4096, 32, 261, 128256, true).act_cast,
+            size_t{8192} * 14336);
   const WorkspacePlan f = workspace_plan(2048, 14336, 14336, int64_t{14336} * 4096, 32, 261, 128256, false);
   EXPECT_EQ(f.act_cast, 0u);  // fp32 GEMMs read the activations as they are
   EXPECT_EQ(f.bytes(false) - f.cublas_bytes, size_t{14336} * 4096 * 4 + 261 * 4 + 2048 * 32 * 4);

@@ -24,7 +24,8 @@ class MemoryEstimate : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(MemoryEstimate, EqualsTheCpuBackendsMeasuredPeak) {
   const Golden g(GetParam());
-  for (const Variant v : {Variant{"plain", 0.f, true}, Variant{"dropout", 0.1f, true}, Variant{"no checkpointing", 0.f, false}}) {
+  for (const Variant v :
+       {Variant{"plain", 0.f, true}, Variant{"dropout", 0.1f, true}, Variant{"no checkpointing", 0.f, false}}) {
     LoadOptions o = g.opts;
     o.backend = BackendKind::Cpu;
     o.lora.dropout = v.dropout;
@@ -82,10 +83,11 @@ TEST(MemoryEstimate, GpuShapesOfTheBenchmark) {
   size_t prev = 0;
   for (const auto& s : shapes) {
     const TrainingMemory e = estimate_training_memory(s.c, o, 1, 2048, BackendKind::Cuda);
-    std::printf("[estimate %s, 1 x 2048, cuda bf16] weights %.2f GiB, LoRA %.0f MiB, optimizer %.0f MiB, activations %.2f GiB, "
-                "workspace %.2f GiB, total %.2f GiB\n",
-                s.name, e.weights / 1073741824.0, e.lora / 1048576.0, e.optimizer / 1048576.0, e.activations / 1073741824.0,
-                e.workspace / 1073741824.0, e.total() / 1073741824.0);
+    std::printf(
+        "[estimate %s, 1 x 2048, cuda bf16] weights %.2f GiB, LoRA %.0f MiB, optimizer %.0f MiB, activations %.2f GiB, "
+        "workspace %.2f GiB, total %.2f GiB\n",
+        s.name, e.weights / 1073741824.0, e.lora / 1048576.0, e.optimizer / 1048576.0, e.activations / 1073741824.0,
+        e.workspace / 1073741824.0, e.total() / 1073741824.0);
     EXPECT_GT(e.total(), prev);
     prev = e.total();
     EXPECT_EQ(e.lora, e.optimizer) << "values + grads and exp_avg + exp_avg_sq: two fp32 copies each";

@@ -111,8 +111,10 @@ TEST(ModelBf16Golden, Bf16MatchesPyTorchBf16AndNotFp32) {
   EXPECT_GT(to_fp32.grad, ref.grad / 2);
   std::printf("[%s bf16] vs PyTorch bf16: logits rel %.3g, loss abs %.3g, worst grad rel %.3g\n", kCase, to_bf16.logits,
               to_bf16.loss, to_bf16.grad);
-  std::printf("[%s bf16] vs PyTorch fp32: logits rel %.3g, loss abs %.3g, worst grad rel %.3g (PyTorch bf16 vs fp32: "
-              "%.3g, %.3g, %.3g)\n", kCase, to_fp32.logits, to_fp32.loss, to_fp32.grad, ref.logits, ref.loss, ref.grad);
+  std::printf(
+      "[%s bf16] vs PyTorch fp32: logits rel %.3g, loss abs %.3g, worst grad rel %.3g (PyTorch bf16 vs fp32: "
+      "%.3g, %.3g, %.3g)\n",
+      kCase, to_fp32.logits, to_fp32.loss, to_fp32.grad, ref.logits, ref.loss, ref.grad);
 
   m->set_adapters_enabled(false);
   std::vector<float> base;
@@ -133,8 +135,8 @@ TEST(ModelBf16Golden, Fp32PrecisionMatchesPyTorchFp32) {
   EXPECT_LT(e.logits, 1e-5);
   EXPECT_LT(e.loss, 1e-5);
   EXPECT_LT(e.grad, 1e-4);
-  std::printf("[%s fp32] vs PyTorch fp32: logits rel %.3g, loss abs %.3g, worst grad rel %.3g\n", kCase, e.logits, e.loss,
-              e.grad);
+  std::printf("[%s fp32] vs PyTorch fp32: logits rel %.3g, loss abs %.3g, worst grad rel %.3g\n", kCase, e.logits,
+              e.loss, e.grad);
 }
 
 TEST(ModelBf16Golden, WithoutActivationCheckpointingGradsAreIdentical) {

@@ -36,7 +36,8 @@ void expect_matches_golden(const Golden& g, LlamaModel& m, const std::string& wh
   EXPECT_LT(e_loss, 1e-5) << what;
 
   const LossStats ev = m.evaluate(g.batch);
-  EXPECT_NEAR(ev.loss_sum, s.loss_sum, 1e-9 * std::fabs(s.loss_sum)) << what << ": evaluate and forward_backward disagree";
+  EXPECT_NEAR(ev.loss_sum, s.loss_sum, 1e-9 * std::fabs(s.loss_sum))
+      << what << ": evaluate and forward_backward disagree";
 
   double e_grad = 0;
   for (const LoraParam& p : m.lora_params()) {

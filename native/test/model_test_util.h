@@ -83,14 +83,15 @@ struct Golden {
   std::string name, dir;
   Json meta;
   LoadOptions opts;
-  Batch batch;                      // both rows
-  std::vector<Batch> micro;         // row 0, row 1 (the curve's micro-batches)
+  Batch batch;               // both rows
+  std::vector<Batch> micro;  // row 0, row 1 (the curve's micro-batches)
   std::unique_ptr<SafetensorsFile> outputs, lora_init, nf4;
 
   explicit Golden(const std::string& case_name) : name(case_name), dir(golden_dir(case_name)) {
     meta = read_json_file(dir + "/meta.json");
     // The precision the reference computed in: float32 (the four cases), or bfloat16 (llama_bf16).
-    opts.precision = meta.at("quantization").at("compute_dtype").as_string() == "bfloat16" ? Precision::BF16 : Precision::F32;
+    opts.precision =
+        meta.at("quantization").at("compute_dtype").as_string() == "bfloat16" ? Precision::BF16 : Precision::F32;
     const Json& l = meta.at("lora");
     opts.lora.r = static_cast<int>(l.at("r").as_int());
     opts.lora.alpha = static_cast<float>(l.at("lora_alpha").as_double());

@@ -78,7 +78,8 @@ INSTANTIATE_TEST_SUITE_P(Peft, PeftGolden, ::testing::ValuesIn(testing::kGoldenC
 TEST(PeftErrors, WrongRankIsNamed) {
   const Golden g("llama");  // r 16
   const auto m = LlamaModel::load(g.dir + "/model", g.opts);
-  const std::string msg = error_of([&] { load_peft_adapter(*m, testing::golden_dir("llama_rslora") + "/final_adapter"); });
+  const std::string msg =
+      error_of([&] { load_peft_adapter(*m, testing::golden_dir("llama_rslora") + "/final_adapter"); });
   EXPECT_NE(msg.find("\"r\" is 8"), std::string::npos) << msg;
 }
 

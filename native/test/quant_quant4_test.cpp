@@ -78,9 +78,9 @@ TEST(QuantMaps, EqualBitsandbytesCodeBooksBitForBit) {
 
 TEST(QuantNf4, MidpointGoesToLowerCodeAndFirstElementIsHighNibble) {
   // The 15 fp32 NF4 midpoints (code[i] + code[i+1]) / 2 listed in test/reference/README.md.
-  const float mids[15] = {-0.8480963706970215f, -0.6106328964233398f, -0.4599952697753906f, -0.33967941999435425f,
+  const float mids[15] = {-0.8480963706970215f,  -0.6106328964233398f,  -0.4599952697753906f,   -0.33967941999435425f,
                           -0.23460739850997925f, -0.13791173696517944f, -0.045525018125772476f, 0.03979014977812767f,
-                          0.120255246758461f,    0.2035212516784668f,   0.2920137643814087f,   0.3893125355243683f,
+                          0.120255246758461f,    0.2035212516784668f,   0.2920137643814087f,    0.3893125355243683f,
                           0.5016634464263916f,   0.6427869200706482f,   0.8614784479141235f};
   std::vector<float> x(64, 0.0f);
   x[0] = 1.0f;  // absmax 1: scaled == x
@@ -139,13 +139,13 @@ TEST(Quant8bit, NearestDynamicCodeWithTiesToLower) {
 TEST(QuantMean, ReproducesTorchMeanBitForBit) {
   // torch 2.15 x.mean() (one thread) of x_i = ((i * 2654435761) mod 2^32 >> 8) * 2^-24: several differ
   // from both a sequential fp32 sum and the correctly rounded mean.
-  const std::pair<int64_t, uint32_t> cases[] = {{5, 0x3edf444d},   {7, 0x3ed9df22},   {9, 0x3ef1bbcb},
-                                                {64, 0x3effa6f2},  {80, 0x3effeb5a},  {100, 0x3efc40dc},
-                                                {257, 0x3efeb278}, {1000, 0x3efffce6}, {4099, 0x3efffbc5},
-                                                {32768, 0x3efffd05}};
+  const std::pair<int64_t, uint32_t> cases[] = {
+      {5, 0x3edf444d},   {7, 0x3ed9df22},   {9, 0x3ef1bbcb},    {64, 0x3effa6f2},   {80, 0x3effeb5a},
+      {100, 0x3efc40dc}, {257, 0x3efeb278}, {1000, 0x3efffce6}, {4099, 0x3efffbc5}, {32768, 0x3efffd05}};
   for (const auto& [n, want] : cases) {
     std::vector<float> x(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(((static_cast<uint64_t>(i) * 2654435761ull) & 0xFFFFFFFFull) >> 8) * 0x1.0p-24f;
+    for (int64_t i = 0; i < n; ++i)
+      x[i] = static_cast<float>(((static_cast<uint64_t>(i) * 2654435761ull) & 0xFFFFFFFFull) >> 8) * 0x1.0p-24f;
     EXPECT_EQ(bits(lp::torch_mean_f32(x.data(), n)), want) << "n = " << n;
   }
 }
@@ -163,11 +163,33 @@ TEST(QuantState, MatchesBitsandbytesOnPartialBlocksAndManyNestedBlocks) {
     uint64_t deq;
   };
   const Case cases[] = {
-      {lp::QuantType::NF4, 101, 0x63f1cc8e6fe992c9ull, 0x831c907b4ea2b60ull, {0x3d240000}, 0x3f524000, 0xcb21c7c2b8be8ff1ull},
-      {lp::QuantType::NF4, 19237, 0xbd595821a65af197ull, 0xcb7895cfdaf79d05ull, {0x3e9d440c, 0x3e96bbf4}, 0x3f895103,
+      {lp::QuantType::NF4,
+       101,
+       0x63f1cc8e6fe992c9ull,
+       0x831c907b4ea2b60ull,
+       {0x3d240000},
+       0x3f524000,
+       0xcb21c7c2b8be8ff1ull},
+      {lp::QuantType::NF4,
+       19237,
+       0xbd595821a65af197ull,
+       0xcb7895cfdaf79d05ull,
+       {0x3e9d440c, 0x3e96bbf4},
+       0x3f895103,
        0x287496d27b92fd29ull},
-      {lp::QuantType::FP4, 101, 0xebcc58d9d420cb53ull, 0x831c907b4ea2b60ull, {0x3d240000}, 0x3f524000, 0x32378701cde3d309ull},
-      {lp::QuantType::FP4, 19237, 0x341d6e466db72458ull, 0xcb7895cfdaf79d05ull, {0x3e9d440c, 0x3e96bbf4}, 0x3f895103,
+      {lp::QuantType::FP4,
+       101,
+       0xebcc58d9d420cb53ull,
+       0x831c907b4ea2b60ull,
+       {0x3d240000},
+       0x3f524000,
+       0x32378701cde3d309ull},
+      {lp::QuantType::FP4,
+       19237,
+       0x341d6e466db72458ull,
+       0xcb7895cfdaf79d05ull,
+       {0x3e9d440c, 0x3e96bbf4},
+       0x3f895103,
        0xf7e583ac27b3f9beull},
   };
   for (const Case& c : cases) {
@@ -202,7 +224,8 @@ TEST(QuantState, QuantizesEveryGoldenWeightByteIdentically) {
         const std::string where = c + " " + qt + " " + p;
         EXPECT_EQ(mine.packed, ref.packed) << where;
         EXPECT_EQ(mine.absmax_codes, ref.absmax_codes) << where;
-        EXPECT_EQ(std::memcmp(mine.nested_absmax.data(), ref.nested_absmax.data(), ref.nested_absmax.size() * 4), 0) << where;
+        EXPECT_EQ(std::memcmp(mine.nested_absmax.data(), ref.nested_absmax.data(), ref.nested_absmax.size() * 4), 0)
+            << where;
         EXPECT_EQ(std::memcmp(mine.nested_quant_map.data(), ref.nested_quant_map.data(), 256 * 4), 0) << where;
         EXPECT_EQ(bits(mine.nested_offset), bits(ref.nested_offset)) << where;
         EXPECT_EQ(mine.shape, ref.shape);
@@ -224,8 +247,8 @@ TEST(QuantState, DequantizesLikeBitsandbytes) {
   // 64-blocks (the stock CPU kernel's bug case).
   lp::SafetensorsFile deq(golden_dir("llama/dequant.safetensors"));
   for (const char* qt : {"nf4", "fp4"}) {
-    const lp::QuantState qs =
-        lp::load_quant_state(lp::SafetensorsFile(golden_dir(std::string("llama/") + qt + ".safetensors")), "model.layers.0.mlp.down_proj");
+    const lp::QuantState qs = lp::load_quant_state(
+        lp::SafetensorsFile(golden_dir(std::string("llama/") + qt + ".safetensors")), "model.layers.0.mlp.down_proj");
     ASSERT_EQ(qs.shape, (std::vector<int64_t>{64, 80}));
     std::vector<float> out(64 * 80);
     qs.dequantize(out.data());
@@ -302,7 +325,8 @@ TEST(QuantState, PlainAbsmaxRoundTripsAndDequantizesInParallel) {
   // OpenMP, checked against a scalar reference.
   const int64_t N = 256, K = 1000;
   std::vector<float> w(static_cast<size_t>(N * K));
-  for (int64_t i = 0; i < N * K; ++i) w[i] = std::sin(0.001f * static_cast<float>(i)) * (1.0f + static_cast<float>(i % 13));
+  for (int64_t i = 0; i < N * K; ++i)
+    w[i] = std::sin(0.001f * static_cast<float>(i)) * (1.0f + static_cast<float>(i % 13));
   const lp::QuantState qs = lp::quantize_weight(w.data(), {N, K}, lp::QuantType::NF4, 128, false, "bfloat16");
   EXPECT_FALSE(qs.nested);
   EXPECT_EQ(static_cast<int64_t>(qs.absmax.size()), N * K / 128);
@@ -332,7 +356,8 @@ TEST(QuantState, LoadErrorsNameTheTensor) {
                      golden_dir("llama/nf4.safetensors")),
             std::string::npos)
       << msg;
-  EXPECT_NE(msg.find("closest names: model.layers.0.self_attn.q_proj.weight.quant_state.bitsandbytes__nf4"), std::string::npos)
+  EXPECT_NE(msg.find("closest names: model.layers.0.self_attn.q_proj.weight.quant_state.bitsandbytes__nf4"),
+            std::string::npos)
       << msg;
 
   // A state whose JSON shape disagrees with the packed bytes.
@@ -350,7 +375,8 @@ TEST(QuantState, LoadErrorsNameTheTensor) {
   msg = error_of([&] { lp::load_quant_state(lp::SafetensorsFile(path), "p"); });
   EXPECT_NE(msg.find(path + ": tensor \"p.weight\" is U8 [2048, 1], expected U8 [2560, 1]"), std::string::npos) << msg;
 
-  EXPECT_NE(error_of([&] { lp::quantize_4bit(qs.nested_absmax.data(), 1, 48, lp::QuantType::NF4); })
-                .find("blocksize 48 is not one of 32, 64, ..., 4096"),
+  EXPECT_NE(error_of([&] {
+              lp::quantize_4bit(qs.nested_absmax.data(), 1, 48, lp::QuantType::NF4);
+            }).find("blocksize 48 is not one of 32, 64, ..., 4096"),
             std::string::npos);
 }

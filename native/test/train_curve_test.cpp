@@ -79,7 +79,8 @@ TEST_P(TrainGolden, TwentyStepCurveAndFinalAdapterMatchPyTorch) {
 
   testing::TempDir tmp(std::string("final_") + GetParam());
   save_peft_adapter(*m, tmp.path(), "model");
-  const SafetensorsFile ours(tmp / "adapter_model.safetensors"), ref(g.dir + "/final_adapter/adapter_model.safetensors");
+  const SafetensorsFile ours(tmp / "adapter_model.safetensors"),
+      ref(g.dir + "/final_adapter/adapter_model.safetensors");
   EXPECT_EQ(ours.names(), ref.names());
   EXPECT_EQ(ours.metadata(), ref.metadata());
   double worst_abs = 0, worst_rel = 0;
@@ -91,7 +92,8 @@ TEST_P(TrainGolden, TwentyStepCurveAndFinalAdapterMatchPyTorch) {
     worst_rel = std::max(worst_rel, testing::rel_err(a, b));
   }
   EXPECT_LT(worst_abs, 1e-4);
-  const Json oc = read_json_file(tmp / "adapter_config.json"), rc = read_json_file(g.dir + "/final_adapter/adapter_config.json");
+  const Json oc = read_json_file(tmp / "adapter_config.json"),
+             rc = read_json_file(g.dir + "/final_adapter/adapter_config.json");
   std::vector<std::string> ok, rk;
   for (const auto& kv : oc.items()) ok.push_back(kv.first);
   for (const auto& kv : rc.items()) rk.push_back(kv.first);

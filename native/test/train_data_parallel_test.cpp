@@ -47,7 +47,7 @@ OptimConfig optim(int steps) {
 struct Run {
   std::vector<int64_t> tokens;
   std::vector<double> losses;
-  std::string fingerprint;    // of the final LoRA weights
+  std::string fingerprint;     // of the final LoRA weights
   std::vector<float> weights;  // every LoRA tensor, flat, in lora_params() order
 };
 
@@ -120,22 +120,26 @@ void expect_group_matches_one_process(const Plan& plan, int world, const char* t
   const Golden g("llama");
   testing::TempDir tmp(tag);
   const auto limit = std::chrono::seconds(120);
-  auto ref_out = testing::run_ranks({kReference}, [&](int r) { return run_process(g, plan, 1, 0, r, tmp.path()); }, limit);
+  auto ref_out = testing::run_ranks(
+      {kReference}, [&](int r) { return run_process(g, plan, 1, 0, r, tmp.path()); }, limit);
   ASSERT_TRUE(ref_out[0].ok) << "reference: " << ref_out[0].text;
   const Run ref = parse(ref_out[0], plan.size(), tmp.path());
 
   const int port = testing::free_port();
   std::vector<int> ranks;
   for (int r = 0; r < world; ++r) ranks.push_back(r);
-  const auto out = testing::run_ranks(ranks, [&](int r) { return run_process(g, plan, world, port, r, tmp.path()); }, limit);
+  const auto out = testing::run_ranks(
+      ranks, [&](int r) { return run_process(g, plan, world, port, r, tmp.path()); }, limit);
   double worst_loss = 0;
   for (const RankOutcome& o : out) {
     ASSERT_TRUE(o.ok) << "rank " << o.rank << ": " << o.text;
     const Run run = parse(o, plan.size(), tmp.path());
     for (size_t s = 0; s < plan.size(); ++s) {
       EXPECT_EQ(run.tokens[s], ref.tokens[s]) << "rank " << o.rank << " step " << s + 1;
-      const double rel = ref.losses[s] == 0 ? std::fabs(run.losses[s]) : std::fabs(run.losses[s] - ref.losses[s]) / ref.losses[s];
-      EXPECT_LT(rel, 1e-5) << "rank " << o.rank << " step " << s + 1 << ": " << run.losses[s] << " vs " << ref.losses[s];
+      const double rel =
+          ref.losses[s] == 0 ? std::fabs(run.losses[s]) : std::fabs(run.losses[s] - ref.losses[s]) / ref.losses[s];
+      EXPECT_LT(rel, 1e-5) << "rank " << o.rank << " step " << s + 1 << ": " << run.losses[s] << " vs "
+                           << ref.losses[s];
       worst_loss = std::max(worst_loss, rel);
     }
     ASSERT_EQ(run.weights.size(), ref.weights.size());
@@ -162,10 +166,10 @@ TEST(TrainDataParallel, TwoRanksOnHalfTheBatchMatchOneProcessOnAllOfIt) {
 
 TEST(TrainDataParallel, ThreeRanksWithEmptyMicroBatchListsMatchOneProcess) {
   const Plan plan = {
-      {{0}, {1}, {}},     // rank 2 has nothing
-      {{}, {0, 1}, {}},   // one rank has everything (two micro-batches)
-      {{1}, {}, {0}},     // the rows in another order across the ranks
-      {{}, {}, {}},       // no rank has anything: a step of no tokens (only the step count moves)
+      {{0}, {1}, {}},    // rank 2 has nothing
+      {{}, {0, 1}, {}},  // one rank has everything (two micro-batches)
+      {{1}, {}, {0}},    // the rows in another order across the ranks
+      {{}, {}, {}},      // no rank has anything: a step of no tokens (only the step count moves)
       {{0}, {}, {1}},
   };
   expect_group_matches_one_process(plan, 3, "dp3");

@@ -5,7 +5,12 @@ import { z } from 'zod';
 const csv = z
   .string()
   .default('')
-  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  );
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 
 const env = z.object({

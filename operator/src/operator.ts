@@ -26,7 +26,9 @@ export function createOperator(kc: KubeConfig, cfg: OperatorConfig, log: Logger)
     list: (n) =>
       (n
         ? customObjects.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: n, plural: FINETUNEJOB.plural })
-        : customObjects.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FINETUNEJOB.plural })) as Promise<KubernetesListObject<KubernetesObject>>,
+        : customObjects.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FINETUNEJOB.plural })) as Promise<
+        KubernetesListObject<KubernetesObject>
+      >,
   });
 
   // FineTuneJob metrics by namespace and queue, computed from the cache when scraped; every event for the queued-time histogram.

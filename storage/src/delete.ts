@@ -12,12 +12,7 @@ import { forEachLimit } from './pool.js';
 export const DEFAULT_DELETE_CONCURRENCY = 4;
 
 /** Deletes manifest.json, then every other object under the folder prefix. */
-export async function deletePrefix(
-  client: S3Client,
-  bucket: string,
-  prefix: string,
-  opts: CallOptions & { concurrency?: number } = {},
-): Promise<void> {
+export async function deletePrefix(client: S3Client, bucket: string, prefix: string, opts: CallOptions & { concurrency?: number } = {}): Promise<void> {
   const folder = folderPrefix(prefix);
   // An empty prefix is the whole bucket: never what a caller deleting one artifact means.
   if (folder === '') throw new StorageError('Config', 'refusing to delete a whole bucket (empty prefix)', { op: 'delete', bucket });
@@ -36,7 +31,12 @@ export async function deleteManifestFiles(
 ): Promise<void> {
   const folder = folderPrefix(prefix);
   await deleteManifest(client, bucket, folder, opts);
-  await deleteKeys(client, bucket, manifest.files.map((f) => `${folder}${f.path}`), opts);
+  await deleteKeys(
+    client,
+    bucket,
+    manifest.files.map((f) => `${folder}${f.path}`),
+    opts,
+  );
 }
 
 async function deleteKeys(client: S3Client, bucket: string, keys: string[], opts: CallOptions & { concurrency?: number }): Promise<void> {

@@ -16,7 +16,10 @@ export const toPrefixed = (hex: string): string => `sha256:${hex}`;
 /** Hex from `sha256:<hex>` or `<hex>` (any case); undefined for anything else. */
 export function parseSha256(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  const hex = value.trim().toLowerCase().replace(/^sha256:/, '');
+  const hex = value
+    .trim()
+    .toLowerCase()
+    .replace(/^sha256:/, '');
   return HEX.test(hex) ? hex : undefined;
 }
 

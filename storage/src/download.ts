@@ -232,8 +232,7 @@ async function fetchPart(ctx: Context, info: ObjectInfo, part: Part, fh: FileHan
       }
       let got = 0;
       for await (const chunk of body as AsyncIterable<Buffer>) {
-        if (got + chunk.length > part.size)
-          throw new StorageError('Transient', `part ${part.number}: more than the ${part.size} bytes asked for`, subject);
+        if (got + chunk.length > part.size) throw new StorageError('Transient', `part ${part.number}: more than the ${part.size} bytes asked for`, subject);
         await fh.write(chunk, 0, chunk.length, part.start + got);
         got += chunk.length;
         ctx.tracker.partBytes(id, got);

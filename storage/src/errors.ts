@@ -46,11 +46,7 @@ export class StorageError extends Error {
   /** The S3 error code as the server sent it (NoSuchKey, SignatureDoesNotMatch...). */
   readonly s3Code: string | undefined;
 
-  constructor(
-    code: StorageErrorCode,
-    detail: string,
-    subject: ErrorSubject & { cause?: unknown; status?: number; s3Code?: string } = {},
-  ) {
+  constructor(code: StorageErrorCode, detail: string, subject: ErrorSubject & { cause?: unknown; status?: number; s3Code?: string } = {}) {
     super(`${describeSubject(subject)}${detail}`, subject.cause === undefined ? undefined : { cause: subject.cause });
     this.code = code;
     this.op = subject.op;
@@ -123,9 +119,7 @@ function errno(err: unknown): string | undefined {
 }
 
 const statusOf = (err: unknown): number | undefined =>
-  typeof err === 'object' && err !== null
-    ? (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
-    : undefined;
+  typeof err === 'object' && err !== null ? (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode : undefined;
 
 /** Is this (raw or already wrapped) error worth retrying? */
 export function isTransient(err: unknown): boolean {
@@ -154,15 +148,13 @@ export function toStorageError(err: unknown, subject: ErrorSubject): StorageErro
   if (err instanceof StorageError) return err;
   if (isAbort(err)) return new StorageError('Aborted', 'aborted', { ...subject, cause: err });
   const status = statusOf(err);
-  const s3Code =
-    err instanceof S3ServiceException ? ((err as { Code?: string }).Code ?? err.name) : err instanceof Error ? err.name : undefined;
+  const s3Code = err instanceof S3ServiceException ? ((err as { Code?: string }).Code ?? err.name) : err instanceof Error ? err.name : undefined;
   const message = err instanceof Error ? err.message : String(err);
   const tag = [s3Code, status !== undefined ? `HTTP ${status}` : undefined].filter((x) => x !== undefined).join(', ');
   const because = (what: string) => `${what}${tag ? ` (${tag})` : ''}`;
   const opts = { ...subject, cause: err, status, s3Code };
   if (s3Code === 'NoSuchBucket') return new StorageError('NoSuchBucket', because(`bucket "${subject.bucket}" does not exist`), opts);
-  if (s3Code === 'NoSuchKey' || (s3Code === 'NotFound' && subject.key !== undefined))
-    return new StorageError('NoSuchKey', because(`no such object`), opts);
+  if (s3Code === 'NoSuchKey' || (s3Code === 'NotFound' && subject.key !== undefined)) return new StorageError('NoSuchKey', because(`no such object`), opts);
   if (s3Code !== undefined && CREDENTIAL_CODES.has(s3Code))
     return new StorageError('InvalidCredentials', because(`the credentials were rejected: ${message}`), opts);
   if (s3Code !== undefined && DENIED_CODES.has(s3Code)) return new StorageError('AccessDenied', because('access denied'), opts);

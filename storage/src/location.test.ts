@@ -6,7 +6,14 @@ const s3 = { bucket: 'models', prefix: '/llama/7b', region: 'us-east-1', forcePa
 
 describe('resolveSource', () => {
   it('an s3 location keeps its settings and loses leading slashes', () => {
-    expect(resolveSource('baseModel', { s3 })).toMatchObject({ kind: 's3', role: 'baseModel', bucket: 'models', prefix: 'llama/7b', uri: 's3://models/llama/7b', location: s3 });
+    expect(resolveSource('baseModel', { s3 })).toMatchObject({
+      kind: 's3',
+      role: 'baseModel',
+      bucket: 'models',
+      prefix: 'llama/7b',
+      uri: 's3://models/llama/7b',
+      location: s3,
+    });
   });
 
   it('a pvc path is taken inside the claim mount', () => {
@@ -15,7 +22,9 @@ describe('resolveSource', () => {
       path: '/data/pvc/data/alpaca/train.jsonl',
       uri: 'file:///data/pvc/data/alpaca/train.jsonl',
     });
-    expect(resolveSource('dataset', { pvc: { claimName: 'data', path: '/alpaca' } }, { pvcRoot: (n) => `/mnt/${n}` })).toMatchObject({ path: '/mnt/data/alpaca' });
+    expect(resolveSource('dataset', { pvc: { claimName: 'data', path: '/alpaca' } }, { pvcRoot: (n) => `/mnt/${n}` })).toMatchObject({
+      path: '/mnt/data/alpaca',
+    });
     expect(resolveSource('dataset', { pvc: { claimName: 'data', path: '' } })).toMatchObject({ path: '/data/pvc/data' });
   });
 

@@ -53,8 +53,7 @@ export function joinKey(prefix: string, relPath: string): string {
  */
 export function checkRelative(relPath: string, subject: { op?: string; bucket?: string; key?: string } = {}): string {
   const segments = relPath.split('/');
-  const bad =
-    relPath === '' || relPath.includes('\0') || relPath.includes('\\') || segments.some((s) => s === '' || s === '.' || s === '..');
+  const bad = relPath === '' || relPath.includes('\0') || relPath.includes('\\') || segments.some((s) => s === '' || s === '.' || s === '..');
   if (bad) throw new StorageError('Config', `"${relPath}" is not a safe relative path`, subject);
   return relPath;
 }

@@ -166,7 +166,7 @@ export async function deleteManifest(client: S3Client, bucket: string, prefix: s
 }
 
 export type PrefixState =
-  | { complete: true; uri: string; manifest: Manifest; /** Objects under the prefix the manifest does not list. */ extra: string[] }
+  | { complete: true; uri: string; manifest: Manifest /** Objects under the prefix the manifest does not list. */; extra: string[] }
   | { complete: false; uri: string; reason: string; problems: string[]; manifest?: Manifest };
 
 export interface InspectOptions extends CallOptions {
@@ -185,8 +185,7 @@ export async function inspectPrefix(client: S3Client, bucket: string, prefix: st
     if (rel !== undefined) objects.set(rel, o);
   }
   const stored = objects.get(MANIFEST_NAME);
-  if (stored === undefined)
-    return { complete: false, uri, reason: `no ${MANIFEST_NAME}: the upload has not finished (or was interrupted)`, problems: [] };
+  if (stored === undefined) return { complete: false, uri, reason: `no ${MANIFEST_NAME}: the upload has not finished (or was interrupted)`, problems: [] };
   let found: StoredManifest | undefined;
   try {
     found = await readManifest(client, bucket, folder, opts);

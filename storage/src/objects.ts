@@ -2,13 +2,7 @@
 // AbortSignal and errors that name the object: HEAD (with the real error code recovered by a GET
 // when a bodiless HEAD failure is ambiguous), paginated listing, metadata, small whole reads and
 // streamed hashing.
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  type HeadObjectCommandOutput,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type HeadObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -83,8 +77,7 @@ export async function headObject(client: S3Client, bucket: string, key: string, 
   } catch (err) {
     throw await explainHeadFailure(client, bucket, key, err, opts);
   }
-  if (out.ContentLength === undefined || out.ETag === undefined)
-    throw new StorageError('Unknown', 'the response has no Content-Length or ETag', subject);
+  if (out.ContentLength === undefined || out.ETag === undefined) throw new StorageError('Unknown', 'the response has no Content-Length or ETag', subject);
   const sha256 = parseSha256(out.Metadata?.[SHA256_METADATA]);
   return {
     bucket,
@@ -148,7 +141,13 @@ export async function getSmallObject(
  * The SHA-256 of an object's bytes, streamed (never held whole), pinned to `etag` (If-Match) so a
  * rewrite while it is read fails (PreconditionFailed) instead of hashing a mix of two versions.
  */
-export async function hashObject(client: S3Client, bucket: string, key: string, etag: string, opts: CallOptions = {}): Promise<{ sha256: string; size: number }> {
+export async function hashObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  etag: string,
+  opts: CallOptions = {},
+): Promise<{ sha256: string; size: number }> {
   const subject = { op: 'GetObject', bucket, key };
   return send(
     subject,

@@ -67,10 +67,15 @@ describe('forEachLimit', () => {
 
   it("reports the caller's abort as Aborted", async () => {
     const ac = new AbortController();
-    const p = forEachLimit([1, 2, 3], 1, async () => {
-      ac.abort();
-      await tick();
-    }, ac.signal);
+    const p = forEachLimit(
+      [1, 2, 3],
+      1,
+      async () => {
+        ac.abort();
+        await tick();
+      },
+      ac.signal,
+    );
     await expect(p).rejects.toMatchObject({ code: 'Aborted' });
   });
 

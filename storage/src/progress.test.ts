@@ -28,7 +28,13 @@ describe('ProgressTracker', () => {
   it('reports at most once per interval, but always the end', () => {
     let now = 0;
     const seen: number[] = [];
-    const t = new ProgressTracker(10, 1, (p) => seen.push(p.bytesDone), 100, () => now);
+    const t = new ProgressTracker(
+      10,
+      1,
+      (p) => seen.push(p.bytesDone),
+      100,
+      () => now,
+    );
     now = 100;
     t.partBytes('f#1', 1);
     now = 150;

@@ -21,8 +21,7 @@ export const uploadState = z
   .strict();
 export type UploadState = z.infer<typeof uploadState>;
 
-export const uploadStatePath = (stateDir: string, bucket: string, key: string): string =>
-  join(stateDir, `${sha256Hex(`${bucket}\n${key}`)}.json`);
+export const uploadStatePath = (stateDir: string, bucket: string, key: string): string => join(stateDir, `${sha256Hex(`${bucket}\n${key}`)}.json`);
 
 /** The record for bucket/key; undefined when there is none or it is unreadable (a fresh upload is then safe). */
 export async function readUploadState(stateDir: string, bucket: string, key: string): Promise<UploadState | undefined> {

@@ -293,7 +293,8 @@ async function abortUpload(ctx: Context, bucket: string, key: string, uploadId: 
     (abortSignal) => ctx.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), { abortSignal }),
     callOpts(ctx),
   ).catch((err: unknown) => {
-    if (!(err instanceof StorageError && err.s3Code === 'NoSuchUpload')) ctx.opts.logger?.warn({ err, bucket, key, uploadId }, 'could not abort a stale upload');
+    if (!(err instanceof StorageError && err.s3Code === 'NoSuchUpload'))
+      ctx.opts.logger?.warn({ err, bucket, key, uploadId }, 'could not abort a stale upload');
   });
 }
 

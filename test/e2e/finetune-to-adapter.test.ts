@@ -63,7 +63,13 @@ function trainerScrapeJob(namespaces: string[], { apiServer, caFile, tokenFile }
   return {
     job_name: 'loraplane-trainer',
     kubernetes_sd_configs: [
-      { role: 'pod', api_server: apiServer, tls_config: { ca_file: caFile }, authorization: { credentials_file: tokenFile }, namespaces: { names: namespaces } },
+      {
+        role: 'pod',
+        api_server: apiServer,
+        tls_config: { ca_file: caFile },
+        authorization: { credentials_file: tokenFile },
+        namespaces: { names: namespaces },
+      },
     ],
     relabel_configs: [
       {
@@ -102,7 +108,21 @@ beforeAll(async () => {
   [releaseNs, ns] = [await freshNamespace('lp-system'), await freshNamespace('path')];
   // The chart's defaults (the real trainer image included), with faster progress and verification for a test.
   await mustHelm(
-    ['install', RELEASE, CHART_DIR, '--namespace', releaseNs, '--set', `watchNamespaces={${ns}}`, '--set', 'progressIntervalSeconds=1', '--set', 'adapterVerifyPeriodSeconds=5', '--set-json', `storage.allowedEndpoints=${JSON.stringify([server().endpoint])}`],
+    [
+      'install',
+      RELEASE,
+      CHART_DIR,
+      '--namespace',
+      releaseNs,
+      '--set',
+      `watchNamespaces={${ns}}`,
+      '--set',
+      'progressIntervalSeconds=1',
+      '--set',
+      'adapterVerifyPeriodSeconds=5',
+      '--set-json',
+      `storage.allowedEndpoints=${JSON.stringify([server().endpoint])}`,
+    ],
     { kubeconfig: kubeconfigPath() },
   );
   await mustKubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/finetunejobs.loraplane.io', 'crd/loraadapters.loraplane.io']);
@@ -130,7 +150,8 @@ describe('examples/finetune.yaml end to end', () => {
       status: { podIP?: string };
     };
     const pod = await waitFor(
-      async () => (await getJson<{ items: Pod[] }>(['get', 'pods', '-n', ns, '-l', 'loraplane.io/finetunejob=support-assistant'])).items.find((p) => p.status.podIP),
+      async () =>
+        (await getJson<{ items: Pod[] }>(['get', 'pods', '-n', ns, '-l', 'loraplane.io/finetunejob=support-assistant'])).items.find((p) => p.status.podIP),
       { timeoutMs: 30_000, description: 'trainer pod bound to a node, with an IP' },
     );
     expect(pod.spec.nodeName).toBe('gpu-h100-0');
@@ -143,7 +164,7 @@ describe('examples/finetune.yaml end to end', () => {
         const body = (await res.json()) as { data: { activeTargets: Target[] } };
         return body.data.activeTargets.find((t) => t.scrapePool === 'loraplane-trainer');
       },
-      { timeoutMs: 30_000, description: 'the trainer pod among Prometheus\'s targets, from kubernetes_sd_configs' },
+      { timeoutMs: 30_000, description: "the trainer pod among Prometheus's targets, from kubernetes_sd_configs" },
     );
     expect(target.scrapeUrl).toBe(`http://${pod.status.podIP}:${metricsPort}/metrics`);
     expect(target.labels).toMatchObject({ job: 'loraplane-trainer', namespace: ns, pod: pod.metadata.name, finetunejob: 'support-assistant' });

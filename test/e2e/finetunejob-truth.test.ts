@@ -12,7 +12,9 @@ let operator: OperatorProcess;
 
 // biome-ignore lint/suspicious/noExplicitAny: free-form edits of test documents, deliberately invalid ones included, at any depth
 type Spec = Record<string, any>;
-type Ftj = { status?: Json & { phase?: string; message?: string; attempts?: number; conditions?: { type: string; status: string; reason: string; message: string }[] } };
+type Ftj = {
+  status?: Json & { phase?: string; message?: string; attempts?: number; conditions?: { type: string; status: string; reason: string; message: string }[] };
+};
 type Job = { metadata: { name: string }; spec: { backoffLimit?: number; activeDeadlineSeconds?: number; ttlSecondsAfterFinished?: number } };
 
 const ftjFrom = (name: string, edit: (spec: Spec) => void = () => {}): Json => {
@@ -40,7 +42,16 @@ function waitForFtj(ns: string, name: string, done: (f: Ftj) => boolean, descrip
 }
 const ready = (f: Ftj) => f.status?.conditions?.find((c) => c.type === 'Ready');
 const eventsOf = async (ns: string, name: string) =>
-  (await getJson<{ items: { type: string; reason: string; message: string }[] }>(['get', 'events', '-n', ns, '--field-selector', `involvedObject.kind=FineTuneJob,involvedObject.name=${name}`])).items;
+  (
+    await getJson<{ items: { type: string; reason: string; message: string }[] }>([
+      'get',
+      'events',
+      '-n',
+      ns,
+      '--field-selector',
+      `involvedObject.kind=FineTuneJob,involvedObject.name=${name}`,
+    ])
+  ).items;
 
 beforeAll(async () => {
   await installCrds();
@@ -77,12 +88,25 @@ describe('a Job that cannot be created', () => {
         apiVersion: 'admissionregistration.k8s.io/v1',
         kind: 'ValidatingAdmissionPolicyBinding',
         metadata: { name: policy },
-        spec: { policyName: policy, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } },
+        spec: {
+          policyName: policy,
+          validationActions: ['Deny'],
+          matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } },
+        },
       },
     ];
     for (const doc of docs) await mustKubectl(['apply', '-f', '-'], toYaml(doc));
     // The policy takes effect once the API server has compiled it: probe with a dry run until it denies.
-    const probe = { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'probe' }, spec: { template: { spec: { restartPolicy: 'Never', nodeSelector: { 'nvidia.com/gpu.product': 'NVIDIA-H100-80GB-HBM3' }, containers: [{ name: 'c', image: 'busybox' }] } } } };
+    const probe = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'probe' },
+      spec: {
+        template: {
+          spec: { restartPolicy: 'Never', nodeSelector: { 'nvidia.com/gpu.product': 'NVIDIA-H100-80GB-HBM3' }, containers: [{ name: 'c', image: 'busybox' }] },
+        },
+      },
+    };
     await waitFor(async () => (await kubectl(['create', '--dry-run=server', '-n', ns, '-f', '-'], { input: toYaml(probe) })).code !== 0, {
       timeoutMs: 30_000,
       description: 'the admission policy in force',
@@ -101,7 +125,10 @@ describe('a Job that cannot be created', () => {
 
   it("the Job controller's FailedCreate (a missing PriorityClass) shows in status and an event instead of waiting forever", async () => {
     const ns = await freshNamespace('failedcreate');
-    await applyIn(ns, ftjFrom('prio', (s) => (s.resources.priorityClassName = 'does-not-exist')));
+    await applyIn(
+      ns,
+      ftjFrom('prio', (s) => (s.resources.priorityClassName = 'does-not-exist')),
+    );
     const stuck = await waitForFtj(ns, 'prio', (f) => ready(f)?.reason === 'FailedCreate', 'Ready reason FailedCreate');
     expect(stuck.status!.phase).toBe('Pending');
     expect(stuck.status!.message).toMatch(/^the Job controller cannot create the trainer pod: .*no PriorityClass with name does-not-exist was found/);
@@ -115,7 +142,10 @@ describe('a Job that cannot be created', () => {
 describe('spec fields', () => {
   it('backoffLimit, activeDeadlineSeconds and ttlSecondsAfterFinished reach the Job when patched', async () => {
     const ns = await freshNamespace('mutable');
-    await applyIn(ns, ftjFrom('held', (s) => (s.suspend = true)));
+    await applyIn(
+      ns,
+      ftjFrom('held', (s) => (s.suspend = true)),
+    );
     await waitForFtj(ns, 'held', (f) => f.status?.phase === 'Suspended', 'Suspended');
     const patch = { spec: { backoffLimit: 5, activeDeadlineSeconds: 600, ttlSecondsAfterFinished: 60 } };
     await mustKubectl(['patch', 'ftj', 'held', '-n', ns, '--type', 'merge', '-p', JSON.stringify(patch)]);
@@ -130,7 +160,8 @@ describe('spec fields', () => {
     const dropped = { spec: { activeDeadlineSeconds: null } };
     await mustKubectl(['patch', 'ftj', 'held', '-n', ns, '--type', 'merge', '-p', JSON.stringify(dropped)]);
     await waitFor(
-      async () => (await getJson<{ items: Job[] }>(['get', 'jobs', '-n', ns, '-l', 'loraplane.io/finetunejob=held'])).items[0]?.spec.activeDeadlineSeconds === undefined,
+      async () =>
+        (await getJson<{ items: Job[] }>(['get', 'jobs', '-n', ns, '-l', 'loraplane.io/finetunejob=held'])).items[0]?.spec.activeDeadlineSeconds === undefined,
       { timeoutMs: 20_000, description: 'activeDeadlineSeconds cleared on the Job' },
     );
   });

@@ -93,16 +93,27 @@ describe('borrowing idle quota in a Kueue cohort', () => {
     const recorder = await recordPhases(kc, teamA, 'big');
     await mustKubectl(['apply', '-n', teamA, '-f', '-'], toYaml(queuedFtj('big', 3, 20)));
     const borrowing = await waitForFtj(teamA, 'big', 'Running on borrowed quota', (f) => f.status?.phase === 'Running');
-    expect(condition(borrowing, 'Admitted')).toMatchObject({ status: 'True', message: `admitted by ClusterQueue ${cqA} (flavor ${n.flavor} for memory, nvidia.com/gpu)` });
+    expect(condition(borrowing, 'Admitted')).toMatchObject({
+      status: 'True',
+      message: `admitted by ClusterQueue ${cqA} (flavor ${n.flavor} for memory, nvidia.com/gpu)`,
+    });
     // Kueue's own account (its ClusterQueue status, written shortly after admission): 3 GPUs reserved, 1 borrowed.
-    await waitFor(async () => {
-      const u = await gpuUsage(cqA);
-      return u.total === '3' && u.borrowed === '1' ? u : undefined;
-    }, { timeoutMs: 15_000, intervalMs: 500, description: `ClusterQueue ${cqA} reserving 3 GPUs, 1 of them borrowed` });
+    await waitFor(
+      async () => {
+        const u = await gpuUsage(cqA);
+        return u.total === '3' && u.borrowed === '1' ? u : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 500, description: `ClusterQueue ${cqA} reserving 3 GPUs, 1 of them borrowed` },
+    );
 
     // Team B wants 2 of its GPUs: only 1 is idle, so Kueue takes back what team A borrowed.
     await mustKubectl(['apply', '-n', teamB, '-f', '-'], toYaml(queuedFtj('own', 2, 3)));
-    const reclaimed = await waitForFtj(teamA, 'big', 'preempted by reclaim', (f) => f.status?.phase === 'Queued' && condition(f, 'Admitted')?.reason === 'Preempted');
+    const reclaimed = await waitForFtj(
+      teamA,
+      'big',
+      'preempted by reclaim',
+      (f) => f.status?.phase === 'Queued' && condition(f, 'Admitted')?.reason === 'Preempted',
+    );
     const byB = `preempted by FineTuneJob ${teamB}/own (InCohortReclamation): Preempted to accommodate a workload`;
     expect(condition(reclaimed, 'Admitted')).toMatchObject({ status: 'False', reason: 'Preempted', message: expect.stringContaining(byB) });
     expect(condition(reclaimed, 'Admitted')!.message).toMatch(/due to reclamation within the cohort; preemptor path: \/[^/]+\/[^;]+; preemptee path: /);
@@ -116,7 +127,10 @@ describe('borrowing idle quota in a Kueue cohort', () => {
     expect(condition(own, 'Admitted')).toMatchObject({ status: 'True', message: expect.stringContaining(`ClusterQueue ${n.clusterQueue(b)}`) });
     const done = await waitForFtj(teamA, 'big', 'Succeeded', (f) => f.status?.phase === 'Succeeded', 90_000);
     recorder.stop();
-    expect(condition(done, 'Admitted')).toMatchObject({ status: 'True', message: `admitted again after a preemption by ClusterQueue ${cqA} (flavor ${n.flavor} for memory, nvidia.com/gpu)` });
+    expect(condition(done, 'Admitted')).toMatchObject({
+      status: 'True',
+      message: `admitted again after a preemption by ClusterQueue ${cqA} (flavor ${n.flavor} for memory, nvidia.com/gpu)`,
+    });
     expect(done.status!.preemptions).toBe(1);
     // Running, Queued (reclaimed), Running again (after Pending while its new pod starts), Succeeded.
     const runs = recorder.phases.filter((p) => p !== 'Pending').filter((p, i, all) => p !== all[i - 1]);

@@ -37,12 +37,24 @@ type Ftj = {
     result?: { digest?: string; uri?: string };
   };
 };
-type Pod = { metadata: { name: string; uid: string; creationTimestamp: string }; status: { phase: string; containerStatuses?: { state?: { terminated?: { exitCode: number } } }[] } };
+type Pod = {
+  metadata: { name: string; uid: string; creationTimestamp: string };
+  status: { phase: string; containerStatuses?: { state?: { terminated?: { exitCode: number } } }[] };
+};
 
 const TRAINER_IMAGE = 'ghcr.io/loraplane/trainer:0.1.0';
 const BUCKET = 'adapters';
 /** A short run with frequent checkpoints (as test/trainer/finetune-tiny.yaml, a few steps longer): checkpoint-3 exists well before the end, so the preemption lands mid-run. */
-const TRAINING = { maxSteps: 18, batchSize: 4, gradientAccumulationSteps: 2, learningRate: 0.002, maxSeqLength: 256, evalSteps: 4, saveSteps: 3, saveTotalLimit: 2 };
+const TRAINING = {
+  maxSteps: 18,
+  batchSize: 4,
+  gradientAccumulationSteps: 2,
+  learningRate: 0.002,
+  maxSeqLength: 256,
+  evalSteps: 4,
+  saveSteps: 3,
+  saveTotalLimit: 2,
+};
 
 let kc: KubeConfig;
 let kueue: KueueProcess | undefined;
@@ -85,7 +97,9 @@ function urgentFtj(name: string): Json {
 const getFtj = (ns: string, name: string) => getJson<Ftj>(['get', 'ftj', name, '-n', ns]);
 const condition = (ftj: Ftj, type: string) => ftj.status?.conditions?.find((c) => c.type === type);
 const podsOf = async (ns: string, name: string) =>
-  (await getJson<{ items: Pod[] }>(['get', 'pods', '-n', ns, '-l', `loraplane.io/finetunejob=${name}`])).items.sort((a, b) => a.metadata.creationTimestamp.localeCompare(b.metadata.creationTimestamp));
+  (await getJson<{ items: Pod[] }>(['get', 'pods', '-n', ns, '-l', `loraplane.io/finetunejob=${name}`])).items.sort((a, b) =>
+    a.metadata.creationTimestamp.localeCompare(b.metadata.creationTimestamp),
+  );
 
 function waitForFtj(ns: string, name: string, what: string, ok: (f: Ftj) => boolean, timeoutMs = 60_000): Promise<Ftj> {
   return waitFor(
@@ -104,7 +118,13 @@ async function sha256Of(key: string): Promise<string> {
 }
 
 const checkpointsAt = (prefix: string) =>
-  new CheckpointStore({ client: s3, bucket: BUCKET, outputPrefix: prefix, stateDir: join(clusterDir(), 'kueue-preemption-state'), log: pino({ level: 'silent' }) }).list();
+  new CheckpointStore({
+    client: s3,
+    bucket: BUCKET,
+    outputPrefix: prefix,
+    stateDir: join(clusterDir(), 'kueue-preemption-state'),
+    log: pino({ level: 'silent' }),
+  }).list();
 
 const containerLog = (ns: string, pod: Pod) => {
   const file = join(podDir(ns, pod.metadata.name, pod.metadata.uid), 'container.log');
@@ -147,11 +167,19 @@ describe('Kueue priority preemption of a real fine-tune', () => {
     // The same spec, uninterrupted (no queue), beside the low-priority one.
     await mustKubectl(['apply', '-n', solo, '-f', '-'], toYaml(realFtj('sweep', soloPrefix)));
     const recorder = await recordPhases(kc, team, 'sweep');
-    await mustKubectl(['apply', '-n', team, '-f', '-'], toYaml(realFtj('sweep', lowPrefix, { queueName: n.localQueue, workloadPriorityClassName: n.priority.low })));
+    await mustKubectl(
+      ['apply', '-n', team, '-f', '-'],
+      toYaml(realFtj('sweep', lowPrefix, { queueName: n.localQueue, workloadPriorityClassName: n.priority.low })),
+    );
     const running = await waitForFtj(team, 'sweep', 'Running, admitted', (f) => f.status?.phase === 'Running' && condition(f, 'Admitted')?.status === 'True');
     expect(condition(running, 'Admitted')!.message).toBe(`admitted by ClusterQueue ${clusterQueue} (flavor ${n.flavor} for memory, nvidia.com/gpu)`);
     // Kueue took the priority from the Job's label.
-    const workloads = await getJson<{ items: { spec: { priorityClassRef?: { name: string }; priority?: number } }[] }>(['get', 'workloads.kueue.x-k8s.io', '-n', team]);
+    const workloads = await getJson<{ items: { spec: { priorityClassRef?: { name: string }; priority?: number } }[] }>([
+      'get',
+      'workloads.kueue.x-k8s.io',
+      '-n',
+      team,
+    ]);
     expect(workloads.items).toHaveLength(1);
     expect(workloads.items[0]!.spec).toMatchObject({ priorityClassRef: { name: n.priority.low }, priority: 100 });
     // The first trainer pod (the Job controller deletes it when Kueue suspends the Job; its log stays on the node).
@@ -167,7 +195,12 @@ describe('Kueue priority preemption of a real fine-tune', () => {
     await mustKubectl(['apply', '-n', team, '-f', '-'], toYaml(urgentFtj('urgent')));
 
     // Kueue preempts the low one: Preempted, by whom, in Kueue's words; the Job suspended, the trainer stopped.
-    const preempted = await waitForFtj(team, 'sweep', 'Queued after a preemption', (f) => f.status?.phase === 'Queued' && condition(f, 'Admitted')?.reason === 'Preempted');
+    const preempted = await waitForFtj(
+      team,
+      'sweep',
+      'Queued after a preemption',
+      (f) => f.status?.phase === 'Queued' && condition(f, 'Admitted')?.reason === 'Preempted',
+    );
     const byUrgent = `preempted by FineTuneJob ${team}/urgent (InClusterQueue): Preempted to accommodate a workload`;
     expect(condition(preempted, 'Admitted')).toMatchObject({ status: 'False', reason: 'Preempted', message: expect.stringContaining(byUrgent) });
     expect(condition(preempted, 'Admitted')!.message).toMatch(/due to prioritization in the ClusterQueue/);
@@ -193,7 +226,11 @@ describe('Kueue priority preemption of a real fine-tune', () => {
     const pods = (await podsOf(team, 'sweep')).filter((p) => p.metadata.uid !== first!.metadata.uid);
     expect(pods).toHaveLength(1);
     const secondLog = containerLog(team, pods[0]!);
-    expect(secondLog).toMatch(new RegExp(`"step":${checkpointStep},"uri":"s3://${BUCKET}/${lowPrefix}/checkpoints/checkpoint-${checkpointStep}/"\\},"msg":"restored the newest checkpoint from storage"`));
+    expect(secondLog).toMatch(
+      new RegExp(
+        `"step":${checkpointStep},"uri":"s3://${BUCKET}/${lowPrefix}/checkpoints/checkpoint-${checkpointStep}/"\\},"msg":"restored the newest checkpoint from storage"`,
+      ),
+    );
     expect(secondLog).toMatch(new RegExp(`"step":${checkpointStep},.*"msg":"resuming from checkpoint"`));
 
     // Running, Queued (preempted), Running again, Succeeded; re-admitted after one preemption.
@@ -202,11 +239,21 @@ describe('Kueue priority preemption of a real fine-tune', () => {
     const requeued = recorder.phases.indexOf('Queued', firstRun);
     expect(requeued).toBeGreaterThan(firstRun);
     expect(recorder.phases.indexOf('Running', requeued)).toBeGreaterThan(requeued);
-    expect(condition(done, 'Admitted')).toMatchObject({ status: 'True', message: `admitted again after a preemption by ClusterQueue ${clusterQueue} (flavor ${n.flavor} for memory, nvidia.com/gpu)` });
+    expect(condition(done, 'Admitted')).toMatchObject({
+      status: 'True',
+      message: `admitted again after a preemption by ClusterQueue ${clusterQueue} (flavor ${n.flavor} for memory, nvidia.com/gpu)`,
+    });
     expect(done.status!.preemptions).toBe(1);
     // A preemption is not a failed attempt.
     expect(done.status!.attempts).toBe(1);
-    const events = await getJson<{ items: { reason: string; message: string; involvedObject: { name: string } }[] }>(['get', 'events', '-n', team, '--field-selector', 'involvedObject.kind=FineTuneJob,involvedObject.name=sweep']);
+    const events = await getJson<{ items: { reason: string; message: string; involvedObject: { name: string } }[] }>([
+      'get',
+      'events',
+      '-n',
+      team,
+      '--field-selector',
+      'involvedObject.kind=FineTuneJob,involvedObject.name=sweep',
+    ]);
     expect(events.items.map((e) => e.reason)).toContain('Preempted');
 
     // The adapter is the uninterrupted run's, byte for byte.

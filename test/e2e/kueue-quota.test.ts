@@ -43,7 +43,8 @@ function queuedFtj(name: string, gpus: number, seconds: number, queueName = name
 
 const getFtj = (ns: string, name: string) => getJson<Ftj>(['get', 'ftj', name, '-n', ns]);
 const condition = (ftj: Ftj, type: string) => ftj.status?.conditions?.find((c) => c.type === type);
-const jobOf = async (ns: string, name: string) => (await getJson<{ items: Job[] }>(['get', 'jobs', '-n', ns, '-l', `loraplane.io/finetunejob=${name}`])).items[0];
+const jobOf = async (ns: string, name: string) =>
+  (await getJson<{ items: Job[] }>(['get', 'jobs', '-n', ns, '-l', `loraplane.io/finetunejob=${name}`])).items[0];
 const podsOf = async (ns: string, name: string) => (await getJson<{ items: Pod[] }>(['get', 'pods', '-n', ns, '-l', `loraplane.io/finetunejob=${name}`])).items;
 
 function waitForFtj(ns: string, name: string, what: string, ok: (f: Ftj) => boolean, timeoutMs = 60_000): Promise<Ftj> {
@@ -78,12 +79,16 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await operator?.stop();
-  if (platform) await deletePlatform(platform, platform.teams.map((t) => t.namespace));
+  if (platform)
+    await deletePlatform(
+      platform,
+      platform.teams.map((t) => t.namespace),
+    );
   await kueue?.stop();
 });
 
 describe('FineTuneJobs in a Kueue ClusterQueue with 4 GPUs', () => {
-  it('two 2-GPU jobs run, a third stays Queued with Kueue\'s message, and runs when the first finishes', async () => {
+  it("two 2-GPU jobs run, a third stays Queued with Kueue's message, and runs when the first finishes", async () => {
     const n = names(platform);
     const clusterQueue = n.clusterQueue(platform.teams[0]!);
     await mustKubectl(['apply', '-n', teamA, '-f', '-'], toYaml(queuedFtj('first', 2, 20)));
@@ -92,7 +97,11 @@ describe('FineTuneJobs in a Kueue ClusterQueue with 4 GPUs', () => {
     for (const name of ['first', 'second']) {
       const running = await waitForFtj(teamA, name, 'Running', (f) => f.status?.phase === 'Running');
       // Admitted by Kueue, in the status: which ClusterQueue, which flavor.
-      expect(condition(running, 'Admitted')).toMatchObject({ status: 'True', reason: 'Admitted', message: `admitted by ClusterQueue ${clusterQueue} (flavor ${n.flavor} for memory, nvidia.com/gpu)` });
+      expect(condition(running, 'Admitted')).toMatchObject({
+        status: 'True',
+        reason: 'Admitted',
+        message: `admitted by ClusterQueue ${clusterQueue} (flavor ${n.flavor} for memory, nvidia.com/gpu)`,
+      });
       expect(running.status!.admission).toMatchObject({ clusterQueue, flavors: { 'nvidia.com/gpu': n.flavor } });
       // Kueue unsuspended the Job and put the flavor's node labels on its pods; the operator left both alone.
       const job = (await jobOf(teamA, name))!;
@@ -104,10 +113,19 @@ describe('FineTuneJobs in a Kueue ClusterQueue with 4 GPUs', () => {
 
     const recorder = await recordPhases(kc, teamA, 'third');
     await mustKubectl(['apply', '-n', teamA, '-f', '-'], toYaml(queuedFtj('third', 2, 1)));
-    const insufficient = new RegExp(`^couldn't assign flavors to pod set main: insufficient unused quota for nvidia\\.com/gpu in flavor ${n.flavor}, 2 more needed`);
-    const queued = await waitForFtj(teamA, 'third', "Queued with Kueue's reason", (f) => f.status?.phase === 'Queued' && insufficient.test(condition(f, 'Admitted')?.message ?? ''));
+    const insufficient = new RegExp(
+      `^couldn't assign flavors to pod set main: insufficient unused quota for nvidia\\.com/gpu in flavor ${n.flavor}, 2 more needed`,
+    );
+    const queued = await waitForFtj(
+      teamA,
+      'third',
+      "Queued with Kueue's reason",
+      (f) => f.status?.phase === 'Queued' && insufficient.test(condition(f, 'Admitted')?.message ?? ''),
+    );
     expect(condition(queued, 'Admitted')).toMatchObject({ status: 'False', reason: 'Pending', message: expect.stringMatching(insufficient) });
-    expect(queued.status!.message).toMatch(new RegExp(`^waiting for Kueue to admit the Job from LocalQueue ${n.localQueue}: couldn't assign flavors to pod set main: insufficient unused quota`));
+    expect(queued.status!.message).toMatch(
+      new RegExp(`^waiting for Kueue to admit the Job from LocalQueue ${n.localQueue}: couldn't assign flavors to pod set main: insufficient unused quota`),
+    );
     expect(condition(queued, 'Suspended')).toMatchObject({ status: 'True', reason: 'WaitingForAdmission' });
     expect(queued.status!.admission).toBeUndefined();
     // The status says what Kueue's own Workload says.
@@ -136,7 +154,9 @@ describe('FineTuneJobs in a Kueue ClusterQueue with 4 GPUs', () => {
     await waitForFtj(teamA, 'pausable', 'Running', (f) => f.status?.phase === 'Running');
     const job = (await jobOf(teamA, 'pausable'))!;
     const workloadOf = async () =>
-      (await getJson<{ items: (Workload & { spec: { active?: boolean } })[] }>(['get', 'workloads.kueue.x-k8s.io', '-n', teamA])).items.find((w) => w.metadata.name.includes(job.metadata.name))!;
+      (await getJson<{ items: (Workload & { spec: { active?: boolean } })[] }>(['get', 'workloads.kueue.x-k8s.io', '-n', teamA])).items.find((w) =>
+        w.metadata.name.includes(job.metadata.name),
+      )!;
 
     await mustKubectl(['patch', 'ftj', 'pausable', '-n', teamA, '--type=merge', '-p', '{"spec":{"suspend":true}}']);
     const suspended = await waitForFtj(teamA, 'pausable', 'Suspended', (f) => f.status?.phase === 'Suspended');
@@ -148,7 +168,14 @@ describe('FineTuneJobs in a Kueue ClusterQueue with 4 GPUs', () => {
     // Kueue and the operator agree: the Job stays suspended, with one suspension, not a tug of war.
     await new Promise((r) => setTimeout(r, 3000));
     expect((await jobOf(teamA, 'pausable'))!.spec.suspend).toBe(true);
-    const events = await getJson<{ items: { reason: string; involvedObject: { name: string } }[] }>(['get', 'events', '-n', teamA, '--field-selector', 'involvedObject.kind=FineTuneJob']);
+    const events = await getJson<{ items: { reason: string; involvedObject: { name: string } }[] }>([
+      'get',
+      'events',
+      '-n',
+      teamA,
+      '--field-selector',
+      'involvedObject.kind=FineTuneJob',
+    ]);
     expect(events.items.filter((e) => e.involvedObject.name === 'pausable' && e.reason === 'Suspending')).toHaveLength(1);
 
     await mustKubectl(['patch', 'ftj', 'pausable', '-n', teamA, '--type=merge', '-p', '{"spec":{"suspend":false}}']);
@@ -165,9 +192,16 @@ describe('FineTuneJobs in a Kueue ClusterQueue with 4 GPUs', () => {
     expect(ftj.status!.message).toBe("waiting for Kueue to admit the Job from LocalQueue no-such-queue: LocalQueue no-such-queue doesn't exist");
     expect(condition(ftj, 'Suspended')).toMatchObject({ status: 'True', reason: 'Inadmissible' });
     const events = await getJson<{ items: { type: string; reason: string; message: string; involvedObject: { name: string } }[] }>([
-      'get', 'events', '-n', teamA, '--field-selector', 'involvedObject.kind=FineTuneJob,involvedObject.name=nowhere',
+      'get',
+      'events',
+      '-n',
+      teamA,
+      '--field-selector',
+      'involvedObject.kind=FineTuneJob,involvedObject.name=nowhere',
     ]);
-    expect(events.items).toContainEqual(expect.objectContaining({ type: 'Warning', reason: 'Inadmissible', message: expect.stringContaining("LocalQueue no-such-queue doesn't exist") }));
+    expect(events.items).toContainEqual(
+      expect.objectContaining({ type: 'Warning', reason: 'Inadmissible', message: expect.stringContaining("LocalQueue no-such-queue doesn't exist") }),
+    );
   });
 
   it('Kueue logged no errors', () => {

@@ -103,11 +103,16 @@ describe('leader election', () => {
     let first: OperatorProcess | undefined;
     let killed: Promise<number | null> | undefined;
     const firstJob = new Promise<void>((resolve) => {
-      void new Watch(loadKubeConfig()).watch(`/apis/batch/v1/namespaces/${ns}/jobs`, {}, (type: string) => {
-        if (type !== 'ADDED') return;
-        if (first && !killed) killed = first.kill();
-        resolve();
-      }, () => {});
+      void new Watch(loadKubeConfig()).watch(
+        `/apis/batch/v1/namespaces/${ns}/jobs`,
+        {},
+        (type: string) => {
+          if (type !== 'ADDED') return;
+          if (first && !killed) killed = first.kill();
+          resolve();
+        },
+        () => {},
+      );
     });
     first = await start('crashy', { LEASE_NAME: lease, MAX_CONCURRENT_RECONCILES: '1' });
     await firstJob;

@@ -73,10 +73,13 @@ describe('LoraAdapter verification', () => {
     let verifiedAt = ready.status!.verifiedAt!;
     for (let i = 0; i < 2; i++) {
       const prev = verifiedAt;
-      verifiedAt = await waitFor(async () => {
-        const at = (await getAdapter(ns, 'support-v1')).status!.verifiedAt!;
-        return at > prev ? at : undefined;
-      }, { timeoutMs: 20_000, description: `verifiedAt later than ${prev}` });
+      verifiedAt = await waitFor(
+        async () => {
+          const at = (await getAdapter(ns, 'support-v1')).status!.verifiedAt!;
+          return at > prev ? at : undefined;
+        },
+        { timeoutMs: 20_000, description: `verifiedAt later than ${prev}` },
+      );
     }
     const reads = accessLog(bucket).filter((r) => r.op === 's3_GetObject' && r.key === `${prefix}/adapter_model.safetensors`);
     expect(reads.map((r) => r.status)).toEqual([200]);
@@ -151,7 +154,9 @@ describe('LoraAdapter verification', () => {
   it('an adapter trained on another base model fails with BaseModelMismatch', async () => {
     const { ns } = await declared('other-base', { baseModel: 'Qwen/Qwen2.5-7B-Instruct' });
     const a = await waitForReady(ns, 'other-base', 'False', 'BaseModelMismatch');
-    expect(condition(a, 'Ready')!.message).toBe(`adapter_config.json was trained on base model "${BASE_MODEL}", spec.baseModel.name is "Qwen/Qwen2.5-7B-Instruct"`);
+    expect(condition(a, 'Ready')!.message).toBe(
+      `adapter_config.json was trained on base model "${BASE_MODEL}", spec.baseModel.name is "Qwen/Qwen2.5-7B-Instruct"`,
+    );
     expect(a.status!.phase).toBe('Failed');
     expect((await adapterEvents(ns, 'other-base')).map((e) => [e.type, e.reason])).toEqual([['Warning', 'BaseModelMismatch']]);
   });
@@ -181,7 +186,17 @@ describe('LoraAdapter verification', () => {
 
   it('the API server rejects a change of spec.source', async () => {
     const { ns } = await declared('immutable');
-    const r = await kubectl(['patch', 'lora', 'immutable', '-n', ns, '--type', 'merge', '-p', JSON.stringify({ spec: { source: { s3: { prefix: 'elsewhere' } } } })]);
+    const r = await kubectl([
+      'patch',
+      'lora',
+      'immutable',
+      '-n',
+      ns,
+      '--type',
+      'merge',
+      '-p',
+      JSON.stringify({ spec: { source: { s3: { prefix: 'elsewhere' } } } }),
+    ]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('spec.source is immutable; create a new object instead');
   });

@@ -9,7 +9,10 @@ import { recordPhases } from './support/phases.js';
 import { exampleDocs, freshNamespace, getJson, installCrds, mustKubectl, toYaml, type Json } from './support/resources.js';
 
 type Ftj = { metadata: { uid: string; name: string }; spec: Json; status?: Json & { phase?: string; message?: string; conditions?: Json[] } };
-type Job = { metadata: { name: string; ownerReferences: Json[]; labels: Record<string, string> }; spec: Json & { suspend?: boolean; template: { spec: Json } } };
+type Job = {
+  metadata: { name: string; ownerReferences: Json[]; labels: Record<string, string> };
+  spec: Json & { suspend?: boolean; template: { spec: Json } };
+};
 type Pod = { metadata: { name: string }; spec: { nodeName?: string }; status: { phase: string } };
 
 const EXAMPLE = new URL('../../examples/finetune.yaml', import.meta.url).pathname;
@@ -29,10 +32,8 @@ const withTrainerEnv = (env: Record<string, string>) => (s: Spec) => {
 };
 const getFtj = (ns: string, name: string) => getJson<Ftj>(['get', 'ftj', name, '-n', ns]);
 const condition = (ftj: Ftj, type: string) => ftj.status?.conditions?.find((c) => c.type === type) as Json | undefined;
-const jobsOf = async (ns: string, name: string) =>
-  (await getJson<{ items: Job[] }>(['get', 'jobs', '-n', ns, '-l', `loraplane.io/finetunejob=${name}`])).items;
-const podsOf = async (ns: string, name: string) =>
-  (await getJson<{ items: Pod[] }>(['get', 'pods', '-n', ns, '-l', `loraplane.io/finetunejob=${name}`])).items;
+const jobsOf = async (ns: string, name: string) => (await getJson<{ items: Job[] }>(['get', 'jobs', '-n', ns, '-l', `loraplane.io/finetunejob=${name}`])).items;
+const podsOf = async (ns: string, name: string) => (await getJson<{ items: Pod[] }>(['get', 'pods', '-n', ns, '-l', `loraplane.io/finetunejob=${name}`])).items;
 
 async function applyInFreshNamespace(prefix: string, ftj: Json): Promise<string> {
   const ns = await freshNamespace(prefix);
@@ -102,7 +103,10 @@ describe('FineTuneJob → trainer Job on a GPU node', () => {
   });
 
   it('stays Pending with a condition naming the GPU shortage when no node has enough GPUs', async () => {
-    const ns = await applyInFreshNamespace('too-big', ftjFrom('too-big', (s) => (s.resources.gpus = 16)));
+    const ns = await applyInFreshNamespace(
+      'too-big',
+      ftjFrom('too-big', (s) => (s.resources.gpus = 16)),
+    );
     const ftj = await waitFor(
       async () => {
         const f = await getFtj(ns, 'too-big');
@@ -151,7 +155,10 @@ describe('FineTuneJob → trainer Job on a GPU node', () => {
   });
 
   it('reports an image that cannot be pulled', async () => {
-    const ns = await applyInFreshNamespace('image', ftjFrom('bad-image', (s) => (s.trainer = { image: 'registry.invalid/loraplane/nope:1' })));
+    const ns = await applyInFreshNamespace(
+      'image',
+      ftjFrom('bad-image', (s) => (s.trainer = { image: 'registry.invalid/loraplane/nope:1' })),
+    );
     const ftj = await waitFor(
       async () => {
         const f = await getFtj(ns, 'bad-image');
@@ -180,7 +187,10 @@ describe('FineTuneJob → trainer Job on a GPU node', () => {
   });
 
   it('creates the Job suspended with the Kueue queue label when a queue is named', async () => {
-    const ns = await applyInFreshNamespace('kueue', ftjFrom('queued', (s) => (s.queueName = 'gpu-queue')));
+    const ns = await applyInFreshNamespace(
+      'kueue',
+      ftjFrom('queued', (s) => (s.queueName = 'gpu-queue')),
+    );
     const ftj = await waitForPhase(ns, 'queued', 'Queued');
     expect(condition(ftj, 'Suspended')).toMatchObject({ status: 'True', reason: 'WaitingForAdmission' });
     const [job] = await jobsOf(ns, 'queued');

@@ -50,7 +50,9 @@ const fineTuneJob = (name: string, edit: (spec: Spec) => void = () => {}): Json 
   edit(ftj.spec);
   return { ...ftj, metadata: { name } };
 };
-type Ftj = { status?: Json & { phase?: string; message?: string; attempts?: number; result?: Json; conditions?: { type: string; reason: string; message: string }[] } };
+type Ftj = {
+  status?: Json & { phase?: string; message?: string; attempts?: number; result?: Json; conditions?: { type: string; reason: string; message: string }[] };
+};
 const getFtj = (name: string) => getJson<Ftj>(['get', 'ftj', name, '-n', teamB]);
 const waitForFtj = (name: string, phase: string, timeoutMs = 60_000) =>
   waitFor(
@@ -195,7 +197,9 @@ describe('env override', () => {
     await applyAsTeamB(fineTuneJob('moved', (s) => (s.trainer.env = [{ name: 'STANDIN_ADAPTER_URI', value: elsewhere }])));
     const failed = await waitForFtj('moved', 'Failed');
     expect(failed.status!.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ reason: 'ResultMismatch' });
-    expect(failed.status!.message).toBe(`the trainer reported an adapter at ${elsewhere}, not at spec.output (s3://${bucket}/${teamB}/out/moved/); nothing was published`);
+    expect(failed.status!.message).toBe(
+      `the trainer reported an adapter at ${elsewhere}, not at spec.output (s3://${bucket}/${teamB}/out/moved/); nothing was published`,
+    );
     expect((await kubectl(['get', 'lora', 'support-assistant-v1', '-n', teamB])).code).not.toBe(0);
   });
 });

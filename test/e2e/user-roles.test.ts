@@ -59,16 +59,24 @@ beforeAll(async () => {
   expect(roleNames).toEqual([`${RELEASE}-loraplane-view`, `${RELEASE}-loraplane-edit`]);
   await mustKubectl(['apply', '-f', '-'], rendered);
 
-  for (const [who, builtIn] of [['viewer', 'view'], ['editor', 'edit'], ['admin', 'admin']] as const) {
+  for (const [who, builtIn] of [
+    ['viewer', 'view'],
+    ['editor', 'edit'],
+    ['admin', 'admin'],
+  ] as const) {
     const name = `${team}-${who}`;
     users[who] = await makeUser(name);
     await mustKubectl(['apply', '-n', team, '-f', '-'], toYaml(roleBinding(`${who}s`, builtIn, name)));
   }
   // The aggregation controller copies the rules into the built-in roles shortly after they appear.
-  await waitFor(async () => (await can(users.viewer, 'list', FTJ, team)) && (await can(users.editor, 'create', LORA, team)) && (await can(users.admin, 'create', FTJ, team)), {
-    timeoutMs: 30_000,
-    description: 'the user roles aggregated into view, edit and admin',
-  });
+  await waitFor(
+    async () =>
+      (await can(users.viewer, 'list', FTJ, team)) && (await can(users.editor, 'create', LORA, team)) && (await can(users.admin, 'create', FTJ, team)),
+    {
+      timeoutMs: 30_000,
+      description: 'the user roles aggregated into view, edit and admin',
+    },
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -92,7 +100,8 @@ describe('a user bound to the built-in edit role in one namespace', () => {
 
   it('has no rights on them in another namespace', async () => {
     for (const resource of [FTJ, LORA]) {
-      for (const verb of ['create', 'delete', 'get', 'list']) expect(await can(users.editor, verb, resource, other), `${verb} ${resource} in ${other}`).toBe(false);
+      for (const verb of ['create', 'delete', 'get', 'list'])
+        expect(await can(users.editor, verb, resource, other), `${verb} ${resource} in ${other}`).toBe(false);
     }
   });
 

@@ -114,8 +114,9 @@ TEST(CudaKernels, LoraForwardAndBackwardWithAndWithoutDropout) {
     for (Backend* be : {b.cpu.get(), b.f32.get(), b.bf16.get()}) {
       Buffer<float> xb = on(*be, x), Ab = on(*be, A), Bb = on(*be, Bw), y = on(*be, y0), dyb = on(*be, dy),
                     dx = on(*be, dx0), h = zeros<float>(*be, static_cast<size_t>(N) * r),
-                    dh = zeros<float>(*be, static_cast<size_t>(N) * r), xd = zeros<float>(*be, static_cast<size_t>(N) * in),
-                    dA = zeros<float>(*be, A.size()), dB = zeros<float>(*be, Bw.size());
+                    dh = zeros<float>(*be, static_cast<size_t>(N) * r),
+                    xd = zeros<float>(*be, static_cast<size_t>(N) * in), dA = zeros<float>(*be, A.size()),
+                    dB = zeros<float>(*be, Bw.size());
       Buffer<uint8_t> mask = zeros<uint8_t>(*be, static_cast<size_t>(N) * in);
       if (dropout) be->lora_dropout_mask(mask.data(), static_cast<int64_t>(N) * in, p, 42, 7);
       const uint8_t* m = dropout ? mask.data() : nullptr;
@@ -140,8 +141,9 @@ TEST(CudaKernels, LoraForwardAndBackwardWithAndWithoutDropout) {
 TEST(CudaKernels, RmsnormRopeSwigluEmbeddingAdd) {
   Backends b;
   const int N = 37, C = 520, NH = 6, HD = 64, V = 300;
-  const std::vector<float> x = randn(static_cast<size_t>(N) * C, 14), w = randn(C, 15, 0.1f), dout = randn(x.size(), 16),
-                           acc = randn(x.size(), 17), q = randn(static_cast<size_t>(N) * NH * HD, 18),
+  const std::vector<float> x = randn(static_cast<size_t>(N) * C, 14), w = randn(C, 15, 0.1f),
+                           dout = randn(x.size(), 16), acc = randn(x.size(), 17),
+                           q = randn(static_cast<size_t>(N) * NH * HD, 18),
                            ang = randn(static_cast<size_t>(N) * HD / 2, 19, 3.f),
                            table = randn(static_cast<size_t>(V) * C, 20);
   std::vector<float> cosv(ang.size()), sinv(ang.size()), wp(w);
@@ -151,14 +153,15 @@ TEST(CudaKernels, RmsnormRopeSwigluEmbeddingAdd) {
   }
   for (float& v : wp) v += 1.f;
   std::vector<int32_t> tok(N);
-  for (int i = 0; i < N; ++i) tok[static_cast<size_t>(i)] = (i * 37 + static_cast<int>(gpu_testing::run_seed() % 97)) % V;
+  for (int i = 0; i < N; ++i)
+    tok[static_cast<size_t>(i)] = (i * 37 + static_cast<int>(gpu_testing::run_seed() % 97)) % V;
   std::vector<std::vector<float>> ref;
   for (Backend* be : {b.cpu.get(), b.f32.get(), b.bf16.get()}) {
     const auto tw = be->frozen_weight(nullptr, table.data(), V, C);
     Buffer<float> xb = on(*be, x), wb = on(*be, wp), db = on(*be, dout), y = zeros<float>(*be, x.size()),
-                  rstd = zeros<float>(*be, N), dx = on(*be, acc), qb = on(*be, q), cb = on(*be, cosv), sb = on(*be, sinv),
-                  qr = zeros<float>(*be, q.size()), dq = zeros<float>(*be, q.size()), act = zeros<float>(*be, x.size()),
-                  dg = zeros<float>(*be, x.size()), du = zeros<float>(*be, x.size()),
+                  rstd = zeros<float>(*be, N), dx = on(*be, acc), qb = on(*be, q), cb = on(*be, cosv),
+                  sb = on(*be, sinv), qr = zeros<float>(*be, q.size()), dq = zeros<float>(*be, q.size()),
+                  act = zeros<float>(*be, x.size()), dg = zeros<float>(*be, x.size()), du = zeros<float>(*be, x.size()),
                   emb = zeros<float>(*be, static_cast<size_t>(N) * C), sum = zeros<float>(*be, x.size());
     Buffer<int32_t> tk = on(*be, tok);
     be->rmsnorm_forward(y.data(), rstd.data(), xb.data(), wb.data(), N, C, 1e-5f);
@@ -176,8 +179,10 @@ TEST(CudaKernels, RmsnormRopeSwigluEmbeddingAdd) {
       ref = got;
       continue;
     }
-    const char* names[] = {"rmsnorm out", "rmsnorm rstd", "rmsnorm dx (accumulate)", "rope forward", "rope backward",
-                           "swiglu forward", "swiglu dgate", "swiglu dup", "embedding", "add"};
+    const char* names[] = {"rmsnorm out",  "rmsnorm rstd",  "rmsnorm dx (accumulate)",
+                           "rope forward", "rope backward", "swiglu forward",
+                           "swiglu dgate", "swiglu dup",    "embedding",
+                           "add"};
     // These ops are fp32 in both precisions; only the embedding table is bf16 in bf16 precision.
     for (size_t i = 0; i < got.size(); ++i)
       expect_close((std::string(names[i]) + " " + precision_name(b, be)).c_str(), got[i], ref[i],
@@ -240,8 +245,8 @@ TEST(CudaKernels, AttentionForwardBackwardAndDecode) {
       for (size_t i = 0; i < got.size(); ++i) {
         if (c.packed && i == 5) continue;  // decode knows no segments: compared on the unpacked cases
         // The decode kernel is fp32 in both precisions.
-        expect_close((std::string("attention ") + c.name + " " + names[i] + " " + precision_name(b, be)).c_str(), got[i],
-                     ref[i], i == 5 ? kFp32Tol : tolerance(b, be));
+        expect_close((std::string("attention ") + c.name + " " + names[i] + " " + precision_name(b, be)).c_str(),
+                     got[i], ref[i], i == 5 ? kFp32Tol : tolerance(b, be));
       }
     }
   }

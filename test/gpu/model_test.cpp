@@ -131,7 +131,8 @@ TEST(CudaModel, LongPackedBatchMatchesTheCpuBackend) {
     o.precision = k == 2 ? Precision::BF16 : Precision::F32;  // the CPU reference in fp32
     auto m = LlamaModel::load(dir.path(), o);
     std::vector<LoraParam>& ps = m->lora_params();
-    for (size_t i = 1; i < ps.size(); i += 2) ps[i].value = gpu_testing::randn(ps[i].value.size(), 500 + static_cast<uint32_t>(i), 0.02f);
+    for (size_t i = 1; i < ps.size(); i += 2)
+      ps[i].value = gpu_testing::randn(ps[i].value.size(), 500 + static_cast<uint32_t>(i), 0.02f);
     const LossStats s = m->forward_backward(b, scale);
     const double loss = s.loss_sum * scale;
     const auto& out = m->lora_params();

@@ -49,7 +49,19 @@ beforeAll(async () => {
 describe('helm lint', () => {
   it.each([
     ['default values', []],
-    ['served namespaces, monitors on, one replica', ['--set', `watchNamespaces={${SERVED.join(',')}}`, '--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.podMonitor.enabled=true', '--set', 'replicaCount=1']],
+    [
+      'served namespaces, monitors on, one replica',
+      [
+        '--set',
+        `watchNamespaces={${SERVED.join(',')}}`,
+        '--set',
+        'metrics.serviceMonitor.enabled=true',
+        '--set',
+        'metrics.podMonitor.enabled=true',
+        '--set',
+        'replicaCount=1',
+      ],
+    ],
     ['the dashboard on, the user roles off', ['--set', 'grafanaDashboard.enabled=true', '--set', 'rbac.aggregateClusterRoles=false']],
   ])('passes --strict with %s', async (_, args) => {
     const r = await helm(['lint', '--strict', CHART_DIR, ...args]);
@@ -63,7 +75,9 @@ describe('CRDs', () => {
     const files = readdirSync(join(repo, 'crds')).sort();
     expect(readdirSync(join(CHART_DIR, 'crds')).sort()).toEqual(files);
     for (const f of files) {
-      expect(readFileSync(join(CHART_DIR, 'crds', f), 'utf8'), `charts/loraplane/crds/${f} differs from crds/${f}`).toBe(readFileSync(join(repo, 'crds', f), 'utf8'));
+      expect(readFileSync(join(CHART_DIR, 'crds', f), 'utf8'), `charts/loraplane/crds/${f} differs from crds/${f}`).toBe(
+        readFileSync(join(repo, 'crds', f), 'utf8'),
+      );
     }
   });
 });
@@ -105,7 +119,10 @@ describe('operator Deployment', () => {
     expect(c.ports).toEqual([{ name: 'http', containerPort: PORT, protocol: 'TCP' }]);
     expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
     expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
-    const moved = renderChart({ http: { host: '0.0.0.0', port: 9443 } }).then((o) => [containerOf(o).ports?.[0]?.containerPort, loadConfig(envOf(o)).HTTP_PORT]);
+    const moved = renderChart({ http: { host: '0.0.0.0', port: 9443 } }).then((o) => [
+      containerOf(o).ports?.[0]?.containerPort,
+      loadConfig(envOf(o)).HTTP_PORT,
+    ]);
     return expect(moved).resolves.toEqual([9443, 9443]);
   });
 
@@ -190,8 +207,17 @@ describe('metrics', () => {
     expect(svc.spec.ports[0]!.targetPort).toBe('http');
     expect(defaults.filter((o) => o.apiVersion === 'monitoring.coreos.com/v1')).toEqual([]);
 
-    const on = await renderChart({ watchNamespaces: SERVED, metrics: { service: { type: 'ClusterIP', port: PORT }, serviceMonitor: { enabled: true, interval: '30s', scrapeTimeout: '10s', labels: { release: 'prom' } }, podMonitor: { enabled: true, interval: '15s', scrapeTimeout: '10s', labels: {} } } });
-    const sm = only(on, 'ServiceMonitor') as K8sObject & { spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string }[] } };
+    const on = await renderChart({
+      watchNamespaces: SERVED,
+      metrics: {
+        service: { type: 'ClusterIP', port: PORT },
+        serviceMonitor: { enabled: true, interval: '30s', scrapeTimeout: '10s', labels: { release: 'prom' } },
+        podMonitor: { enabled: true, interval: '15s', scrapeTimeout: '10s', labels: {} },
+      },
+    });
+    const sm = only(on, 'ServiceMonitor') as K8sObject & {
+      spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string }[] };
+    };
     expect(sm.metadata.labels?.release).toBe('prom');
     // A ServiceMonitor selects Services by their labels.
     expect(only(on, 'Service').metadata.labels).toMatchObject(sm.spec.selector.matchLabels);
@@ -214,7 +240,13 @@ describe('user roles', () => {
       .sort();
   /** What a RoleBinding to the built-in role would add: every user role aggregated into it. */
   const grantedBy = (objects: K8sObject[], builtIn: 'view' | 'edit' | 'admin') =>
-    [...new Set(userRoles(objects).filter((o) => aggregatedTo(o).includes(builtIn)).flatMap((o) => grants((o as K8sObject & Rules).rules)))].sort();
+    [
+      ...new Set(
+        userRoles(objects)
+          .filter((o) => aggregatedTo(o).includes(builtIn))
+          .flatMap((o) => grants((o as K8sObject & Rules).rules)),
+      ),
+    ].sort();
   const on = (resources: string[], verbs: string[]) => resources.flatMap((r) => verbs.map((v) => `loraplane.io/${r}:${v}`)).sort();
 
   it('ClusterRoles aggregated into view, edit and admin, whatever namespaces are served', () => {
@@ -236,7 +268,10 @@ describe('user roles', () => {
     expect(grantedBy(defaults, 'admin')).toEqual(grantedBy(defaults, 'edit'));
     for (const role of userRoles(defaults)) {
       const g = grants((role as K8sObject & Rules).rules);
-      expect(g.filter((x) => /\/status:(?!get|list|watch)/.test(x) || x.includes('/finalizers') || x.includes('*')), role.metadata.name).toEqual([]);
+      expect(
+        g.filter((x) => /\/status:(?!get|list|watch)/.test(x) || x.includes('/finalizers') || x.includes('*')),
+        role.metadata.name,
+      ).toEqual([]);
     }
   });
 
@@ -258,9 +293,16 @@ describe('Grafana dashboard', () => {
 
   it('off by default; on, a ConfigMap with the sidecar label holding charts/loraplane/dashboards/loraplane.json', async () => {
     expect(defaults.filter((o) => o.kind === 'ConfigMap')).toEqual([]);
-    const on = await renderChart({ grafanaDashboard: { enabled: true, namespace: '', labels: { grafana_dashboard: '1' }, annotations: { grafana_folder: 'GPU' } } });
+    const on = await renderChart({
+      grafanaDashboard: { enabled: true, namespace: '', labels: { grafana_dashboard: '1' }, annotations: { grafana_folder: 'GPU' } },
+    });
     const cm = only(on, 'ConfigMap') as K8sObject & { metadata: { annotations?: Record<string, string> }; data: Record<string, string> };
-    expect(cm.metadata).toMatchObject({ name: 'lp-loraplane-dashboard', namespace: RELEASE_NAMESPACE, labels: { grafana_dashboard: '1' }, annotations: { grafana_folder: 'GPU' } });
+    expect(cm.metadata).toMatchObject({
+      name: 'lp-loraplane-dashboard',
+      namespace: RELEASE_NAMESPACE,
+      labels: { grafana_dashboard: '1' },
+      annotations: { grafana_folder: 'GPU' },
+    });
     expect(Object.keys(cm.data)).toEqual(['loraplane.json']);
     expect(JSON.parse(cm.data['loraplane.json']!)).toEqual(dashboard);
 

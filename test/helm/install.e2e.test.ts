@@ -13,7 +13,11 @@ import { installedOperator, type InstalledOperator } from './installed-operator.
 const RELEASE = 'lp';
 const TRAINER_SA = 'loraplane-trainer';
 /** What every authenticated user may do (system:basic-user): review its own access. */
-const SELF_REVIEWS = ['selfsubjectaccessreviews.authorization.k8s.io', 'selfsubjectreviews.authentication.k8s.io', 'selfsubjectrulesreviews.authorization.k8s.io'];
+const SELF_REVIEWS = [
+  'selfsubjectaccessreviews.authorization.k8s.io',
+  'selfsubjectreviews.authentication.k8s.io',
+  'selfsubjectrulesreviews.authorization.k8s.io',
+];
 
 let releaseNs: string;
 let served: string;
@@ -32,7 +36,12 @@ async function can(identity: string, verb: string, resource: string, namespace: 
 /** The rows of `kubectl auth can-i --list`: resource, non-resource URLs, resource names, verbs. */
 async function rulesOf(identity: string, namespace: string): Promise<string[]> {
   const out = await mustKubectl(['auth', 'can-i', '--list', '-n', namespace, identity]);
-  return out.split('\n').slice(1).map((l) => l.trim().replace(/\s+/g, ' ')).filter(Boolean).sort();
+  return out
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().replace(/\s+/g, ' '))
+    .filter(Boolean)
+    .sort();
 }
 
 beforeAll(async () => {
@@ -40,7 +49,19 @@ beforeAll(async () => {
   [releaseNs, served, unserved] = [await freshNamespace('lp-helm'), await freshNamespace('served'), await freshNamespace('unserved')];
   const [repository, tag] = TRAINER_STANDIN_IMAGE.split(':');
   await mustHelm(
-    ['install', RELEASE, CHART_DIR, '--namespace', releaseNs, '--set', `watchNamespaces={${served}}`, '--set', `trainer.image.repository=${repository}`, '--set', `trainer.image.tag=${tag}`],
+    [
+      'install',
+      RELEASE,
+      CHART_DIR,
+      '--namespace',
+      releaseNs,
+      '--set',
+      `watchNamespaces={${served}}`,
+      '--set',
+      `trainer.image.repository=${repository}`,
+      '--set',
+      `trainer.image.tag=${tag}`,
+    ],
     { kubeconfig: kubeconfigPath() },
   );
   installed = await installedOperator({ release: RELEASE, namespace: releaseNs, podName: 'helm-operator-0' });
@@ -56,7 +77,9 @@ describe('helm install', () => {
   it('serves the CRDs and creates the operator Deployment', async () => {
     await mustKubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/finetunejobs.loraplane.io', 'crd/loraadapters.loraplane.io']);
     expect(installed.deployment.spec?.replicas).toBe(2);
-    const status = JSON.parse(await mustHelm(['status', RELEASE, '--namespace', releaseNs, '-o', 'json'], { kubeconfig: kubeconfigPath() })) as { info: { status: string } };
+    const status = JSON.parse(await mustHelm(['status', RELEASE, '--namespace', releaseNs, '-o', 'json'], { kubeconfig: kubeconfigPath() })) as {
+      info: { status: string };
+    };
     expect(status.info.status).toBe('deployed');
   });
 });
@@ -95,7 +118,13 @@ describe('RBAC on the control plane', () => {
     expect(rules).toEqual(await rulesOf(as(served, 'default'), served));
     const resources = rules.map((r) => r.split(' ')[0]!).filter((r) => !r.startsWith('['));
     expect(resources.sort()).toEqual(SELF_REVIEWS);
-    for (const [verb, resource] of [['get', 'secrets'], ['get', 'pods'], ['get', 'configmaps'], ['patch', 'finetunejobs.loraplane.io/status'], ['create', 'pods']] as const) {
+    for (const [verb, resource] of [
+      ['get', 'secrets'],
+      ['get', 'pods'],
+      ['get', 'configmaps'],
+      ['patch', 'finetunejobs.loraplane.io/status'],
+      ['create', 'pods'],
+    ] as const) {
       expect(await can(trainer, verb, resource, served), `${verb} ${resource}`).toBe(false);
     }
   });
@@ -105,7 +134,9 @@ describe('the operator as installed', () => {
   it('runs on the chart’s env and ServiceAccount: leads, and reconciles a FineTuneJob into a Job, only where served', async () => {
     operator = await startOperator(installed.kubeconfig, 'helm-operator-0', installed.localEnv);
     const lease = await waitFor(
-      async () => (await getJson<{ spec: { holderIdentity?: string } }>(['get', 'lease', installed.env.LEASE_NAME!, '-n', releaseNs])).spec.holderIdentity === 'helm-operator-0',
+      async () =>
+        (await getJson<{ spec: { holderIdentity?: string } }>(['get', 'lease', installed.env.LEASE_NAME!, '-n', releaseNs])).spec.holderIdentity ===
+        'helm-operator-0',
       { timeoutMs: 30_000, description: `Lease ${releaseNs}/${installed.env.LEASE_NAME} held by the operator` },
     );
     expect(lease).toBe(true);
@@ -118,7 +149,10 @@ describe('the operator as installed', () => {
     const name = (fineTuneJob as { metadata: { name: string } }).metadata.name;
     type Job = { metadata: { ownerReferences: Json[] }; spec: { template: { spec: { serviceAccountName: string; containers: { image: string }[] } } } };
     const jobs = (ns: string) => getJson<{ items: Job[] }>(['get', 'jobs', '-n', ns, '-l', `loraplane.io/finetunejob=${name}`]).then((l) => l.items);
-    const [job] = await waitFor(async () => ((await jobs(served)).length > 0 ? jobs(served) : undefined), { timeoutMs: 30_000, description: `trainer Job in ${served}` });
+    const [job] = await waitFor(async () => ((await jobs(served)).length > 0 ? jobs(served) : undefined), {
+      timeoutMs: 30_000,
+      description: `trainer Job in ${served}`,
+    });
     expect(job!.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'FineTuneJob', name, blockOwnerDeletion: true })]);
     expect(job!.spec.template.spec.serviceAccountName).toBe(TRAINER_SA);
     expect(job!.spec.template.spec.containers[0]!.image).toBe(installed.env.TRAINER_IMAGE);
@@ -135,7 +169,9 @@ describe('the operator as installed', () => {
     // Nothing outside the served namespace was touched, and nothing the operator tried was refused.
     expect(await jobs(unserved)).toEqual([]);
     expect((await getJson<{ status?: unknown }>(['get', 'ftj', name, '-n', unserved])).status).toBeUndefined();
-    const refused = readFileSync(operator.logFile, 'utf8').split('\n').filter((l) => /HTTP-Code: 403|forbidden/i.test(l));
+    const refused = readFileSync(operator.logFile, 'utf8')
+      .split('\n')
+      .filter((l) => /HTTP-Code: 403|forbidden/i.test(l));
     expect(refused).toEqual([]);
   });
 });

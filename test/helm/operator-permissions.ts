@@ -27,7 +27,12 @@ export const SERVED_NAMESPACE_PERMISSIONS: Permission[] = [
   },
   { apiGroup: 'loraplane.io', resource: 'loraadapters/status', verbs: ['update', 'patch'], why: 'the LoraAdapter reconciler: verified status' },
   { apiGroup: 'loraplane.io', resource: 'loraadapters/finalizers', verbs: ['update'], why: 'LoraAdapter ownerReferences with blockOwnerDeletion' },
-  { apiGroup: 'batch', resource: 'jobs', verbs: ['list', 'watch', 'create', 'patch'], why: 'operator.ts informer; reconciler.ts createNamespacedJob, patchNamespacedJob (suspend)' },
+  {
+    apiGroup: 'batch',
+    resource: 'jobs',
+    verbs: ['list', 'watch', 'create', 'patch'],
+    why: 'operator.ts informer; reconciler.ts createNamespacedJob, patchNamespacedJob (suspend)',
+  },
   { apiGroup: '', resource: 'pods', verbs: ['get', 'list', 'watch'], why: 'operator.ts informer; trainer progress from the pod' },
   { apiGroup: '', resource: 'secrets', verbs: ['get'], why: 'S3 credentials named by credentialsSecret, to verify adapters' },
   { apiGroup: '', resource: 'serviceaccounts', verbs: ['create'], why: 'finetunejob/service-account.ts: createNamespacedServiceAccount' },
@@ -37,7 +42,12 @@ export const SERVED_NAMESPACE_PERMISSIONS: Permission[] = [
     verbs: ['list', 'watch', 'patch'],
     why: 'operator.ts: the Workload informer (when the cluster serves Kueue); reconciler.ts: spec.active for spec.suspend (patchNamespacedCustomObject)',
   },
-  { apiGroup: '', resource: 'events', verbs: ['create', 'list'], why: "kube/events.ts: createNamespacedEvent; operator.ts: the Job controller's FailedCreate events (listNamespacedEvent)" },
+  {
+    apiGroup: '',
+    resource: 'events',
+    verbs: ['create', 'list'],
+    why: "kube/events.ts: createNamespacedEvent; operator.ts: the Job controller's FailedCreate events (listNamespacedEvent)",
+  },
 ];
 
 /** In the release namespace only. */

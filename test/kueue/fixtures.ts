@@ -106,4 +106,7 @@ export function platformObjects(p: Platform): Record<string, unknown>[] {
   return [flavor, ...priorities, ...clusterQueues, ...localQueues];
 }
 
-export const platformYaml = (p: Platform): string => platformObjects(p).map((o) => stringify(o)).join('---\n');
+export const platformYaml = (p: Platform): string =>
+  platformObjects(p)
+    .map((o) => stringify(o))
+    .join('---\n');

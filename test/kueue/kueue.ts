@@ -30,7 +30,11 @@ const FIELD_MANAGER = 'loraplane-test-kueue';
 const WEBHOOK_SERVICE_DNS = `${PREFIX}webhook-service.${KUEUE_NAMESPACE}.svc`;
 
 type Obj = { apiVersion?: string; kind?: string; metadata: { name: string; namespace?: string; [k: string]: unknown }; [k: string]: unknown };
-type Webhook = { name: string; clientConfig: { service?: { path?: string }; url?: string; caBundle?: string }; rules?: { apiGroups?: string[]; resources?: string[] }[] };
+type Webhook = {
+  name: string;
+  clientConfig: { service?: { path?: string }; url?: string; caBundle?: string };
+  rules?: { apiGroups?: string[]; resources?: string[] }[];
+};
 
 /** The bin directory of the pinned Kueue: from the globalSetup (global-setup.ts), else built now (minutes, once). */
 export const kueueBinDir = (): string => cachedBinDir(BUILD_SCRIPT, KUEUE_BIN_DIR_ENV);
@@ -49,16 +53,21 @@ async function must(args: string[], input?: string): Promise<string> {
   return r.stdout;
 }
 
-const apply = (objs: Obj[]) => must(['apply', '--server-side', '--force-conflicts', `--field-manager=${FIELD_MANAGER}`, '-f', '-'], objs.map((o) => stringify(o)).join('---\n'));
+const apply = (objs: Obj[]) =>
+  must(['apply', '--server-side', '--force-conflicts', `--field-manager=${FIELD_MANAGER}`, '-f', '-'], objs.map((o) => stringify(o)).join('---\n'));
 
 /** n distinct free loopback ports: all held open together, as up.sh does. */
 async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<Server>((ok, fail) => {
-      const s = createServer();
-      s.once('error', fail);
-      s.listen(0, '127.0.0.1', () => ok(s));
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<Server>((ok, fail) => {
+          const s = createServer();
+          s.once('error', fail);
+          s.listen(0, '127.0.0.1', () => ok(s));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as { port: number }).port);
   await Promise.all(servers.map((s) => new Promise((ok) => s.close(ok))));
@@ -84,13 +93,50 @@ async function issueCerts(dir: string): Promise<Certs> {
   mkdirSync(dir, { recursive: true });
   const run = (...args: string[]) => promisify(execFile)('openssl', args, { cwd: dir });
   await run('genrsa', '-traditional', '-out', 'ca.key', '2048');
-  await run('req', '-x509', '-new', '-key', 'ca.key', '-subj', '/O=kueue/CN=kueue-ca', '-days', '3650', '-sha256',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
-    '-addext', 'subjectAltName=DNS:kueue-ca', '-out', 'ca.crt');
+  await run(
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    'ca.key',
+    '-subj',
+    '/O=kueue/CN=kueue-ca',
+    '-days',
+    '3650',
+    '-sha256',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+    '-addext',
+    'subjectAltName=DNS:kueue-ca',
+    '-out',
+    'ca.crt',
+  );
   await run('genrsa', '-traditional', '-out', 'tls.key', '2048');
   await run('req', '-new', '-key', 'tls.key', '-subj', `/CN=${WEBHOOK_SERVICE_DNS}`, '-out', 'tls.csr');
-  writeFileSync(join(dir, 'tls.ext'), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:${WEBHOOK_SERVICE_DNS},IP:127.0.0.1\n`);
-  await run('x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '365', '-sha256', '-extfile', 'tls.ext', '-out', 'tls.crt');
+  writeFileSync(
+    join(dir, 'tls.ext'),
+    `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:${WEBHOOK_SERVICE_DNS},IP:127.0.0.1\n`,
+  );
+  await run(
+    'x509',
+    '-req',
+    '-in',
+    'tls.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '365',
+    '-sha256',
+    '-extfile',
+    'tls.ext',
+    '-out',
+    'tls.crt',
+  );
   for (const f of ['tls.csr', 'tls.ext', 'ca.srl']) rmSync(join(dir, f), { force: true });
   const read = (f: string) => readFileSync(join(dir, f), 'utf8');
   return { caCrt: read('ca.crt'), caKey: read('ca.key'), tlsCrt: read('tls.crt'), tlsKey: read('tls.key') };
@@ -114,7 +160,9 @@ function asReleased(o: Obj): Obj {
 async function installCrds(webhookPort: number, caBundle: string): Promise<void> {
   const crdDir = join(kueueManifests(), 'crd');
   const kustomization = parse(readFileSync(join(crdDir, 'kustomization.yaml'), 'utf8')) as { patches?: { path: string }[] };
-  const converted = new Set((kustomization.patches ?? []).filter((p) => p.path.includes('webhook_in_')).flatMap((p) => readDocs(join(crdDir, p.path)).map((d) => d.metadata.name)));
+  const converted = new Set(
+    (kustomization.patches ?? []).filter((p) => p.path.includes('webhook_in_')).flatMap((p) => readDocs(join(crdDir, p.path)).map((d) => d.metadata.name)),
+  );
   const crds = readdirSync(join(crdDir, 'bases'))
     .filter((f) => f.endsWith('.yaml'))
     .flatMap((f) => readDocs(join(crdDir, 'bases', f)));
@@ -167,7 +215,9 @@ async function installRbac(dir: string): Promise<string> {
 function webhookConfigurations(webhookPort: number, caBundle: string): Obj[] {
   const frameworkResources = new Set(FRAMEWORKS.map((f) => `${f.split('/')[0]}/${f.split('/')[1]}s`));
   const wanted = (w: Webhook) =>
-    (w.rules ?? []).every((r) => (r.apiGroups ?? []).every((g) => g === 'kueue.x-k8s.io' || (r.resources ?? []).every((res) => frameworkResources.has(`${g}/${res}`))));
+    (w.rules ?? []).every((r) =>
+      (r.apiGroups ?? []).every((g) => g === 'kueue.x-k8s.io' || (r.resources ?? []).every((res) => frameworkResources.has(`${g}/${res}`))),
+    );
   return readDocs(join(kueueManifests(), 'webhook', 'manifests.yaml')).map((doc) => {
     const out = asReleased(doc) as Obj & { webhooks: Webhook[] };
     out.webhooks = out.webhooks.filter(wanted).map((w) => ({
@@ -215,7 +265,11 @@ export async function stopLeftoverKueue(): Promise<void> {
 }
 
 export async function removeWebhookConfigurations(): Promise<void> {
-  await kubectl(['delete', '--ignore-not-found', ...WEBHOOK_CONFIGURATIONS.map((n, i) => `${i === 0 ? 'mutatingwebhookconfiguration' : 'validatingwebhookconfiguration'}/${n}`)]);
+  await kubectl([
+    'delete',
+    '--ignore-not-found',
+    ...WEBHOOK_CONFIGURATIONS.map((n, i) => `${i === 0 ? 'mutatingwebhookconfiguration' : 'validatingwebhookconfiguration'}/${n}`),
+  ]);
 }
 
 export interface KueueOptions {

@@ -28,7 +28,15 @@ const STEPS = 8;
 const TOLERANCE = 1e-5;
 
 interface PeftCheck {
-  adapter_config: { peft_type: string; task_type: string; r: number; lora_alpha: number; use_rslora: boolean; target_modules: string[]; base_model_name_or_path: string };
+  adapter_config: {
+    peft_type: string;
+    task_type: string;
+    r: number;
+    lora_alpha: number;
+    use_rslora: boolean;
+    target_modules: string[];
+    base_model_name_or_path: string;
+  };
   lora_layers: number;
   unloaded_weights: string[];
   input_ids: number[];
@@ -74,7 +82,19 @@ describe('the adapter npm run demo writes', () => {
     model.free();
     writeFileSync(join(dir, 'logits.f32'), Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength));
 
-    const args = [join(import.meta.dirname, 'check_demo_adapter.py'), output, base.path, '--quant-type', spec.quantization.type, '--prompt', PROMPT, '--system', SYSTEM, '--runtime-logits', join(dir, 'logits.f32')];
+    const args = [
+      join(import.meta.dirname, 'check_demo_adapter.py'),
+      output,
+      base.path,
+      '--quant-type',
+      spec.quantization.type,
+      '--prompt',
+      PROMPT,
+      '--system',
+      SYSTEM,
+      '--runtime-logits',
+      join(dir, 'logits.f32'),
+    ];
     const peft = JSON.parse(execFileSync(python, args, { encoding: 'utf8' }).trim().split('\n').at(-1)!) as PeftCheck;
 
     expect(peft.adapter_config).toEqual({
@@ -92,6 +112,8 @@ describe('the adapter npm run demo writes', () => {
     expect(peft.input_ids).toEqual(ids);
     expect(peft.adapter_effect_relative).toBeGreaterThan(1000 * TOLERANCE);
     expect(peft.max_relative_error).toBeLessThan(TOLERANCE);
-    console.log(`demo adapter, ${STEPS} steps: runtime vs PEFT logits max relative error ${peft.max_relative_error.toExponential(2)} (adapter effect ${peft.adapter_effect_relative.toFixed(3)})`);
+    console.log(
+      `demo adapter, ${STEPS} steps: runtime vs PEFT logits max relative error ${peft.max_relative_error.toExponential(2)} (adapter effect ${peft.adapter_effect_relative.toFixed(3)})`,
+    );
   }, 300_000);
 });

@@ -29,9 +29,13 @@ describe.each(['llama', 'qwen2'])('PEFT interop (%s)', (goldenCase) => {
     writeFileSync(join(dir, 'logits.f32'), Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength));
     model.free();
 
-    const out = execFileSync(python, [join(import.meta.dirname, 'check_peft_interop.py'), join(GOLDENS, goldenCase), join(dir, 'adapter'), join(dir, 'logits.f32')], {
-      encoding: 'utf8',
-    });
+    const out = execFileSync(
+      python,
+      [join(import.meta.dirname, 'check_peft_interop.py'), join(GOLDENS, goldenCase), join(dir, 'adapter'), join(dir, 'logits.f32')],
+      {
+        encoding: 'utf8',
+      },
+    );
     const result = JSON.parse(out.trim().split('\n').at(-1)!) as { max_relative_error: number; lora_modules: number };
     expect(result.lora_modules).toBe(7);
     expect(result.max_relative_error).toBeLessThan(1e-5);

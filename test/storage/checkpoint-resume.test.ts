@@ -44,7 +44,8 @@ const podConfigAt = (outputPrefix: string) => podConfig(at, outputPrefix);
 const storeFor = (prefix: string) =>
   new CheckpointStore({ client: c, bucket, outputPrefix: prefix, stateDir: join(work, 'upload-state'), log: pino({ level: 'silent' }) });
 
-const adapterSha = async (prefix: string) => (await readManifest(c, bucket, prefix))?.manifest.files.find((f) => f.path === 'adapter_model.safetensors')?.sha256;
+const adapterSha = async (prefix: string) =>
+  (await readManifest(c, bucket, prefix))?.manifest.files.find((f) => f.path === 'adapter_model.safetensors')?.sha256;
 
 const stepMetric = async (port: number): Promise<number | undefined> => {
   const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -66,11 +67,14 @@ describe('trainer checkpoints in S3', () => {
     // Preempted once checkpoint-3 is in S3 and a later step has run: it checkpoints where it is and exits.
     const config = await podConfigAt('resumed');
     const first = pod(config);
-    await waitFor(async () => (await storeFor('resumed').list()).some((k) => k.step === 3 && k.complete) && ((await stepMetric(config.metricsPort)) ?? 0) >= 4, {
-      timeoutMs: 120_000,
-      intervalMs: 20,
-      description: 'checkpoint-3 in S3 and step 4 done',
-    });
+    await waitFor(
+      async () => (await storeFor('resumed').list()).some((k) => k.step === 3 && k.complete) && ((await stepMetric(config.metricsPort)) ?? 0) >= 4,
+      {
+        timeoutMs: 120_000,
+        intervalMs: 20,
+        description: 'checkpoint-3 in S3 and step 4 done',
+      },
+    );
     first.run.child.kill('SIGTERM');
     expect(await first.run.exited, first.run.output()).toBe(143);
     const stopped = first.result();
@@ -86,7 +90,9 @@ describe('trainer checkpoints in S3', () => {
     // The new pod's scratch volume is empty: everything it resumes from comes from S3.
     const second = pod({ ...config, metricsPort: await freePort() });
     expect(await second.run.exited, second.run.output()).toBe(0);
-    expect(second.run.output()).toMatch(new RegExp(`"step":${at},"uri":"s3://${bucket}/resumed/checkpoints/checkpoint-${at}/"\\},"msg":"restored the newest checkpoint from storage"`));
+    expect(second.run.output()).toMatch(
+      new RegExp(`"step":${at},"uri":"s3://${bucket}/resumed/checkpoints/checkpoint-${at}/"\\},"msg":"restored the newest checkpoint from storage"`),
+    );
     expect(second.run.output()).toMatch(/resuming from checkpoint/);
     const resumed = second.result();
     expect(resumed && 'digest' in resumed ? resumed.digest : resumed).toBe(done && 'digest' in done ? done.digest : done);

@@ -44,7 +44,12 @@ function localCheckpoint(root: string, state: CheckpointState): Checkpoint {
   return { dir, adapterDir: join(dir, 'adapter'), optimizerPath: join(dir, 'optimizer.safetensors'), state };
 }
 
-const state = (step: number, bestStep?: number): CheckpointState => ({ step, epoch: 0, microBatch: step * 2, ...(bestStep !== undefined ? { bestStep, bestEvalLoss: 1.5 } : {}) });
+const state = (step: number, bestStep?: number): CheckpointState => ({
+  step,
+  epoch: 0,
+  microBatch: step * 2,
+  ...(bestStep !== undefined ? { bestStep, bestEvalLoss: 1.5 } : {}),
+});
 
 describe('CheckpointStore', () => {
   it('uploads a checkpoint under <output>/checkpoints/checkpoint-<step>/ with its manifest last', async () => {
@@ -81,7 +86,9 @@ describe('CheckpointStore', () => {
       { step: 3, complete: true },
       { step: 9, complete: true },
     ]);
-    const deletes = accessLog(bucket).slice(logged).filter((l) => l.key.startsWith('jobs/b/checkpoints/checkpoint-6/') && l.op === 's3_DeleteObject');
+    const deletes = accessLog(bucket)
+      .slice(logged)
+      .filter((l) => l.key.startsWith('jobs/b/checkpoints/checkpoint-6/') && l.op === 's3_DeleteObject');
     expect(deletes[0]?.key).toBe(`jobs/b/checkpoints/checkpoint-6/${MANIFEST_NAME}`);
     expect(deletes).toHaveLength(6);
 

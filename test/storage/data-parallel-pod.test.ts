@@ -29,7 +29,9 @@ beforeAll(async () => {
   c = client();
   bucket = await freshBucket(c, 'dp');
   await uploadDirectory(c, bucket, 'models/tiny-llama', join(REPO, 'examples/tiny-llama'), { stateDir: join(work, 'upload-state') });
-  await c.send(new PutObjectCommand({ Bucket: bucket, Key: 'data/customer-support.jsonl', Body: readFileSync(join(REPO, 'examples/data/customer-support.jsonl')) }));
+  await c.send(
+    new PutObjectCommand({ Bucket: bucket, Key: 'data/customer-support.jsonl', Body: readFileSync(join(REPO, 'examples/data/customer-support.jsonl')) }),
+  );
 });
 afterAll(async () => {
   c.destroy();
@@ -41,11 +43,22 @@ afterAll(async () => {
  * and in fp32 (bf16 rounding turns last-bit GEMM differences between batch shapes into visible ones).
  */
 async function configFor(prefix: string, gpus: number, batchSize: number): Promise<TrainerConfig> {
-  const config = await podConfig((p) => location(bucket, p), prefix, { batchSize, gradientAccumulationSteps: 1, maxSteps: 12, saveSteps: 3, evalSteps: undefined });
+  const config = await podConfig((p) => location(bucket, p), prefix, {
+    batchSize,
+    gradientAccumulationSteps: 1,
+    maxSteps: 12,
+    saveSteps: 3,
+    evalSteps: undefined,
+  });
   const { spec } = config;
   return {
     ...config,
-    spec: { ...spec, lora: { ...spec.lora, dropout: 0 }, quantization: { ...spec.quantization, computeDtype: 'float32' }, resources: { ...spec.resources, gpus } },
+    spec: {
+      ...spec,
+      lora: { ...spec.lora, dropout: 0 },
+      quantization: { ...spec.quantization, computeDtype: 'float32' },
+      resources: { ...spec.resources, gpus },
+    },
   };
 }
 
@@ -73,7 +86,10 @@ async function difference(a: string, b: string): Promise<number> {
 
 /** The pid of a rank the pod's entry started (its children carry RANK in their environment). */
 function rankPid(supervisor: number, rank: number): number | undefined {
-  const children = execFileSync('pgrep', ['-P', String(supervisor)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  const children = execFileSync('pgrep', ['-P', String(supervisor)], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean)
+    .map(Number);
   return children.find((pid) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`RANK=${rank}`));
 }
 
@@ -94,13 +110,19 @@ describe('a trainer pod with 2 GPUs', () => {
     const config = await configFor('killed', 2, 4);
     const store = new CheckpointStore({ client: c, bucket, outputPrefix: 'killed', stateDir: join(work, 'upload-state'), log: pino({ level: 'silent' }) });
     const first = trainerPod(config, work);
-    await waitFor(async () => (await store.list()).some((k) => k.step === 6 && k.complete), { timeoutMs: 300_000, intervalMs: 50, description: 'checkpoint-6 in S3' });
+    await waitFor(async () => (await store.list()).some((k) => k.step === 6 && k.complete), {
+      timeoutMs: 300_000,
+      intervalMs: 50,
+      description: 'checkpoint-6 in S3',
+    });
     const pid = rankPid(first.run.child.pid!, 1);
     expect(pid, 'rank 1 is a child of the pod entry').toBeDefined();
     process.kill(pid!, 'SIGKILL');
     expect(await first.run.exited, first.run.output()).toBe(TRAINER_EXIT.retryable);
     const failed = first.result();
-    expect(failed && 'error' in failed ? failed.error : failed).toMatch(/^rank 1 was killed by SIGKILL; the group stopped and restarts from the newest checkpoint/);
+    expect(failed && 'error' in failed ? failed.error : failed).toMatch(
+      /^rank 1 was killed by SIGKILL; the group stopped and restarts from the newest checkpoint/,
+    );
 
     const second = trainerPod({ ...config, metricsPort: await freePort() }, work);
     expect(await second.run.exited, second.run.output()).toBe(0);

@@ -178,7 +178,11 @@ describe('downloadPrefix', () => {
       progressIntervalMs: 0,
     });
     expect(d.dir).toBe(join(work, 'cache-tree', bucket, 'base', 'llama'));
-    expect(d.objects.map((o) => o.key).sort()).toEqual(Object.keys(files).map((r) => `base/llama/${r}`).sort());
+    expect(d.objects.map((o) => o.key).sort()).toEqual(
+      Object.keys(files)
+        .map((r) => `base/llama/${r}`)
+        .sort(),
+    );
     for (const [rel, sha] of Object.entries(shas)) expect((await digestFile(join(d.dir, rel))).sha256).toBe(sha);
     expect(d.objects.every((o) => o.verifiedBy === 'sha256')).toBe(true);
     const total = Object.values(files).reduce((a, b) => a + b, 0);

@@ -116,7 +116,12 @@ export function recordRequests(c: S3Client): RequestLog {
       log.started.set(command, (log.started.get(command) ?? 0) + 1);
       const out = await next(args);
       const input = args.input as { Key?: string; Range?: string; PartNumber?: number };
-      log.completed.push({ command, ...(input.Key !== undefined ? { key: input.Key } : {}), ...(input.Range !== undefined ? { range: input.Range } : {}), ...(input.PartNumber !== undefined ? { partNumber: input.PartNumber } : {}) });
+      log.completed.push({
+        command,
+        ...(input.Key !== undefined ? { key: input.Key } : {}),
+        ...(input.Range !== undefined ? { range: input.Range } : {}),
+        ...(input.PartNumber !== undefined ? { partNumber: input.PartNumber } : {}),
+      });
       return out;
     },
     { step: 'initialize', name: 'loraplaneTestRecorder' },

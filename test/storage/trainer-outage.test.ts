@@ -27,7 +27,9 @@ beforeAll(async () => {
   c = client();
   bucket = await freshBucket(c, 'outage');
   await uploadDirectory(c, bucket, 'models/tiny-llama', join(REPO, 'examples/tiny-llama'), { stateDir: join(work, 'upload-state') });
-  await c.send(new PutObjectCommand({ Bucket: bucket, Key: 'data/customer-support.jsonl', Body: readFileSync(join(REPO, 'examples/data/customer-support.jsonl')) }));
+  await c.send(
+    new PutObjectCommand({ Bucket: bucket, Key: 'data/customer-support.jsonl', Body: readFileSync(join(REPO, 'examples/data/customer-support.jsonl')) }),
+  );
 });
 afterAll(async () => {
   c.destroy();

@@ -12,7 +12,11 @@ import { TINY_MANIFEST, loraplaneTrainer, type Run } from '../trainer/run-proces
 import { roleEnv } from './storage.js';
 
 /** finetune-tiny.yaml with the model under models/tiny-llama, the data at data/customer-support.jsonl and the output at outputPrefix, each where `at` puts it. */
-export async function podConfig(at: (prefix: string) => S3Location, outputPrefix: string, training: Partial<FineTuneJobSpec['training']> = {}): Promise<TrainerConfig> {
+export async function podConfig(
+  at: (prefix: string) => S3Location,
+  outputPrefix: string,
+  training: Partial<FineTuneJobSpec['training']> = {},
+): Promise<TrainerConfig> {
   const { spec } = configFromManifest(TINY_MANIFEST);
   return {
     apiVersion: 'loraplane.io/v1alpha1',

@@ -133,7 +133,9 @@ describe('uploadDirectory', () => {
     await uploadDirectory(c, bucket, 'jobs/j3/adapter', dir, { stateDir: join(work, 'state3') });
     expect((await inspectPrefix(c, bucket, 'jobs/j3/adapter')).complete).toBe(true);
     // Someone rewrites a file behind the manifest's back (same size, other bytes and digest).
-    await c.send(new PutObjectCommand({ Bucket: bucket, Key: 'jobs/j3/adapter/adapter_config.json', Body: Buffer.alloc(700, 1), Metadata: { sha256: 'f'.repeat(64) } }));
+    await c.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'jobs/j3/adapter/adapter_config.json', Body: Buffer.alloc(700, 1), Metadata: { sha256: 'f'.repeat(64) } }),
+    );
     const state = await inspectPrefix(c, bucket, 'jobs/j3/adapter');
     expect(state.complete).toBe(false);
     if (!state.complete) expect(state.problems.join()).toContain('adapter_config.json');
@@ -217,7 +219,12 @@ describe('uploadFile: resuming an interrupted multipart upload', () => {
     expect(requests.count('ListPartsCommand')).toBe(1);
     expect(requests.count('CreateMultipartUploadCommand')).toBe(0);
     expect(requests.count('UploadPartCommand')).toBe(3);
-    expect(requests.completed.filter((r) => r.command === 'UploadPartCommand').map((r) => r.partNumber).sort()).toEqual([4, 5, 6]);
+    expect(
+      requests.completed
+        .filter((r) => r.command === 'UploadPartCommand')
+        .map((r) => r.partNumber)
+        .sort(),
+    ).toEqual([4, 5, 6]);
     expect(requests.count('CompleteMultipartUploadCommand')).toBe(1);
     expect(progress.at(-1)).toMatchObject({ bytesDone: size, bytesTotal: size });
     // Nothing left behind: no open upload, no state.

@@ -18,12 +18,26 @@ async function runWith(name: string, content: Buffer): Promise<{ code: number | 
   const dataset = 'pvc: { claimName: examples, path: data/customer-support.jsonl }';
   expect(manifest).toContain(dataset);
   writeFileSync(join(dir, 'finetune.yaml'), manifest.replace(dataset, `pvc: { claimName: baddata, path: ${name} }`));
-  const run = loraplaneRun([join(dir, 'finetune.yaml'), '--work', join(dir, 'work'), '--output', join(dir, 'out'), '--max-steps', '1', '--pvc', `baddata=${join(dir, 'data')}`]);
+  const run = loraplaneRun([
+    join(dir, 'finetune.yaml'),
+    '--work',
+    join(dir, 'work'),
+    '--output',
+    join(dir, 'out'),
+    '--max-steps',
+    '1',
+    '--pvc',
+    `baddata=${join(dir, 'data')}`,
+  ]);
   return { code: await run.exited, output: run.output() };
 }
 
 const row = (answer: Buffer | string) =>
-  Buffer.concat([Buffer.from('{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "'), Buffer.from(answer), Buffer.from('"}]}\n')]);
+  Buffer.concat([
+    Buffer.from('{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "'),
+    Buffer.from(answer),
+    Buffer.from('"}]}\n'),
+  ]);
 
 describe('loraplane run on a bad dataset', () => {
   it('an empty dataset: exits 3, naming the file and saying it is empty', async () => {

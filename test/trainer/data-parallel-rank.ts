@@ -13,9 +13,23 @@ const config = configFromManifest(TINY_MANIFEST);
 // compute: bf16 rounding turns the GEMMs' last-bit differences between batch shapes into visible ones.
 config.spec.lora = { ...config.spec.lora, dropout: 0 };
 config.spec.quantization = { ...config.spec.quantization, computeDtype: 'float32' };
-config.spec.training = { ...config.spec.training, batchSize: Number(batchSize), gradientAccumulationSteps: 1, maxSteps: Number(steps), saveSteps: undefined, evalSteps: undefined };
+config.spec.training = {
+  ...config.spec.training,
+  batchSize: Number(batchSize),
+  gradientAccumulationSteps: 1,
+  maxSteps: Number(steps),
+  saveSteps: undefined,
+  evalSteps: undefined,
+};
 const losses: number[] = [];
-const options = { config, workDir: workDir!, outputDir: outputDir!, log: pino({ level: 'warn' }), resolve: { pvcRoot: () => `${REPO}/examples` }, onStep: (r: { loss: number }) => void losses.push(r.loss) };
+const options = {
+  config,
+  workDir: workDir!,
+  outputDir: outputDir!,
+  log: pino({ level: 'warn' }),
+  resolve: { pvcRoot: () => `${REPO}/examples` },
+  onStep: (r: { loss: number }) => void losses.push(r.loss),
+};
 const group = rankFromEnv();
 await (group ? runFineTune({ ...options, group }) : runFineTune(options));
 console.log(JSON.stringify({ rank: group?.rank ?? 0, losses }));

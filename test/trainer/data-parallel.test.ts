@@ -25,7 +25,17 @@ async function train(world: number | undefined, batchSize: number, steps: number
   const output = tmp('lp-dp-out-');
   const port = await freePort();
   const ranks = Array.from({ length: world ?? 1 }, (_, rank) => {
-    const env: Record<string, string> = world === undefined ? {} : { RANK: String(rank), WORLD_SIZE: String(world), LOCAL_RANK: String(rank), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), OMP_NUM_THREADS: '1' };
+    const env: Record<string, string> =
+      world === undefined
+        ? {}
+        : {
+            RANK: String(rank),
+            WORLD_SIZE: String(world),
+            LOCAL_RANK: String(rank),
+            MASTER_ADDR: '127.0.0.1',
+            MASTER_PORT: String(port),
+            OMP_NUM_THREADS: '1',
+          };
     const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', RANK_SCRIPT, String(batchSize), String(steps), work, output], {
       cwd: REPO,
       env: { ...process.env, OMP_NUM_THREADS: '1', ...env },
@@ -34,7 +44,9 @@ async function train(world: number | undefined, batchSize: number, steps: number
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d));
     child.stderr.on('data', (d: Buffer) => (out += d));
-    return new Promise<string>((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`rank ${rank} exited ${code}:\n${out}`)))));
+    return new Promise<string>((resolve, reject) =>
+      child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`rank ${rank} exited ${code}:\n${out}`)))),
+    );
   });
   const outputs = await Promise.all(ranks);
   const line = outputs[0]!.split('\n').find((l) => l.startsWith('{"rank"'));

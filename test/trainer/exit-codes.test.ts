@@ -6,7 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { TERMINATION_MESSAGE_ENV, TRAINER_CONFIG_ENV, TRAINER_EXIT, SCRATCH_PATH_ENV, credentialEnv, type TrainerConfig } from '@loraplane/api/trainer-contract';
+import {
+  TERMINATION_MESSAGE_ENV,
+  TRAINER_CONFIG_ENV,
+  TRAINER_EXIT,
+  SCRATCH_PATH_ENV,
+  credentialEnv,
+  type TrainerConfig,
+} from '@loraplane/api/trainer-contract';
 import { configFromManifest } from '@loraplane/trainer/job-config';
 import { TINY_MANIFEST, loraplaneRun, loraplaneTrainer } from './run-process.js';
 

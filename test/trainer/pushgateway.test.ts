@@ -20,7 +20,9 @@ beforeAll(async () => {
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
   // Persisted in the test's own dir (off by default upstream; Debian's package puts it under /var/lib).
-  gateway = spawn(metricsBinary('pushgateway'), [`--web.listen-address=127.0.0.1:${port}`, `--persistence.file=${join(dir, 'pushgateway.data')}`], { stdio: 'ignore' });
+  gateway = spawn(metricsBinary('pushgateway'), [`--web.listen-address=127.0.0.1:${port}`, `--persistence.file=${join(dir, 'pushgateway.data')}`], {
+    stdio: 'ignore',
+  });
   await waitFor(async () => (await fetch(`${url}/-/ready`).catch(() => undefined))?.ok, { timeoutMs: 30_000, description: 'Pushgateway ready' });
 }, 60_000);
 afterAll(() => {

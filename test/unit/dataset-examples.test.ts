@@ -21,7 +21,10 @@ function jobOf(format: string): FineTuneJob {
   return fineTuneJob.parse(manifest);
 }
 
-const rowsIn = (format: string): number => readFileSync(join(examples, `${format}.jsonl`), 'utf8').split('\n').filter((l) => l.trim()).length;
+const rowsIn = (format: string): number =>
+  readFileSync(join(examples, `${format}.jsonl`), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim()).length;
 
 describe('examples/datasets', () => {
   it('has one dataset and one FineTuneJob per format, nothing else', () => {
@@ -30,7 +33,11 @@ describe('examples/datasets', () => {
 
   it('gives each example its own job, dataset path and adapter', () => {
     const jobs = ROW_FORMATS.map(jobOf);
-    for (const key of [(j: FineTuneJob) => j.metadata.name, (j: FineTuneJob) => j.spec.dataset.source.s3?.prefix, (j: FineTuneJob) => j.spec.output.adapterName]) {
+    for (const key of [
+      (j: FineTuneJob) => j.metadata.name,
+      (j: FineTuneJob) => j.spec.dataset.source.s3?.prefix,
+      (j: FineTuneJob) => j.spec.output.adapterName,
+    ]) {
       expect(new Set(jobs.map(key)).size).toBe(ROW_FORMATS.length);
     }
   });
@@ -38,7 +45,11 @@ describe('examples/datasets', () => {
   describe.each(ROW_FORMATS)('%s', (format) => {
     const job = jobOf(format);
     const prepare = (dataset: Partial<FineTuneJob['spec']['dataset']> = {}) =>
-      prepareDataset({ dataset: join(examples, `${format}.jsonl`), tokenizerDir, spec: { dataset: { ...job.spec.dataset, ...dataset }, training: job.spec.training } });
+      prepareDataset({
+        dataset: join(examples, `${format}.jsonl`),
+        tokenizerDir,
+        spec: { dataset: { ...job.spec.dataset, ...dataset }, training: job.spec.training },
+      });
 
     it('its FineTuneJob reads this file in this format (or auto, where the spec has no name for it)', () => {
       expect(job.spec.dataset.source.s3?.prefix).toBe(`support/${format}.jsonl`);

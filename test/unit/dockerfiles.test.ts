@@ -34,7 +34,17 @@ const packages: Package[] = (pkg as unknown as { workspaces: string[] }).workspa
   const manifest = JSON.parse(read(`${dir}/package.json`)) as Pick<Package, 'name'> & Partial<Pick<Package, 'bin' | 'exports' | 'scripts' | 'dependencies'>>;
   const { config } = ts.readConfigFile(join(repo, dir, 'tsconfig.json'), ts.sys.readFile);
   const parsed = ts.parseJsonConfigFileContent(config, ts.sys, join(repo, dir));
-  return { bin: {}, exports: {}, scripts: {}, dependencies: {}, ...manifest, dir, rootDir: parsed.options.rootDir!, outDir: parsed.options.outDir!, sources: new Set(parsed.fileNames.map((f) => resolve(f))) };
+  return {
+    bin: {},
+    exports: {},
+    scripts: {},
+    dependencies: {},
+    ...manifest,
+    dir,
+    rootDir: parsed.options.rootDir!,
+    outDir: parsed.options.outDir!,
+    sources: new Set(parsed.fileNames.map((f) => resolve(f))),
+  };
 });
 const packageNamed = (name: string): Package => packages.find((p) => p.name === name) ?? expect.fail(`no workspace package ${name}`);
 const packageOf = (file: string): Package | undefined => packages.find((p) => !relative(join(repo, p.dir), file).startsWith('..'));
@@ -122,7 +132,9 @@ function builtPath(image: Image, file: string): string {
 
 /** `npm run` scripts a stage runs, with the workspace each runs in (`-w`), if any. */
 const npmRuns = (stage: Stage): { script: string; workspace: string | undefined }[] =>
-  runCommands(stage).flatMap((c) => (c[0] === 'npm' && c[1] === 'run' ? [{ script: c[2]!, workspace: c.includes('-w') ? c[c.indexOf('-w') + 1] : undefined }] : []));
+  runCommands(stage).flatMap((c) =>
+    c[0] === 'npm' && c[1] === 'run' ? [{ script: c[2]!, workspace: c.includes('-w') ? c[c.indexOf('-w') + 1] : undefined }] : [],
+  );
 const aptInstalls = (stage: Stage): string[] =>
   runCommands(stage).flatMap((c) => (c[0] === 'apt-get' && c.includes('install') ? c.slice(c.indexOf('install') + 1).filter((w) => !w.startsWith('-')) : []));
 const entrypoint = (image: Image): string[] => commandWords(instructionsOf(image.final, 'ENTRYPOINT').at(-1)!.args);
@@ -215,7 +227,10 @@ describe.each([operator, trainer])('$file', (image) => {
       const shipped = originOf(image, image.final, posix.join(workdirOf(image.final), output));
       expect(shipped?.stage, `${output} in the final stage`).toBeDefined();
       const path = relative(repo, source).split(sep).join('/');
-      expect(originOf(image, shipped!.stage!, posix.join(workdirOf(shipped!.stage!), path)), `${path} copied into the build stage`).toEqual({ stage: undefined, path });
+      expect(originOf(image, shipped!.stage!, posix.join(workdirOf(shipped!.stage!), path)), `${path} copied into the build stage`).toEqual({
+        stage: undefined,
+        path,
+      });
       // Node resolves the package by its manifest (exports, "type": "module") beside its dist/.
       const manifest = posix.join(packageOf(source)!.dir, 'package.json');
       expect(originOf(image, image.final, posix.join(workdirOf(image.final), manifest)), `${manifest} in the final stage`).toBeDefined();
@@ -280,7 +295,10 @@ describe('Dockerfile.trainer', () => {
     const addon = builtPath(trainer, env.get('LORAPLANE_ADDON')!);
     const out = /--out (\S+)/.exec(pkg.scripts['build:native']!)![1]!;
     expect(addon).toBe(`${out}/Release/loraplane.node`);
-    expect(originOf(trainer, buildStage!, posix.join(workdirOf(buildStage!), 'native/CMakeLists.txt'))).toEqual({ stage: undefined, path: 'native/CMakeLists.txt' });
+    expect(originOf(trainer, buildStage!, posix.join(workdirOf(buildStage!), 'native/CMakeLists.txt'))).toEqual({
+      stage: undefined,
+      path: 'native/CMakeLists.txt',
+    });
   });
 
   it("runs the trainer Job's command: on PATH, the package's bin, importing the built trainer entry", () => {
@@ -322,7 +340,9 @@ describe('npm run build', () => {
 
 describe('the operator image', () => {
   it("carries none of the trainer's or the runtime's own dependencies", () => {
-    const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; link?: boolean; resolved?: string }> };
+    const lock = JSON.parse(read('package-lock.json')) as {
+      packages: Record<string, { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; link?: boolean; resolved?: string }>;
+    };
     const closure = new Set<string>();
     const visit = (name: string) => {
       if (closure.has(name)) return;

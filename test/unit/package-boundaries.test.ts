@@ -39,7 +39,11 @@ const imports = (file: string) => ts.preProcessFile(readFileSync(join(repo, file
 /** Specifiers a file imports only for types (erased by the compiler: a dev dependency is enough). */
 const typeOnly = (file: string) => new Set([...readFileSync(join(repo, file), 'utf8').matchAll(/^import type [^;]+ from '([^']+)';$/gm)].map((m) => m[1]!));
 const builtins = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
-const packageName = (specifier: string) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+const packageName = (specifier: string) =>
+  specifier
+    .split('/')
+    .slice(0, specifier.startsWith('@') ? 2 : 1)
+    .join('/');
 
 /** Every way `file` breaks the package rules, as readable lines. */
 function violations(file: string, specifiers: string[], typesOnly = new Set<string>()): string[] {
@@ -50,7 +54,8 @@ function violations(file: string, specifiers: string[], typesOnly = new Set<stri
       const target = posix.normalize(posix.join(posix.dirname(file), specifier));
       const into = packageOf(target);
       // Tests may use the repo's shared test support (test/); nothing else leaves its package by path.
-      if (into !== own && !(own && !into && isTest(file) && target.startsWith('test/'))) out.push(`${file}: ${specifier} reaches into ${into?.dir ?? posix.dirname(target)} by path`);
+      if (into !== own && !(own && !into && isTest(file) && target.startsWith('test/')))
+        out.push(`${file}: ${specifier} reaches into ${into?.dir ?? posix.dirname(target)} by path`);
       continue;
     }
     if (builtins.has(specifier)) continue;
@@ -81,7 +86,10 @@ describe('package boundaries', () => {
   it('declares in package.json exactly the layers it may depend on', () => {
     for (const { manifest } of packages) {
       const repoDeps = Object.keys({ ...manifest.dependencies, ...manifest.devDependencies }).filter((d) => byName.has(d));
-      expect(repoDeps.every((d) => ALLOWED[manifest.name]!.includes(d)), `${manifest.name}: ${repoDeps.join(', ')}`).toBe(true);
+      expect(
+        repoDeps.every((d) => ALLOWED[manifest.name]!.includes(d)),
+        `${manifest.name}: ${repoDeps.join(', ')}`,
+      ).toBe(true);
     }
     expect(Object.keys(ALLOWED).sort()).toEqual([...byName.keys()].sort());
   });
@@ -89,12 +97,20 @@ describe('package boundaries', () => {
   it('api imports nothing of the repo', () => {
     const api = files.filter((f) => f.startsWith('api/') && !isTest(f));
     expect(api.length).toBeGreaterThan(5);
-    for (const f of api) for (const s of imports(f)) expect(s.startsWith('@loraplane/') || (s.startsWith('.') && !posix.normalize(posix.join(posix.dirname(f), s)).startsWith('api/')), `${f}: ${s}`).toBe(false);
+    for (const f of api)
+      for (const s of imports(f))
+        expect(s.startsWith('@loraplane/') || (s.startsWith('.') && !posix.normalize(posix.join(posix.dirname(f), s)).startsWith('api/')), `${f}: ${s}`).toBe(
+          false,
+        );
   });
 
   it('catches an import of another package’s internals, by path or by an unexported subpath, and an upward dependency', () => {
-    expect(violations('operator/src/x.ts', ['../../storage/src/errors.js'])).toEqual(['operator/src/x.ts: ../../storage/src/errors.js reaches into storage by path']);
-    expect(violations('operator/src/x.ts', ['@loraplane/storage/pool'])).toEqual(['operator/src/x.ts: @loraplane/storage/pool is not an export of @loraplane/storage']);
+    expect(violations('operator/src/x.ts', ['../../storage/src/errors.js'])).toEqual([
+      'operator/src/x.ts: ../../storage/src/errors.js reaches into storage by path',
+    ]);
+    expect(violations('operator/src/x.ts', ['@loraplane/storage/pool'])).toEqual([
+      'operator/src/x.ts: @loraplane/storage/pool is not an export of @loraplane/storage',
+    ]);
     expect(violations('storage/src/x.ts', ['@loraplane/operator/config'])).toEqual([
       'storage/src/x.ts: @loraplane/storage may not depend on @loraplane/operator',
       'storage/src/x.ts: @loraplane/operator is not a dependency of @loraplane/storage',

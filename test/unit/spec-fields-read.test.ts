@@ -320,7 +320,15 @@ class MemoryS3 {
   }
 
   async send(command: { input: object }): Promise<unknown> {
-    const input = command.input as { Bucket: string; Key?: string; Prefix?: string; Range?: string; IfMatch?: string; Body?: unknown; Metadata?: Record<string, string> };
+    const input = command.input as {
+      Bucket: string;
+      Key?: string;
+      Prefix?: string;
+      Range?: string;
+      IfMatch?: string;
+      Body?: unknown;
+      Metadata?: Record<string, string>;
+    };
     const notFound = (name: string) => Object.assign(new Error(`${name} (memory S3)`), { name, $metadata: { httpStatusCode: 404 } });
     const id = `${input.Bucket}/${input.Key ?? ''}`;
     if (command instanceof ListObjectsV2Command) {
@@ -339,12 +347,20 @@ class MemoryS3 {
     if (command instanceof GetObjectCommand) {
       const o = this.objects.get(id);
       if (!o) throw notFound('NoSuchKey');
-      if (input.IfMatch !== undefined && input.IfMatch !== o.etag) throw Object.assign(new Error('PreconditionFailed'), { name: 'PreconditionFailed', $metadata: { httpStatusCode: 412 } });
+      if (input.IfMatch !== undefined && input.IfMatch !== o.etag)
+        throw Object.assign(new Error('PreconditionFailed'), { name: 'PreconditionFailed', $metadata: { httpStatusCode: 412 } });
       const m = /^bytes=(\d+)-(\d+)$/.exec(input.Range ?? '');
       const [from, to] = m ? [Number(m[1]), Math.min(Number(m[2]), o.body.length - 1)] : [0, o.body.length - 1];
       const bytes = o.body.subarray(from, to + 1);
       const Body = Object.assign(Readable.from([bytes]), { transformToByteArray: async () => new Uint8Array(bytes) });
-      return { Body, ContentLength: bytes.length, ETag: o.etag, Metadata: o.metadata, LastModified: o.lastModified, ...(m ? { ContentRange: `bytes ${from}-${to}/${o.body.length}` } : {}) };
+      return {
+        Body,
+        ContentLength: bytes.length,
+        ETag: o.etag,
+        Metadata: o.metadata,
+        LastModified: o.lastModified,
+        ...(m ? { ContentRange: `bytes ${from}-${to}/${o.body.length}` } : {}),
+      };
     }
     if (command instanceof PutObjectCommand) {
       const chunks: Buffer[] = [];
@@ -472,7 +488,11 @@ beforeAll(async () => {
 
   const started = Date.now();
   for (const [i, scenario] of SCENARIOS.entries()) {
-    const run = consume(scenario, recorder, { schema: fineTuneJobSpec, parseConfig: (raw) => configFromEnv({ [TRAINER_CONFIG_ENV]: raw }), dir: join(tmp, `run-${i}`) });
+    const run = consume(scenario, recorder, {
+      schema: fineTuneJobSpec,
+      parseConfig: (raw) => configFromEnv({ [TRAINER_CONFIG_ENV]: raw }),
+      dir: join(tmp, `run-${i}`),
+    });
     results.push(await run.catch((err: Error) => Promise.reject(new Error(`${scenario.name}: ${err.message}`, { cause: err }))));
   }
   // The same pipeline, on a spec whose schema has grown fields that no consumer knows.
@@ -482,7 +502,7 @@ beforeAll(async () => {
     extra: (spec) => {
       spec.unreadKnob = 1;
       (spec.training as Record<string, unknown>).unreadKnob = 'x';
-      ((spec.dataset as { source: { s3: Record<string, unknown> } }).source.s3).unreadKnob = true;
+      (spec.dataset as { source: { s3: Record<string, unknown> } }).source.s3.unreadKnob = true;
     },
     parseConfig: (raw) => withSynthetic.parse(JSON.parse(raw)) as TrainerConfig,
     dir: join(tmp, 'self-check'),
@@ -505,17 +525,19 @@ const describeLeaf = (l: Leaf, r: Recorder) => {
 describe('FineTuneJob spec fields', () => {
   it('lists the leaves through objects, optionals, defaults, arrays, records and unions', () => {
     const shown = LEAVES.map((l) => show(l.path));
-    expect(shown).toEqual(expect.arrayContaining([
-      'baseModel.source.s3.credentialsSecret.name',
-      'dataset.source.pvc.path',
-      'lora.targetModules[]',
-      'resources.nodeSelector.*',
-      'resources.tolerations[].tolerationSeconds',
-      'resources.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[].podAffinityTerm.labelSelector.matchLabels.*',
-      'output.labels.*',
-      'trainer.env[].value',
-      'training.epochs',
-    ]));
+    expect(shown).toEqual(
+      expect.arrayContaining([
+        'baseModel.source.s3.credentialsSecret.name',
+        'dataset.source.pvc.path',
+        'lora.targetModules[]',
+        'resources.nodeSelector.*',
+        'resources.tolerations[].tolerationSeconds',
+        'resources.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[].podAffinityTerm.labelSelector.matchLabels.*',
+        'output.labels.*',
+        'trainer.env[].value',
+        'training.epochs',
+      ]),
+    );
     expect(new Set(shown).size).toBe(shown.length);
     const union = z.object({ u: z.union([z.object({ a: z.string() }), z.object({ a: z.string(), b: z.array(z.number()) })]).optional() });
     expect(leafPaths(union).map((l) => show(l.path))).toEqual(['u.a', 'u.b[]']);
@@ -523,7 +545,10 @@ describe('FineTuneJob spec fields', () => {
 
   it('the specs set every leaf', () => {
     const set = SCENARIOS.flatMap((s) => valuePaths(s.spec));
-    expect(LEAVES.filter((l) => !set.some((p) => matches(l.path, p))).map((l) => show(l.path)), 'leaves no scenario sets: add them to the specs above').toEqual([]);
+    expect(
+      LEAVES.filter((l) => !set.some((p) => matches(l.path, p))).map((l) => show(l.path)),
+      'leaves no scenario sets: add them to the specs above',
+    ).toEqual([]);
   });
 
   it('the consumers ran through: a Job, and a fresh run trained, checkpointed and uploaded its adapter', () => {
@@ -553,7 +578,11 @@ describe('FineTuneJob spec fields', () => {
     const synthetic = unread(leaves, selfCheck).filter((l) => SYNTHETIC.some((p) => show(p) === show(l.path)));
     expect(synthetic.map((l) => show(l.path)).sort()).toEqual(SYNTHETIC.map(show).sort());
     // They travelled with the rest: the Job's trainer config held them, and the trainer ran on it.
-    const spec = selfCheckRun!.config.spec as unknown as { unreadKnob?: number; training: { unreadKnob?: string }; dataset: { source: { s3?: { unreadKnob?: boolean } } } };
+    const spec = selfCheckRun!.config.spec as unknown as {
+      unreadKnob?: number;
+      training: { unreadKnob?: string };
+      dataset: { source: { s3?: { unreadKnob?: boolean } } };
+    };
     expect([spec.unreadKnob, spec.training.unreadKnob, spec.dataset.source.s3?.unreadKnob]).toEqual([1, 'x', true]);
     expect(selfCheckRun!.result.interrupted).toBe(false);
   });

@@ -49,7 +49,14 @@ export function microBatchesPerEpoch(rows: number, batchSize: number, worldSize 
  * process with worldSize x batchSize rows per micro-batch takes. Undefined when the epoch's last global
  * micro-batch leaves this rank no rows (the rank still joins the step, with nothing to add).
  */
-export function microBatchAt(rows: TokenizedRow[], batchSize: number, seed: number, pos: DataPosition, padId: number, shard: Shard = SINGLE_PROCESS): Batch | undefined {
+export function microBatchAt(
+  rows: TokenizedRow[],
+  batchSize: number,
+  seed: number,
+  pos: DataPosition,
+  padId: number,
+  shard: Shard = SINGLE_PROCESS,
+): Batch | undefined {
   const order = epochOrder(rows.length, seed, pos.epoch);
   const start = (pos.microBatch * shard.worldSize + shard.rank) * batchSize;
   const picked = order.slice(start, start + batchSize).map((i) => rows[i]!);

@@ -73,7 +73,10 @@ export async function trainerPod(): Promise<number> {
     server.close();
     if (result.interrupted) {
       log.warn({ step: result.step, checkpoint: result.checkpoint }, 'stopped after a checkpoint; a restarted trainer resumes from it');
-      writeTerminationMessage({ error: `stopped by SIGTERM at step ${result.step}; a restarted trainer resumes from the last checkpoint`, checkpoint: result.checkpoint });
+      writeTerminationMessage({
+        error: `stopped by SIGTERM at step ${result.step}; a restarted trainer resumes from the last checkpoint`,
+        checkpoint: result.checkpoint,
+      });
       return TRAINER_EXIT.stopped;
     }
     const { adapterUri, digest, sizeBytes, datasetDigest, metrics: finalMetrics, checkpoint } = result;
@@ -92,7 +95,8 @@ export async function trainerPod(): Promise<number> {
   }
 }
 
-const USAGE = 'usage: loraplane run finetune.yaml [--output DIR] [--work DIR] [--pvc CLAIM=DIR]... [--prompt TEXT [--system TEXT]] [--metrics-port N] [--max-steps N]';
+const USAGE =
+  'usage: loraplane run finetune.yaml [--output DIR] [--work DIR] [--pvc CLAIM=DIR]... [--prompt TEXT [--system TEXT]] [--metrics-port N] [--max-steps N]';
 
 /** The local run's log: pretty on a terminal, JSON lines otherwise; redacted either way. */
 async function localLogger(): Promise<Logger> {
@@ -145,7 +149,7 @@ export async function localRun(argv: string[]): Promise<number> {
     stop: stopOnSigterm(log),
     resolve: { pvcRoot: (claim) => resolve(claims.get(claim) ?? manifestDir) },
     onStep: (r, total) => {
-      const eta = ((total - r.step) * r.seconds);
+      const eta = (total - r.step) * r.seconds;
       if (process.stdout.isTTY) process.stdout.write(`\r${progressLine(r, total, eta)}`);
       else console.log(progressLine(r, total, eta));
     },

@@ -57,7 +57,13 @@ function fakeModel(o: { loss?: (step: number) => number; evalLoss?: number; eval
       const loss = tokens ? (o.evalLoss ?? 1.5) : Number.NaN;
       return { loss, tokens, perplexity: Math.exp(loss) };
     },
-    loraParameters: () => [{ name: 'layers.0.q_proj.lora_B.weight', shape: [2], value: Float32Array.of(0.5, o.badWeightAt !== undefined && step >= o.badWeightAt ? Number.NaN : 0.25) }],
+    loraParameters: () => [
+      {
+        name: 'layers.0.q_proj.lora_B.weight',
+        shape: [2],
+        value: Float32Array.of(0.5, o.badWeightAt !== undefined && step >= o.badWeightAt ? Number.NaN : 0.25),
+      },
+    ],
     saveAdapter: async (dir: string) => {
       mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, 'adapter_model.safetensors'), 'w');
@@ -66,7 +72,11 @@ function fakeModel(o: { loss?: (step: number) => number; evalLoss?: number; eval
   } as unknown as QLoraModel;
 }
 
-const failure = (p: Promise<unknown>) => p.then(() => expect.fail('expected training to fail'), (e: unknown) => e as TrainingDivergedError);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => expect.fail('expected training to fail'),
+    (e: unknown) => e as TrainingDivergedError,
+  );
 
 describe('diverged training', () => {
   it('stops at the first step whose loss or grad norm is not finite, before any checkpoint', async () => {
@@ -93,11 +103,17 @@ describe('diverged training', () => {
 
     const saved2: number[] = [];
     const weightsErr = await failure(trainLoop(loopOptions(fakeModel({ badWeightAt: 3 }), tmp('lp-div-w-'), saved2)));
-    expect(weightsErr.message).toBe('training diverged at step 3: adapter weight layers.0.q_proj.lora_B.weight is not finite; lower learningRate or lora.alpha');
+    expect(weightsErr.message).toBe(
+      'training diverged at step 3: adapter weight layers.0.q_proj.lora_B.weight is not finite; lower learningRate or lora.alpha',
+    );
     expect(saved2).toEqual([1, 2]);
 
     // The last update can break the weights with no loss left to show it: the adapter is refused too.
-    const noSaves = { ...loopOptions(fakeModel({ badWeightAt: 6 }), tmp('lp-div-end-'), []), training: { ...training, saveSteps: undefined, evalSteps: undefined }, validation: [] };
+    const noSaves = {
+      ...loopOptions(fakeModel({ badWeightAt: 6 }), tmp('lp-div-end-'), []),
+      training: { ...training, saveSteps: undefined, evalSteps: undefined },
+      validation: [],
+    };
     expect((await failure(trainLoop(noSaves))).step).toBe(6);
 
     const lossErr = await failure(trainLoop(loopOptions(fakeModel({ loss: (s) => (s === 4 ? Number.NaN : 2) }), tmp('lp-div-l-'), [])));
@@ -118,9 +134,7 @@ describe('diverged training', () => {
     const config = configFromManifest(join(dir, 'finetune.yaml'));
     expect(config.spec.lora.alpha).toBe(1e300);
     const outputDir = join(dir, 'output');
-    const err = await failure(
-      runFineTune({ config, workDir: join(dir, 'work'), outputDir, log, resolve: { pvcRoot: () => join(REPO, 'examples') } }),
-    );
+    const err = await failure(runFineTune({ config, workDir: join(dir, 'work'), outputDir, log, resolve: { pvcRoot: () => join(REPO, 'examples') } }));
     expect(err).toBeInstanceOf(TrainingDivergedError);
     expect(err.message).toMatch(/^training diverged at step 1: /);
     expect(existsSync(outputDir) ? readdirSync(outputDir) : []).toEqual([]);

@@ -15,7 +15,11 @@ import { fineTuneJobSpec } from '@loraplane/api/finetunejob';
 const { permanent, retryable } = TRAINER_EXIT;
 const storage = (code: StorageErrorCode, extra: { op?: string; cause?: unknown; s3Code?: string } = {}) =>
   new StorageError(code, 'x', { bucket: 'b', key: 'k', ...extra });
-const loadError = async (dir: string, options = {}) => QLoraModel.load(dir, options).then(() => undefined, (e: unknown) => modelLoadError(e, dir));
+const loadError = async (dir: string, options = {}) =>
+  QLoraModel.load(dir, options).then(
+    () => undefined,
+    (e: unknown) => modelLoadError(e, dir),
+  );
 
 describe('exitCodeFor', () => {
   it('is permanent for a config error', () => {
@@ -36,7 +40,8 @@ describe('exitCodeFor', () => {
   });
 
   it('sorts storage errors by whether a retry can fix them', () => {
-    for (const code of ['Config', 'NoSuchBucket', 'NoSuchKey', 'AccessDenied', 'InvalidCredentials'] as const) expect(exitCodeFor(storage(code)), code).toBe(permanent);
+    for (const code of ['Config', 'NoSuchBucket', 'NoSuchKey', 'AccessDenied', 'InvalidCredentials'] as const)
+      expect(exitCodeFor(storage(code)), code).toBe(permanent);
     for (const code of ['Transient', 'PreconditionFailed', 'Incomplete', 'Unknown'] as const) expect(exitCodeFor(storage(code)), code).toBe(retryable);
     // A fetch cut short by SIGTERM (the stop signal is the only one the trainer gives storage).
     expect(exitCodeFor(storage('Aborted'))).toBe(TRAINER_EXIT.stopped);
@@ -44,8 +49,12 @@ describe('exitCodeFor', () => {
     expect(exitCodeFor(storage('IntegrityMismatch', { op: 'download' }))).toBe(permanent);
     expect(exitCodeFor(storage('IntegrityMismatch', { op: 'upload' }))).toBe(retryable);
     // No credentials from the SDK's default chain (a metadata endpoint not up yet) may pass on a retry.
-    expect(exitCodeFor(toStorageError(Object.assign(new Error('Could not load credentials'), { name: 'CredentialsProviderError' }), { op: 'GetObject' }))).toBe(retryable);
-    expect(exitCodeFor(toStorageError(Object.assign(new Error('bad key'), { name: 'SignatureDoesNotMatch', $metadata: { httpStatusCode: 403 } }), {}))).toBe(permanent);
+    expect(exitCodeFor(toStorageError(Object.assign(new Error('Could not load credentials'), { name: 'CredentialsProviderError' }), { op: 'GetObject' }))).toBe(
+      retryable,
+    );
+    expect(exitCodeFor(toStorageError(Object.assign(new Error('bad key'), { name: 'SignatureDoesNotMatch', $metadata: { httpStatusCode: 403 } }), {}))).toBe(
+      permanent,
+    );
     // A local file-system failure on this node reported as Config.
     expect(exitCodeFor(storage('Config', { cause: Object.assign(new Error('no space'), { code: 'ENOSPC' }) }))).toBe(retryable);
     expect(exitCodeFor(storage('Config', { cause: Object.assign(new Error('denied'), { code: 'EACCES' }) }))).toBe(permanent);
@@ -77,7 +86,11 @@ describe('exitCodeFor', () => {
 
     const site = '(check `x` failed in load at /src/native/src/core/safetensors.cpp:173)';
     expect(exitCodeFor(modelLoadError(new Error(`cannot open safetensors file m.safetensors: Too many open files ${site}`), dir))).toBe(retryable);
-    expect(exitCodeFor(modelLoadError(new Error('CUDA error cudaErrorMemoryAllocation: out of memory (check `c` failed in alloc at /src/native/src/cuda/backend.cu:80)'), dir))).toBe(retryable);
+    expect(
+      exitCodeFor(
+        modelLoadError(new Error('CUDA error cudaErrorMemoryAllocation: out of memory (check `c` failed in alloc at /src/native/src/cuda/backend.cu:80)'), dir),
+      ),
+    ).toBe(retryable);
     expect(exitCodeFor(modelLoadError(new Error('something else'), dir))).toBe(retryable);
   });
 

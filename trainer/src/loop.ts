@@ -139,7 +139,8 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     const started = Date.now();
     const stats = await model.step(micro);
     const seconds = (Date.now() - started) / 1000;
-    if (!Number.isFinite(stats.loss) || !Number.isFinite(stats.gradNorm)) throw new TrainingDivergedError(stats.step, { loss: stats.loss, gradNorm: stats.gradNorm });
+    if (!Number.isFinite(stats.loss) || !Number.isFinite(stats.gradNorm))
+      throw new TrainingDivergedError(stats.step, { loss: stats.loss, gradNorm: stats.gradNorm });
     state = { ...state, step: stats.step, trainLoss: stats.loss };
     const record: StepRecord = {
       step: stats.step,

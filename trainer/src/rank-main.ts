@@ -22,7 +22,14 @@ try {
   const config = configFromEnv();
   const metrics = group.rank === 0 ? createTrainerMetrics({ namespace: config.job.namespace, finetunejob: config.job.name }) : undefined;
   const server = metrics && (await serveMetrics(metrics.registry, process.env.POD_IP ?? '0.0.0.0', config.metricsPort));
-  const result = await runFineTune({ config, workDir: resolve(process.env[SCRATCH_PATH_ENV] ?? SCRATCH_PATH, 'run'), log, metrics, stop: stop.signal, group }).finally(async () => {
+  const result = await runFineTune({
+    config,
+    workDir: resolve(process.env[SCRATCH_PATH_ENV] ?? SCRATCH_PATH, 'run'),
+    log,
+    metrics,
+    stop: stop.signal,
+    group,
+  }).finally(async () => {
     server?.close();
     await pushAtEnd(metrics, { namespace: config.job.namespace, finetunejob: config.job.name }, log);
   });

@@ -33,7 +33,13 @@ export function rankFromEnv(env: NodeJS.ProcessEnv = process.env): RankEnv | und
     if (!Number.isInteger(value) || value < 0) throw new Error(`${name}=${env[name]} is not a rank number`);
     return value;
   };
-  return { rank: int('RANK'), worldSize: int('WORLD_SIZE'), localRank: int('LOCAL_RANK'), masterAddr: env.MASTER_ADDR ?? '127.0.0.1', masterPort: int('MASTER_PORT') };
+  return {
+    rank: int('RANK'),
+    worldSize: int('WORLD_SIZE'),
+    localRank: int('LOCAL_RANK'),
+    masterAddr: env.MASTER_ADDR ?? '127.0.0.1',
+    masterPort: int('MASTER_PORT'),
+  };
 }
 
 /** A free TCP port on the loopback interface, for rank 0's rendezvous store. */

@@ -18,12 +18,15 @@ const env = {
   UNRELATED: 'not-a-secret-value',
 };
 const leaks = (text: string) =>
-  [SECRET, TOKEN, 'AKIAIOSFODNN7EXAMPLE', encodeURIComponent(SECRET), JSON.stringify(SECRET).slice(1, -1), encodeURIComponent(TOKEN)].filter((v) => text.includes(v));
+  [SECRET, TOKEN, 'AKIAIOSFODNN7EXAMPLE', encodeURIComponent(SECRET), JSON.stringify(SECRET).slice(1, -1), encodeURIComponent(TOKEN)].filter((v) =>
+    text.includes(v),
+  );
 
 describe('redact', () => {
   it('names every role × part credential env var and the SDK ones', () => {
     const names = credentialEnvNames();
-    for (const role of STORAGE_ROLES) for (const part of ['accessKeyId', 'secretAccessKey', 'sessionToken'] as const) expect(names).toContain(credentialEnv(role, part));
+    for (const role of STORAGE_ROLES)
+      for (const part of ['accessKeyId', 'secretAccessKey', 'sessionToken'] as const) expect(names).toContain(credentialEnv(role, part));
     expect(names).toContain('AWS_SECRET_ACCESS_KEY');
     expect(names).toContain('AWS_SESSION_TOKEN');
     expect(names).toContain('LORAPLANE_DATASET_AWS_SECRET_ACCESS_KEY');
@@ -47,7 +50,10 @@ describe('redact', () => {
     writeTerminationMessage({ error: `NoSuchKey s3://data/${SECRET}/train.jsonl: no such object`, checkpoint: { step: 2, uri: `s3://out/${TOKEN}/` } }, e);
     const text = readFileSync(path, 'utf8');
     expect(leaks(text)).toEqual([]);
-    expect(JSON.parse(text)).toEqual({ error: `NoSuchKey s3://data/${REDACTED}/train.jsonl: no such object`, checkpoint: { step: 2, uri: `s3://out/${REDACTED}/` } });
+    expect(JSON.parse(text)).toEqual({
+      error: `NoSuchKey s3://data/${REDACTED}/train.jsonl: no such object`,
+      checkpoint: { step: 2, uri: `s3://out/${REDACTED}/` },
+    });
   });
 
   it('keeps the values out of log lines: messages, fields, errors with their stacks and causes', () => {

@@ -67,7 +67,9 @@ async function localPath(role: StorageRole, source: StorageSource, o: RunOptions
 }
 
 /** The base model and the dataset as local paths (fetched into the work folder's cache when in S3). */
-export async function fetchInputs(o: Pick<RunOptions, 'config' | 'workDir' | 'log' | 'stop' | 'resolve' | 'storageRetry'>): Promise<{ modelDir: string; datasetPath: string }> {
+export async function fetchInputs(
+  o: Pick<RunOptions, 'config' | 'workDir' | 'log' | 'stop' | 'resolve' | 'storageRetry'>,
+): Promise<{ modelDir: string; datasetPath: string }> {
   const spec = o.config.spec;
   mkdirSync(o.workDir, { recursive: true });
   const modelDir = await localPath('baseModel', spec.baseModel.source, o);
@@ -100,7 +102,14 @@ export async function runFineTune(o: RunOptions & { group?: RankEnv }): Promise<
     doubleQuant: spec.quantization.doubleQuant,
     blockSize: spec.quantization.blockSize,
     precision: spec.quantization.computeDtype === 'float32' ? 'fp32' : 'bf16',
-    lora: { r: spec.lora.r, alpha: spec.lora.alpha, dropout: spec.lora.dropout, useRslora: spec.lora.useRslora, targetModules: spec.lora.targetModules, seed: spec.training.seed },
+    lora: {
+      r: spec.lora.r,
+      alpha: spec.lora.alpha,
+      dropout: spec.lora.dropout,
+      useRslora: spec.lora.useRslora,
+      targetModules: spec.lora.targetModules,
+      seed: spec.training.seed,
+    },
   }).catch((err: unknown) => {
     throw modelLoadError(err, modelDir);
   });
@@ -121,7 +130,8 @@ export async function runFineTune(o: RunOptions & { group?: RankEnv }): Promise<
     // In a pod the output is S3 and the scratch volume does not outlive the pod: checkpoints go to
     // storage too, and a fresh scratch volume starts from the newest one there.
     const checkpointDir = join(o.workDir, 'checkpoints');
-    const store = output && new CheckpointStore({ client: output, bucket: s3.bucket, outputPrefix: s3.prefix, stateDir: join(o.workDir, 'upload-state'), log, ...storage });
+    const store =
+      output && new CheckpointStore({ client: output, bucket: s3.bucket, outputPrefix: s3.prefix, stateDir: join(o.workDir, 'upload-state'), log, ...storage });
     let lastCheckpoint: StoredCheckpoint | undefined;
     if (store && listCheckpoints(checkpointDir).length === 0) {
       lastCheckpoint = await store.restoreLatest(checkpointDir, { keepBest: spec.training.loadBestModelAtEnd });
@@ -172,7 +182,16 @@ export async function runFineTune(o: RunOptions & { group?: RankEnv }): Promise<
       adapterUri = uploaded.uri;
       log.info({ uri: adapterUri, files: uploaded.manifest.files.length }, 'adapter uploaded; manifest written last');
     }
-    return { interrupted: false, loop, adapterUri, digest: written.digest, sizeBytes: written.sizeBytes, datasetDigest, metrics: written.metrics, ...checkpoint };
+    return {
+      interrupted: false,
+      loop,
+      adapterUri,
+      digest: written.digest,
+      sizeBytes: written.sizeBytes,
+      datasetDigest,
+      metrics: written.metrics,
+      ...checkpoint,
+    };
   } finally {
     output?.destroy();
     model.free();

@@ -1,14 +1,7 @@
 // The trainer's storage requests against an in-memory S3 that can go down: an outage shorter than the
 // retry budget is ridden out (checkpoint save and restore, dataset fetch, each wait logged), a longer
 // one fails as Transient (retryable exit), and a permanent error (a missing bucket) is not retried.
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,7 +47,15 @@ class FakeS3 {
       this.refused++;
       throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9000'), { code: 'ECONNREFUSED' });
     }
-    const input = command.input as { Bucket: string; Key?: string; Prefix?: string; Range?: string; IfMatch?: string; Body?: unknown; Metadata?: Record<string, string> };
+    const input = command.input as {
+      Bucket: string;
+      Key?: string;
+      Prefix?: string;
+      Range?: string;
+      IfMatch?: string;
+      Body?: unknown;
+      Metadata?: Record<string, string>;
+    };
     if (!this.buckets.has(input.Bucket)) throw s3Error('NoSuchBucket', 404);
     const id = `${input.Bucket}/${input.Key ?? ''}`;
     if (command instanceof ListObjectsV2Command) {
@@ -78,7 +79,13 @@ class FakeS3 {
       const [from, to] = m ? [Number(m[1]), Math.min(Number(m[2]), o.body.length - 1)] : [0, o.body.length - 1];
       const bytes = o.body.subarray(from, to + 1);
       const Body = Object.assign(Readable.from([bytes]), { transformToByteArray: async () => new Uint8Array(bytes) });
-      return { Body, ContentLength: bytes.length, ETag: o.etag, LastModified: o.lastModified, ...(m ? { ContentRange: `bytes ${from}-${to}/${o.body.length}` } : {}) };
+      return {
+        Body,
+        ContentLength: bytes.length,
+        ETag: o.etag,
+        LastModified: o.lastModified,
+        ...(m ? { ContentRange: `bytes ${from}-${to}/${o.body.length}` } : {}),
+      };
     }
     if (command instanceof PutObjectCommand) {
       const chunks: Buffer[] = [];
@@ -134,7 +141,14 @@ describe('trainer storage retries', () => {
     s3.buckets.add('out');
     const { log, lines } = capture();
     const work = tmp('lp-retry-');
-    const store = new CheckpointStore({ client: s3.client, bucket: 'out', outputPrefix: 'job', stateDir: join(work, 'state'), log, ...storageCallOptions(log, FAST) });
+    const store = new CheckpointStore({
+      client: s3.client,
+      bucket: 'out',
+      outputPrefix: 'job',
+      stateDir: join(work, 'state'),
+      log,
+      ...storageCallOptions(log, FAST),
+    });
 
     s3.outage(300);
     const saved = await store.save(localCheckpoint(join(work, 'local'), { step: 4, epoch: 0, microBatch: 8 }));
@@ -164,7 +178,14 @@ describe('trainer storage retries', () => {
     const s3 = new FakeS3();
     s3.buckets.add('out');
     const { log } = capture();
-    const store = new CheckpointStore({ client: s3.client, bucket: 'out', outputPrefix: 'job', stateDir: tmp('lp-retry-s-'), log, ...storageCallOptions(log, { ...FAST, deadlineMs: 150 }) });
+    const store = new CheckpointStore({
+      client: s3.client,
+      bucket: 'out',
+      outputPrefix: 'job',
+      stateDir: tmp('lp-retry-s-'),
+      log,
+      ...storageCallOptions(log, { ...FAST, deadlineMs: 150 }),
+    });
     s3.outage(60_000);
     const t0 = Date.now();
     const err = await store.list().catch((e: unknown) => e);
@@ -178,7 +199,14 @@ describe('trainer storage retries', () => {
   it('a permanent error (no such bucket) is not retried and exits permanent', async () => {
     const s3 = new FakeS3();
     const { log, lines } = capture();
-    const store = new CheckpointStore({ client: s3.client, bucket: 'missing', outputPrefix: 'job', stateDir: tmp('lp-retry-p-'), log, ...storageCallOptions(log, FAST) });
+    const store = new CheckpointStore({
+      client: s3.client,
+      bucket: 'missing',
+      outputPrefix: 'job',
+      stateDir: tmp('lp-retry-p-'),
+      log,
+      ...storageCallOptions(log, FAST),
+    });
     const err = await store.list().catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'NoSuchBucket', bucket: 'missing' });
     expect(s3.requests).toBe(1);

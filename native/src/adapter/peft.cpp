@@ -128,7 +128,8 @@ Json peft_adapter_config(const LoraSpec& spec, const std::string& base_model_nam
 
 void save_peft_adapter(const LlamaModel& model, const std::string& dir, const std::string& base_model_name) {
   make_dir(dir);
-  write_text(dir + "/adapter_config.json", peft_adapter_config(model.options().lora, base_model_name).dump_python_pretty());
+  write_text(dir + "/adapter_config.json",
+             peft_adapter_config(model.options().lora, base_model_name).dump_python_pretty());
   std::vector<TensorView> views;
   for (const LoraParam& p : model.lora_params()) views.push_back(f32_view(p.name, p.shape, p.value.data()));
   write_safetensors(dir + "/adapter_model.safetensors", views, {{"format", "pt"}});
@@ -157,13 +158,15 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
   const Json* rs = cfg.find("use_rslora");
   const bool rslora = rs && !rs->is_null() && rs->as_bool();
   LP_CHECK(rslora == spec.use_rslora, config_path << ": \"use_rslora\" is " << (rslora ? "true" : "false")
-                                                  << " but the model's LoRA uses " << (spec.use_rslora ? "rsLoRA" : "alpha / r"));
+                                                  << " but the model's LoRA uses "
+                                                  << (spec.use_rslora ? "rsLoRA" : "alpha / r"));
   if (const Json* d = cfg.find("use_dora"))
     LP_CHECK(d->is_null() || !d->as_bool(), config_path << ": \"use_dora\" is true; DoRA adapters are not supported");
   for (const char* pattern : {"rank_pattern", "alpha_pattern"})
     if (const Json* p = cfg.find(pattern))
       LP_CHECK(p->is_null() || (p->is_object() && p->size() == 0),
-               config_path << ": \"" << pattern << "\" is " << p->dump() << "; per-module ranks and alphas are not supported");
+               config_path << ": \"" << pattern << "\" is " << p->dump()
+                           << "; per-module ranks and alphas are not supported");
   const Json& tm = key("target_modules");
   LP_CHECK(tm.is_array(), config_path << ": \"target_modules\" is " << tm.dump()
                                       << "; only a list of module names is supported (not a regex)");
@@ -188,13 +191,15 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
   for (const LoraParam& p : params) {
     expected.insert(p.name);
     const TensorView& t = file.get(p.name);
-    LP_CHECK(t.shape == p.shape, file.path() << ": tensor \"" << p.name << "\" has shape " << shape_str(t.shape)
-                                             << " but the model expects " << shape_str(p.shape) << " (r = " << spec.r << ")");
+    LP_CHECK(t.shape == p.shape, file.path()
+                                     << ": tensor \"" << p.name << "\" has shape " << shape_str(t.shape)
+                                     << " but the model expects " << shape_str(p.shape) << " (r = " << spec.r << ")");
     staged.push_back(to_float32(t));
   }
   for (const TensorView& t : file.tensors())
-    LP_CHECK(expected.count(t.name), file.path() << ": tensor \"" << t.name
-                                                 << "\" matches no LoRA parameter of the model (different layers or modules?)");
+    LP_CHECK(expected.count(t.name), file.path()
+                                         << ": tensor \"" << t.name
+                                         << "\" matches no LoRA parameter of the model (different layers or modules?)");
   for (size_t i = 0; i < params.size(); ++i) params[i].value = std::move(staged[i]);
 }
 
@@ -245,7 +250,10 @@ void export_merged(const LlamaModel& model, const std::string& dir) {
       const auto a = lora.find("base_model.model." + prefix + ".lora_A.weight");
       const LoraParam* A = a == lora.end() ? nullptr : a->second;
       const LoraParam* B = A ? lora.at("base_model.model." + prefix + ".lora_B.weight") : nullptr;
-      const int64_t out = p == 0 ? c.q_dim() : p <= 2 ? c.kv_dim() : p == 3 || p == 6 ? c.hidden_size : c.intermediate_size;
+      const int64_t out = p == 0             ? c.q_dim()
+                          : p <= 2           ? c.kv_dim()
+                          : p == 3 || p == 6 ? c.hidden_size
+                                             : c.intermediate_size;
       const int64_t in = p == 3 ? c.q_dim() : p == 6 ? c.intermediate_size : c.hidden_size;
       const std::vector<int64_t> shape{out, in};
       entries.push_back({prefix + ".weight", shape, [&model, l, module, A, B, scaling](std::vector<float>& w) {
@@ -308,8 +316,9 @@ void export_merged(const LlamaModel& model, const std::string& dir) {
   }
 
   // The tokenizer and generation settings travel with the weights, so the folder is usable as it is.
-  for (const char* f : {"generation_config.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
-                        "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja"}) {
+  for (const char* f :
+       {"generation_config.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
+        "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja"}) {
     const fs::path src = fs::path(model.model_dir()) / f;
     if (!fs::is_regular_file(src)) continue;
     std::error_code ec;

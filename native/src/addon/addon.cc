@@ -15,7 +15,8 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < compiled.size(); ++i) backends.Set(i, compiled[i]);
   o.Set("backends", backends);
   // What backend "auto" takes on this machine now, and why when that is not cuda in a CUDA build.
-  const lp::BackendChoice choice = lp::choose_backend(lp::BackendKind::Auto, compiled.size() > 1, lp::probe_cuda_devices());
+  const lp::BackendChoice choice =
+      lp::choose_backend(lp::BackendKind::Auto, compiled.size() > 1, lp::probe_cuda_devices());
   o.Set("backend", lp::backend_kind_name(choice.kind));
   if (!choice.note.empty()) o.Set("backendNote", choice.note);
   o.Set("gemm", lp::cpu::gemm_backend_name());

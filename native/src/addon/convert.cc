@@ -147,15 +147,18 @@ Batch to_batch(const Napi::Value& v) {
   if (o.present("positionIds")) b.position_ids = o.int32_array("positionIds");
   const size_t n = static_cast<size_t>(b.B) * static_cast<size_t>(b.T);
   LP_CHECK(b.B > 0 && b.T > 0, "batch.rows and batch.tokens must be positive, got " << b.B << " x " << b.T);
-  LP_CHECK(b.input_ids.size() == n, "batch.inputIds has " << b.input_ids.size() << " ids, expected rows*tokens = " << n);
-  LP_CHECK(b.labels.empty() || b.labels.size() == n, "batch.labels has " << b.labels.size() << " entries, expected " << n);
+  LP_CHECK(b.input_ids.size() == n,
+           "batch.inputIds has " << b.input_ids.size() << " ids, expected rows*tokens = " << n);
+  LP_CHECK(b.labels.empty() || b.labels.size() == n,
+           "batch.labels has " << b.labels.size() << " entries, expected " << n);
   LP_CHECK(b.position_ids.empty() || b.position_ids.size() == n,
            "batch.positionIds has " << b.position_ids.size() << " entries, expected " << n);
   return b;
 }
 
 std::vector<Batch> to_batches(const Napi::Value& v) {
-  if (!v.IsArray()) throw Error(std::string("Expected an array of batches for microBatches but received ") + js_type(v));
+  if (!v.IsArray())
+    throw Error(std::string("Expected an array of batches for microBatches but received ") + js_type(v));
   auto arr = v.As<Napi::Array>();
   std::vector<Batch> out;
   for (uint32_t i = 0; i < arr.Length(); i++) out.push_back(to_batch(arr.Get(i)));

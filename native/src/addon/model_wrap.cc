@@ -93,7 +93,8 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::ConfigureTraining(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "Expected an options object for configureTraining");
+  if (info.Length() < 1 || !info[0].IsObject())
+    throw Napi::TypeError::New(env, "Expected an options object for configureTraining");
   auto s = claim(env, "configureTraining");
   try {
     s->trainer = std::make_unique<Trainer>(*s->model, to_optim_config(info[0].As<Napi::Object>()));
@@ -112,8 +113,7 @@ Napi::Value ModelWrap::Step(const Napi::CallbackInfo& info) {
   Trainer& t = trainer(env);
   auto stats = std::make_shared<StepStats>();
   return PromiseWorker::Start(
-      env, "loraplane.step",
-      [s, &t, stats, batches = std::move(batches)] { *stats = t.step(batches, s->group.get()); },
+      env, "loraplane.step", [s, &t, stats, batches = std::move(batches)] { *stats = t.step(batches, s->group.get()); },
       [stats](Napi::Env env) -> Napi::Value {
         auto o = Napi::Object::New(env);
         o.Set("loss", stats->loss);
@@ -129,12 +129,13 @@ Napi::Value ModelWrap::Step(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::JoinGroup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "Expected an options object for joinGroup");
+  if (info.Length() < 1 || !info[0].IsObject())
+    throw Napi::TypeError::New(env, "Expected an options object for joinGroup");
   const CollectiveConfig cfg = to_collective_config(info[0].As<Napi::Object>());
   auto s = claim(env, "joinGroup");
   if (s->group) {
-    const std::string msg = "joinGroup: this model already is rank " + std::to_string(s->group->rank()) + " of a group of " +
-                            std::to_string(s->group->world_size()) + "; a model joins one group";
+    const std::string msg = "joinGroup: this model already is rank " + std::to_string(s->group->rank()) +
+                            " of a group of " + std::to_string(s->group->world_size()) + "; a model joins one group";
     s->busy = false;
     throw Napi::Error::New(env, msg);
   }
@@ -145,7 +146,8 @@ Napi::Value ModelWrap::JoinGroup(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::AllReduceSum(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+  if (info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
     throw Napi::TypeError::New(env, "Expected a Float32Array for allReduceSum");
   }
   auto in = info[0].As<Napi::Float32Array>();
@@ -199,7 +201,8 @@ Napi::Value ModelWrap::Logits(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[1].IsObject()) throw Napi::TypeError::New(env, "Expected (prompt: Int32Array, options: object) for generate");
+  if (info.Length() < 2 || !info[1].IsObject())
+    throw Napi::TypeError::New(env, "Expected (prompt: Int32Array, options: object) for generate");
   auto prompt = to_int32_array(info[0], "prompt");
   const JsFields o = options_of(info[1].As<Napi::Object>(), "generate");
   const int max_new = static_cast<int>(o.number("maxNewTokens"));
@@ -210,8 +213,7 @@ Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
   auto s = claim(env, "generate");
   auto out = std::make_shared<std::vector<int32_t>>();
   return PromiseWorker::Start(
-      env, "loraplane.generate",
-      [=] { *out = s->model->generate(prompt, max_new, temperature, top_p, seed, stop); },
+      env, "loraplane.generate", [=] { *out = s->model->generate(prompt, max_new, temperature, top_p, seed, stop); },
       [out](Napi::Env env) -> Napi::Value {
         auto arr = Napi::Int32Array::New(env, out->size());
         std::copy(out->begin(), out->end(), arr.Data());
@@ -225,17 +227,20 @@ namespace {
 template <typename Fn>
 Napi::Value path_call(const Napi::CallbackInfo& info, const char* what, std::shared_ptr<Session> s, Fn fn) {
   auto path = info[0].As<Napi::String>().Utf8Value();
-  return PromiseWorker::Start(info.Env(), what, [s, path, fn] { fn(*s, path); }, undefined_value, release(s));
+  return PromiseWorker::Start(
+      info.Env(), what, [s, path, fn] { fn(*s, path); }, undefined_value, release(s));
 }
 
 void require_path(const Napi::CallbackInfo& info, const char* what) {
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), std::string("Expected a path string for ") + what);
+  if (info.Length() < 1 || !info[0].IsString())
+    throw Napi::TypeError::New(info.Env(), std::string("Expected a path string for ") + what);
 }
 }  // namespace
 
 Napi::Value ModelWrap::SaveAdapter(const Napi::CallbackInfo& info) {
   require_path(info, "saveAdapter");
-  if (info.Length() < 2 || !info[1].IsString()) throw Napi::TypeError::New(info.Env(), "Expected (dir, baseModelName) for saveAdapter");
+  if (info.Length() < 2 || !info[1].IsString())
+    throw Napi::TypeError::New(info.Env(), "Expected (dir, baseModelName) for saveAdapter");
   auto base = info[1].As<Napi::String>().Utf8Value();
   return path_call(info, "loraplane.saveAdapter", claim(info.Env(), "saveAdapter"),
                    [base](Session& s, const std::string& dir) { save_peft_adapter(*s.model, dir, base); });
@@ -290,7 +295,8 @@ Napi::Value ModelWrap::LoraParameters(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::SetAdaptersEnabled(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsBoolean()) throw Napi::TypeError::New(env, "Expected a boolean for setAdaptersEnabled");
+  if (info.Length() < 1 || !info[0].IsBoolean())
+    throw Napi::TypeError::New(env, "Expected a boolean for setAdaptersEnabled");
   auto s = claim(env, "setAdaptersEnabled");
   s->model->set_adapters_enabled(info[0].As<Napi::Boolean>().Value());
   s->busy = false;

@@ -15,7 +15,8 @@ class PromiseWorker : public Napi::AsyncWorker {
   using Resolve = std::function<Napi::Value(Napi::Env)>;
 
   // Queues `run` on the libuv pool; `resolve` builds the promise's value back on the JS thread.
-  static Napi::Promise Start(Napi::Env env, const char* name, Run run, Resolve resolve, std::function<void()> done = {}) {
+  static Napi::Promise Start(Napi::Env env, const char* name, Run run, Resolve resolve,
+                             std::function<void()> done = {}) {
     auto* w = new PromiseWorker(env, name, std::move(run), std::move(resolve), std::move(done));
     auto promise = w->deferred_.Promise();
     w->Queue();
@@ -24,8 +25,11 @@ class PromiseWorker : public Napi::AsyncWorker {
 
  private:
   PromiseWorker(Napi::Env env, const char* name, Run run, Resolve resolve, std::function<void()> done)
-      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)), run_(std::move(run)),
-        resolve_(std::move(resolve)), done_(std::move(done)) {}
+      : Napi::AsyncWorker(env, name),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        run_(std::move(run)),
+        resolve_(std::move(resolve)),
+        done_(std::move(done)) {}
 
   void Execute() override {
     try {

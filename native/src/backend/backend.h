@@ -38,7 +38,7 @@ class FrozenWeight {
 class Backend {
  public:
   virtual ~Backend() = default;
-  virtual const char* name() const = 0;  // "cpu", "cuda"
+  virtual const char* name() const = 0;         // "cpu", "cuda"
   virtual std::string device_name() const = 0;  // e.g. "x86_64 (builtin-avx512 GEMM, 2 threads)", "NVIDIA H200"
   // True when buffers are plain host memory: the model may then alias host data instead of copying it.
   virtual bool host_visible() const = 0;

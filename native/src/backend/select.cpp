@@ -23,9 +23,12 @@ Precision parse_precision(std::string_view name, std::string_view context) {
 
 const char* backend_kind_name(BackendKind k) {
   switch (k) {
-    case BackendKind::Auto: return "auto";
-    case BackendKind::Cpu: return "cpu";
-    case BackendKind::Cuda: return "cuda";
+    case BackendKind::Auto:
+      return "auto";
+    case BackendKind::Cpu:
+      return "cpu";
+    case BackendKind::Cuda:
+      return "cuda";
   }
   return "?";
 }
@@ -61,8 +64,10 @@ std::unique_ptr<Backend> make_backend(BackendKind requested, Precision precision
   const BackendChoice choice = choose_backend(requested, cuda.compiled(), probe);
   if (!choice.note.empty()) {
     static std::atomic<bool> printed{false};  // stderr hears it once per process, not once per model
-    if (log) log(choice.note);
-    else if (!printed.exchange(true)) std::fprintf(stderr, "%s\n", choice.note.c_str());
+    if (log)
+      log(choice.note);
+    else if (!printed.exchange(true))
+      std::fprintf(stderr, "%s\n", choice.note.c_str());
   }
   return registered_backend(choice.kind).make(precision);
 }

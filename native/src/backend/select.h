@@ -15,7 +15,7 @@
 
 namespace lp {
 
-Precision parse_precision(std::string_view name, std::string_view context);  // "bf16" | "fp32"
+Precision parse_precision(std::string_view name, std::string_view context);       // "bf16" | "fp32"
 BackendKind parse_backend_kind(std::string_view name, std::string_view context);  // "auto" | "cpu" | "cuda"
 const char* backend_kind_name(BackendKind k);
 

@@ -67,7 +67,8 @@ CollectiveConfig collective_config_from_env() {
   c.op_timeout = milliseconds(env_int("LORAPLANE_COLLECTIVE_OP_TIMEOUT_MS", c.op_timeout.count(), 1, 1LL << 40));
   if (c.world_size > 1) {
     LP_CHECK(!c.master_addr.empty(), "MASTER_ADDR (rank 0's address) must be set when WORLD_SIZE is " << c.world_size);
-    LP_CHECK(c.master_port > 0, "MASTER_PORT (rank 0's rendezvous port) must be set when WORLD_SIZE is " << c.world_size);
+    LP_CHECK(c.master_port > 0,
+             "MASTER_PORT (rank 0's rendezvous port) must be set when WORLD_SIZE is " << c.world_size);
   }
   validate(c);
   return c;
@@ -174,8 +175,8 @@ std::unique_ptr<TcpStore> join_group(const CollectiveConfig& cfg, const char* im
   if (!store->create("lp/impl", mine)) {
     const std::vector<char> theirs = store->get("lp/impl", left());
     LP_CHECK(theirs == mine, "collective " << who << ": this rank uses " << impl << " but the group at "
-                                          << store->where() << " uses " << std::string(theirs.begin(), theirs.end())
-                                          << " (every rank must run the same backend)");
+                                           << store->where() << " uses " << std::string(theirs.begin(), theirs.end())
+                                           << " (every rank must run the same backend)");
   }
 
   char host[256] = {0};

@@ -41,8 +41,8 @@ class GlooStore : public gloo::rendezvous::Store {
     std::vector<std::string> prefixed;
     for (const auto& k : keys) prefixed.push_back(kPrefix + k);
     const auto missing = store_.wait(prefixed, timeout);
-    LP_CHECK(missing.empty(), "gloo rendezvous: key '" << missing.front() << "' was not set within " << timeout.count()
-                                                       << " ms");
+    LP_CHECK(missing.empty(),
+             "gloo rendezvous: key '" << missing.front() << "' was not set within " << timeout.count() << " ms");
   }
 
  private:
@@ -58,8 +58,7 @@ using ReduceFn = void (*)(void*, const void*, const void*, size_t);
 
 class GlooCollective : public Collective {
  public:
-  explicit GlooCollective(const CollectiveConfig& cfg)
-      : cfg_(cfg), who_(describe("gloo", cfg.rank, cfg.world_size)) {
+  explicit GlooCollective(const CollectiveConfig& cfg) : cfg_(cfg), who_(describe("gloo", cfg.rank, cfg.world_size)) {
     Clock::time_point deadline;
     store_ = join_group(cfg, "gloo", deadline);
     try {
@@ -80,7 +79,8 @@ class GlooCollective : public Collective {
       failure_.fail(who_, "connecting the group", e.what(), "");
     } catch (const std::exception& e) {
       failure_.fail(who_, "connecting the group", e.what(),
-                    "A peer rank died or its address (" + std::string(cfg.local_addr.empty() ? "the local address toward rank 0" : "local_addr") +
+                    "A peer rank died or its address (" +
+                        std::string(cfg.local_addr.empty() ? "the local address toward rank 0" : "local_addr") +
                         ") is unreachable from the others");
     }
   }
@@ -93,40 +93,46 @@ class GlooCollective : public Collective {
     failure_.check_usable();
     if (n == 0) return;
     LP_CHECK(data != nullptr, "all_reduce_sum: data is null for " << n << " floats");
-    run([&] {
-      gloo::AllreduceOptions opts(context_);
-      opts.setOutput(data, n);
-      opts.setReduceFunction(static_cast<ReduceFn>(&gloo::sum<float>));
-      opts.setTag(next_tag_++);
-      opts.setTimeout(cfg_.op_timeout);
-      gloo::allreduce(opts);
-    }, [&] { return "all_reduce_sum of " + std::to_string(n) + " floats"; });
+    run(
+        [&] {
+          gloo::AllreduceOptions opts(context_);
+          opts.setOutput(data, n);
+          opts.setReduceFunction(static_cast<ReduceFn>(&gloo::sum<float>));
+          opts.setTag(next_tag_++);
+          opts.setTimeout(cfg_.op_timeout);
+          gloo::allreduce(opts);
+        },
+        [&] { return "all_reduce_sum of " + std::to_string(n) + " floats"; });
   }
 
   void broadcast(void* data, size_t bytes, int root) override {
     failure_.check_usable();
-    LP_CHECK(root >= 0 && root < cfg_.world_size, "broadcast: root " << root << " is no rank of a group of "
-                                                                    << cfg_.world_size);
+    LP_CHECK(root >= 0 && root < cfg_.world_size,
+             "broadcast: root " << root << " is no rank of a group of " << cfg_.world_size);
     if (bytes == 0) return;
     LP_CHECK(data != nullptr, "broadcast: data is null for " << bytes << " bytes");
-    run([&] {
-      gloo::BroadcastOptions opts(context_);
-      opts.setOutput(static_cast<uint8_t*>(data), bytes);
-      opts.setRoot(root);
-      opts.setTag(next_tag_++);
-      opts.setTimeout(cfg_.op_timeout);
-      gloo::broadcast(opts);
-    }, [&] { return "broadcast of " + std::to_string(bytes) + " bytes from rank " + std::to_string(root); });
+    run(
+        [&] {
+          gloo::BroadcastOptions opts(context_);
+          opts.setOutput(static_cast<uint8_t*>(data), bytes);
+          opts.setRoot(root);
+          opts.setTag(next_tag_++);
+          opts.setTimeout(cfg_.op_timeout);
+          gloo::broadcast(opts);
+        },
+        [&] { return "broadcast of " + std::to_string(bytes) + " bytes from rank " + std::to_string(root); });
   }
 
   void barrier() override {
     failure_.check_usable();
-    run([&] {
-      gloo::BarrierOptions opts(context_);
-      opts.setTag(next_tag_++);
-      opts.setTimeout(cfg_.op_timeout);
-      gloo::barrier(opts);
-    }, [] { return std::string("barrier"); });
+    run(
+        [&] {
+          gloo::BarrierOptions opts(context_);
+          opts.setTag(next_tag_++);
+          opts.setTimeout(cfg_.op_timeout);
+          gloo::barrier(opts);
+        },
+        [] { return std::string("barrier"); });
   }
 
  private:
@@ -168,8 +174,9 @@ std::unique_ptr<Collective> make_gloo_collective(const CollectiveConfig& cfg) {
 namespace lp {
 
 std::unique_ptr<Collective> make_gloo_collective(const CollectiveConfig&) {
-  LP_CHECK(false, "collective: this build has no Gloo, which the CPU backend's data parallelism needs "
-                  "(install libgloo-dev and rebuild)");
+  LP_CHECK(false,
+           "collective: this build has no Gloo, which the CPU backend's data parallelism needs "
+           "(install libgloo-dev and rebuild)");
 }
 
 }  // namespace lp

@@ -28,7 +28,9 @@ using std::chrono::milliseconds;
 class NcclCollective : public Collective {
  public:
   NcclCollective(const CollectiveConfig& cfg, int device, void* stream)
-      : cfg_(cfg), who_(describe("nccl", cfg.rank, cfg.world_size)), device_(device),
+      : cfg_(cfg),
+        who_(describe("nccl", cfg.rank, cfg.world_size)),
+        device_(device),
         stream_(static_cast<cudaStream_t>(stream)) {
     try {
       connect();
@@ -54,8 +56,8 @@ class NcclCollective : public Collective {
 
   void broadcast(void* data, size_t bytes, int root) override {
     failure_.check_usable();
-    LP_CHECK(root >= 0 && root < cfg_.world_size, "broadcast: root " << root << " is no rank of a group of "
-                                                                    << cfg_.world_size);
+    LP_CHECK(root >= 0 && root < cfg_.world_size,
+             "broadcast: root " << root << " is no rank of a group of " << cfg_.world_size);
     if (bytes == 0) return;
     LP_CHECK(data != nullptr, "broadcast: data is null for " << bytes << " bytes");
     run("broadcast of " + std::to_string(bytes) + " bytes from rank " + std::to_string(root),
@@ -213,9 +215,10 @@ std::unique_ptr<Collective> make_nccl_collective(const CollectiveConfig& cfg, in
 namespace lp {
 
 std::unique_ptr<Collective> make_nccl_collective(const CollectiveConfig&, int, void*) {
-  LP_CHECK(false, "collective: this build has no NCCL, which the CUDA backend's data parallelism needs "
-                  "(build with CUDA where nccl.h and libnccl are found: the CUDA image, or the nvidia-nccl-cu13 "
-                  "wheel that native/scripts/install-cuda-toolchain.sh installs)");
+  LP_CHECK(false,
+           "collective: this build has no NCCL, which the CUDA backend's data parallelism needs "
+           "(build with CUDA where nccl.h and libnccl are found: the CUDA image, or the nvidia-nccl-cu13 "
+           "wheel that native/scripts/install-cuda-toolchain.sh installs)");
 }
 
 }  // namespace lp

@@ -421,12 +421,12 @@ TcpStore::TcpStore(const std::string& host, int port, bool serve, milliseconds c
   std::string error;
   milliseconds backoff(20);
   for (;;) {
-    fd_ = try_connect(host_, port_, std::min<milliseconds>(milliseconds(5000), milliseconds(remaining_ms(deadline) + 1)),
-                      error);
+    fd_ = try_connect(host_, port_,
+                      std::min<milliseconds>(milliseconds(5000), milliseconds(remaining_ms(deadline) + 1)), error);
     if (fd_ >= 0) break;
     if (Clock::now() >= deadline)
       LP_CHECK(false, "rendezvous store: could not reach rank 0 at " << where() << " within " << connect_timeout.count()
-                                                                      << " ms (last try: " << error << ")");
+                                                                     << " ms (last try: " << error << ")");
     std::this_thread::sleep_for(std::min<milliseconds>(backoff, milliseconds(remaining_ms(deadline) + 1)));
     backoff = std::min<milliseconds>(backoff * 2, milliseconds(1000));
   }
@@ -473,8 +473,7 @@ void TcpStore::recv_all(void* dst, size_t n, Clock::time_point deadline) {
     pollfd pfd{fd_, POLLIN, 0};
     const int ready = ::poll(&pfd, 1, remaining_ms(deadline));
     if (ready < 0 && errno == EINTR) continue;
-    if (ready == 0)
-      LP_CHECK(false, "rendezvous store: rank 0's store at " << where() << " did not answer in time");
+    if (ready == 0) LP_CHECK(false, "rendezvous store: rank 0's store at " << where() << " did not answer in time");
     const ssize_t r = ::recv(fd_, p, n, 0);
     if (r < 0 && errno == EINTR) continue;
     if (r == 0) lost("connection closed");

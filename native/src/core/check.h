@@ -13,7 +13,8 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-[[noreturn]] inline void fail(const char* statement, const char* func, const char* file, int line, const std::string& hint) {
+[[noreturn]] inline void fail(const char* statement, const char* func, const char* file, int line,
+                              const std::string& hint) {
   std::ostringstream os;
   os << hint << " (check `" << statement << "` failed in " << func << " at " << file << ":" << line << ")";
   throw Error(os.str());
@@ -22,11 +23,11 @@ class Error : public std::runtime_error {
 }  // namespace lp
 
 // LP_CHECK(cond, "what was expected: " << value): the message is a stream expression.
-#define LP_CHECK(cond, msg)                                                     \
-  do {                                                                          \
-    if (!(cond)) {                                                              \
-      std::ostringstream lp_check_os_;                                          \
-      lp_check_os_ << msg;                                                      \
-      ::lp::fail(#cond, __func__, __FILE__, __LINE__, lp_check_os_.str());      \
-    }                                                                           \
+#define LP_CHECK(cond, msg)                                                \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
+      std::ostringstream lp_check_os_;                                     \
+      lp_check_os_ << msg;                                                 \
+      ::lp::fail(#cond, __func__, __FILE__, __LINE__, lp_check_os_.str()); \
+    }                                                                      \
   } while (0)

@@ -14,18 +14,26 @@
 namespace lp {
 
 Json::Json(uint64_t v) : type_(Type::Int), int_(static_cast<int64_t>(v)) {
-  LP_CHECK(v <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), "JSON integer " << v << " does not fit in int64");
+  LP_CHECK(v <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()),
+           "JSON integer " << v << " does not fit in int64");
 }
 
 const char* Json::type_name() const {
   switch (type_) {
-    case Type::Null: return "null";
-    case Type::Bool: return "bool";
-    case Type::Int: return "int";
-    case Type::Double: return "float";
-    case Type::String: return "string";
-    case Type::Array: return "array";
-    case Type::Object: return "object";
+    case Type::Null:
+      return "null";
+    case Type::Bool:
+      return "bool";
+    case Type::Int:
+      return "int";
+    case Type::Double:
+      return "float";
+    case Type::String:
+      return "string";
+    case Type::Array:
+      return "array";
+    case Type::Object:
+      return "object";
   }
   return "?";
 }
@@ -94,12 +102,18 @@ Json& Json::set(std::string_view key, Json v) {
 bool Json::operator==(const Json& o) const {
   if (type_ != o.type_) return false;
   switch (type_) {
-    case Type::Null: return true;
-    case Type::Bool: return bool_ == o.bool_;
-    case Type::Int: return int_ == o.int_;
-    case Type::Double: return double_ == o.double_ || (std::isnan(double_) && std::isnan(o.double_));
-    case Type::String: return str_ == o.str_;
-    case Type::Array: return arr_ == o.arr_;
+    case Type::Null:
+      return true;
+    case Type::Bool:
+      return bool_ == o.bool_;
+    case Type::Int:
+      return int_ == o.int_;
+    case Type::Double:
+      return double_ == o.double_ || (std::isnan(double_) && std::isnan(o.double_));
+    case Type::String:
+      return str_ == o.str_;
+    case Type::Array:
+      return arr_ == o.arr_;
     case Type::Object: {  // order-insensitive, like Python's dict equality
       if (obj_.size() != o.obj_.size()) return false;
       for (const auto& kv : obj_) {
@@ -156,7 +170,8 @@ uint32_t decode_utf8(const std::string& s, size_t& i) {
   auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
   unsigned char c = byte(i);
   int len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-  LP_CHECK(len > 0 && i + len <= s.size(), "invalid UTF-8 byte 0x" << std::hex << int(c) << " in JSON string at index " << std::dec << i);
+  LP_CHECK(len > 0 && i + len <= s.size(),
+           "invalid UTF-8 byte 0x" << std::hex << int(c) << " in JSON string at index " << std::dec << i);
   uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
   for (int k = 1; k < len; ++k) {
     unsigned char cc = byte(i + k);
@@ -178,14 +193,36 @@ void dump_string(std::string& out, const std::string& s, bool ensure_ascii) {
   for (size_t i = 0; i < s.size();) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     switch (c) {
-      case '"': out += "\\\""; ++i; continue;
-      case '\\': out += "\\\\"; ++i; continue;
-      case '\n': out += "\\n"; ++i; continue;
-      case '\r': out += "\\r"; ++i; continue;
-      case '\t': out += "\\t"; ++i; continue;
-      case '\b': out += "\\b"; ++i; continue;
-      case '\f': out += "\\f"; ++i; continue;
-      default: break;
+      case '"':
+        out += "\\\"";
+        ++i;
+        continue;
+      case '\\':
+        out += "\\\\";
+        ++i;
+        continue;
+      case '\n':
+        out += "\\n";
+        ++i;
+        continue;
+      case '\r':
+        out += "\\r";
+        ++i;
+        continue;
+      case '\t':
+        out += "\\t";
+        ++i;
+        continue;
+      case '\b':
+        out += "\\b";
+        ++i;
+        continue;
+      case '\f':
+        out += "\\f";
+        ++i;
+        continue;
+      default:
+        break;
     }
     if (c < 0x20 || (ensure_ascii && c == 0x7F)) {
       append_u_escape(out, c);
@@ -215,14 +252,27 @@ void dump_value(std::string& out, const Json& v, const Json::DumpOptions& opt, i
   const char* item_sep = opt.indent >= 0 ? "," : (opt.spaces ? ", " : ",");
   const char* key_sep = (opt.indent >= 0 || opt.spaces) ? ": " : ":";
   switch (v.type()) {
-    case Json::Type::Null: out += "null"; return;
-    case Json::Type::Bool: out += v.as_bool() ? "true" : "false"; return;
-    case Json::Type::Int: out += std::to_string(v.as_int()); return;
-    case Json::Type::Double: out += format_double_python(v.as_double()); return;
-    case Json::Type::String: dump_string(out, v.as_string(), opt.ensure_ascii); return;
+    case Json::Type::Null:
+      out += "null";
+      return;
+    case Json::Type::Bool:
+      out += v.as_bool() ? "true" : "false";
+      return;
+    case Json::Type::Int:
+      out += std::to_string(v.as_int());
+      return;
+    case Json::Type::Double:
+      out += format_double_python(v.as_double());
+      return;
+    case Json::Type::String:
+      dump_string(out, v.as_string(), opt.ensure_ascii);
+      return;
     case Json::Type::Array: {
       const auto& a = v.as_array();
-      if (a.empty()) { out += "[]"; return; }
+      if (a.empty()) {
+        out += "[]";
+        return;
+      }
       out += '[';
       for (size_t i = 0; i < a.size(); ++i) {
         if (i) out += item_sep;
@@ -235,11 +285,13 @@ void dump_value(std::string& out, const Json& v, const Json::DumpOptions& opt, i
     }
     case Json::Type::Object: {
       const auto& o = v.items();
-      if (o.empty()) { out += "{}"; return; }
+      if (o.empty()) {
+        out += "{}";
+        return;
+      }
       std::vector<const std::pair<std::string, Json>*> order;
       for (const auto& kv : o) order.push_back(&kv);
-      if (opt.sort_keys)
-        std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->first < b->first; });
+      if (opt.sort_keys) std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->first < b->first; });
       out += '{';
       for (size_t i = 0; i < order.size(); ++i) {
         if (i) out += item_sep;
@@ -277,8 +329,10 @@ class Parser {
     os << what_ << ": " << msg << " at byte offset " << pos_;
     if (pos_ < s_.size()) {
       unsigned char c = static_cast<unsigned char>(s_[pos_]);
-      if (c >= 0x20 && c < 0x7F) os << " ('" << s_[pos_] << "')";
-      else os << " (byte 0x" << std::hex << int(c) << ")";
+      if (c >= 0x20 && c < 0x7F)
+        os << " ('" << s_[pos_] << "')";
+      else
+        os << " (byte 0x" << std::hex << int(c) << ")";
     } else {
       os << " (end of input)";
     }
@@ -289,7 +343,10 @@ class Parser {
     while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
   }
   bool consume(std::string_view lit) {
-    if (s_.substr(pos_, lit.size()) == lit) { pos_ += lit.size(); return true; }
+    if (s_.substr(pos_, lit.size()) == lit) {
+      pos_ += lit.size();
+      return true;
+    }
     return false;
   }
 
@@ -349,7 +406,10 @@ class Parser {
     uint32_t v = 0;
     for (int k = 0; k < 4; ++k) {
       char h = s_[pos_];
-      int d = (h >= '0' && h <= '9') ? h - '0' : (h >= 'a' && h <= 'f') ? h - 'a' + 10 : (h >= 'A' && h <= 'F') ? h - 'A' + 10 : -1;
+      int d = (h >= '0' && h <= '9')   ? h - '0'
+              : (h >= 'a' && h <= 'f') ? h - 'a' + 10
+              : (h >= 'A' && h <= 'F') ? h - 'A' + 10
+                                       : -1;
       if (d < 0) fail("invalid hex digit in \\u escape");
       v = v * 16 + static_cast<uint32_t>(d);
       ++pos_;
@@ -381,34 +441,61 @@ class Parser {
     for (;;) {
       if (pos_ >= s_.size()) fail("unterminated string");
       unsigned char c = static_cast<unsigned char>(s_[pos_]);
-      if (c == '"') { ++pos_; return out; }
+      if (c == '"') {
+        ++pos_;
+        return out;
+      }
       if (c < 0x20) fail("unescaped control character in string");
-      if (c != '\\') { out += static_cast<char>(c); ++pos_; continue; }
+      if (c != '\\') {
+        out += static_cast<char>(c);
+        ++pos_;
+        continue;
+      }
       ++pos_;
       if (pos_ >= s_.size()) fail("unterminated escape");
       char e = s_[pos_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           uint32_t cp = parse_hex4();
           if (cp >= 0xD800 && cp < 0xDC00 && s_.substr(pos_, 2) == "\\u") {
             size_t save = pos_;
             pos_ += 2;
             uint32_t lo = parse_hex4();
-            if (lo >= 0xDC00 && lo < 0xE000) cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            else pos_ = save;  // lone high surrogate: kept as is, like Python
+            if (lo >= 0xDC00 && lo < 0xE000)
+              cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            else
+              pos_ = save;  // lone high surrogate: kept as is, like Python
           }
           append_utf8(out, cp);
           break;
         }
-        default: --pos_; fail("invalid escape character");
+        default:
+          --pos_;
+          fail("invalid escape character");
       }
     }
   }
@@ -422,8 +509,10 @@ class Parser {
       while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
       return pos_ - d0;
     };
-    if (pos_ < s_.size() && s_[pos_] == '0') ++pos_;
-    else if (digits() == 0) fail("expected digits in number");
+    if (pos_ < s_.size() && s_[pos_] == '0')
+      ++pos_;
+    else if (digits() == 0)
+      fail("expected digits in number");
     if (pos_ < s_.size() && s_[pos_] == '.') {
       ++pos_;
       is_float = true;

@@ -26,7 +26,11 @@ class Json {
   Json(const char* s) : type_(Type::String), str_(s) {}
   Json(std::string s) : type_(Type::String), str_(std::move(s)) {}
   Json(Array a) : type_(Type::Array), arr_(std::move(a)) {}
-  static Json object() { Json j; j.type_ = Type::Object; return j; }
+  static Json object() {
+    Json j;
+    j.type_ = Type::Object;
+    return j;
+  }
   static Json array() { return Json(Array{}); }
 
   Type type() const { return type_; }
@@ -41,8 +45,8 @@ class Json {
 
   // Typed access; a wrong type throws lp::Error naming the expected and actual type.
   bool as_bool() const;
-  int64_t as_int() const;     // Int only (3.0 is not an int, as in Python)
-  double as_double() const;   // Int or Double
+  int64_t as_int() const;    // Int only (3.0 is not an int, as in Python)
+  double as_double() const;  // Int or Double
   const std::string& as_string() const;
   const Array& as_array() const;
   Array& as_array();
@@ -55,15 +59,15 @@ class Json {
   const Json* find(std::string_view key) const;  // nullptr when absent (or not an object)
   const Json& at(std::string_view key) const;    // throws naming the key when absent
   bool contains(std::string_view key) const { return find(key) != nullptr; }
-  Json& set(std::string_view key, Json v);       // replaces in place or appends
+  Json& set(std::string_view key, Json v);  // replaces in place or appends
 
   bool operator==(const Json& o) const;
   bool operator!=(const Json& o) const { return !(*this == o); }
 
   struct DumpOptions {
-    int indent = -1;          // < 0: one line; >= 0: newline + indent per level (Python's indent=)
-    bool sort_keys = false;   // Python's sort_keys=True (code-point order)
-    bool spaces = false;      // one-line only: ", " and ": " as Python; false: "," and ":" as serde_json
+    int indent = -1;            // < 0: one line; >= 0: newline + indent per level (Python's indent=)
+    bool sort_keys = false;     // Python's sort_keys=True (code-point order)
+    bool spaces = false;        // one-line only: ", " and ": " as Python; false: "," and ":" as serde_json
     bool ensure_ascii = false;  // Python's default: non-ASCII as \uXXXX (surrogate pairs above U+FFFF)
   };
   std::string dump(const DumpOptions& opt) const;

@@ -82,7 +82,8 @@ void parse_rope(const Fields& f, ModelConfig& c) {
 
   const Json* theta = f.get("rope_theta");
   if (!theta && params) theta = params->find("rope_theta");
-  LP_CHECK(theta && !theta->is_null(), f.src() << ": missing required key \"rope_theta\" (or \"rope_parameters.rope_theta\")");
+  LP_CHECK(theta && !theta->is_null(),
+           f.src() << ": missing required key \"rope_theta\" (or \"rope_parameters.rope_theta\")");
   c.rope_theta = f.num(*theta, "rope_theta");
 
   if (!scaling) return;
@@ -124,9 +125,12 @@ std::vector<int64_t> token_ids(const Fields& f, const char* key) {
 
 const char* arch_name(Arch a) {
   switch (a) {
-    case Arch::Llama: return "LlamaForCausalLM";
-    case Arch::Mistral: return "MistralForCausalLM";
-    case Arch::Qwen2: return "Qwen2ForCausalLM";
+    case Arch::Llama:
+      return "LlamaForCausalLM";
+    case Arch::Mistral:
+      return "MistralForCausalLM";
+    case Arch::Qwen2:
+      return "Qwen2ForCausalLM";
   }
   return "?";
 }
@@ -152,17 +156,18 @@ ModelConfig parse_model_config(const Json& j, const std::string& source) {
 
   c.num_key_value_heads = f.opt_int("num_key_value_heads", c.num_attention_heads);
   LP_CHECK(c.num_key_value_heads > 0 && c.num_attention_heads % c.num_key_value_heads == 0,
-           source << ": num_attention_heads (" << c.num_attention_heads << ") must be a multiple of num_key_value_heads ("
-                  << c.num_key_value_heads << ")");
+           source << ": num_attention_heads (" << c.num_attention_heads
+                  << ") must be a multiple of num_key_value_heads (" << c.num_key_value_heads << ")");
   if (f.get("head_dim")) {
     c.head_dim = f.req_int("head_dim");
   } else {
-    LP_CHECK(c.hidden_size % c.num_attention_heads == 0,
-             source << ": no head_dim and hidden_size (" << c.hidden_size << ") is not a multiple of num_attention_heads ("
-                    << c.num_attention_heads << ")");
+    LP_CHECK(c.hidden_size % c.num_attention_heads == 0, source << ": no head_dim and hidden_size (" << c.hidden_size
+                                                                << ") is not a multiple of num_attention_heads ("
+                                                                << c.num_attention_heads << ")");
     c.head_dim = c.hidden_size / c.num_attention_heads;
   }
-  LP_CHECK(c.head_dim > 0 && c.head_dim % 2 == 0, source << ": head_dim must be positive and even for RoPE, got " << c.head_dim);
+  LP_CHECK(c.head_dim > 0 && c.head_dim % 2 == 0,
+           source << ": head_dim must be positive and even for RoPE, got " << c.head_dim);
 
   parse_rope(f, c);
 
@@ -176,7 +181,8 @@ ModelConfig parse_model_config(const Json& j, const std::string& source) {
       const Json* types = f.get("layer_types");
       bool sliding = f.opt_bool("use_sliding_window", false);
       if (types && types->is_array())
-        for (const Json& t : types->as_array()) sliding = sliding || (t.is_string() && t.as_string() == "sliding_attention");
+        for (const Json& t : types->as_array())
+          sliding = sliding || (t.is_string() && t.as_string() == "sliding_attention");
       LP_CHECK(!sliding, source << ": Qwen2 with use_sliding_window (per-layer sliding attention) is not supported");
       break;
     }

@@ -16,9 +16,9 @@ const char* arch_name(Arch a);  // "LlamaForCausalLM", ...
 struct RopeScaling {
   enum class Type { None, Llama3 };
   Type type = Type::None;
-  double factor = 1.0;             // llama3 only
-  double low_freq_factor = 1.0;    // llama3 only
-  double high_freq_factor = 4.0;   // llama3 only
+  double factor = 1.0;                           // llama3 only
+  double low_freq_factor = 1.0;                  // llama3 only
+  double high_freq_factor = 4.0;                 // llama3 only
   int64_t original_max_position_embeddings = 0;  // llama3 only
 };
 
@@ -36,11 +36,11 @@ struct ModelConfig {
   RopeScaling rope_scaling;
   int64_t max_position_embeddings = 0;
   bool tie_word_embeddings = false;
-  bool attention_bias = false;  // bias on q/k/v (Qwen2 always; Llama/Mistral when attention_bias)
-  bool o_proj_bias = false;     // bias on o_proj (Llama/Mistral attention_bias; never Qwen2)
-  bool mlp_bias = false;        // bias on gate/up/down (Llama mlp_bias)
-  int64_t sliding_window = 0;   // 0: full causal attention (Mistral's window when set)
-  int64_t bos_token_id = -1;    // -1: absent or null
+  bool attention_bias = false;         // bias on q/k/v (Qwen2 always; Llama/Mistral when attention_bias)
+  bool o_proj_bias = false;            // bias on o_proj (Llama/Mistral attention_bias; never Qwen2)
+  bool mlp_bias = false;               // bias on gate/up/down (Llama mlp_bias)
+  int64_t sliding_window = 0;          // 0: full causal attention (Mistral's window when set)
+  int64_t bos_token_id = -1;           // -1: absent or null
   std::vector<int64_t> eos_token_ids;  // config may hold one id or a list (Llama 3)
   int64_t pad_token_id = -1;
   std::string torch_dtype = "float32";  // dtype of the stored weights: "float32", "bfloat16", "float16"

@@ -25,9 +25,9 @@ struct DTypeInfo {
   size_t size;
 };
 constexpr DTypeInfo kDTypes[] = {
-    {DType::BOOL, "BOOL", 1}, {DType::U8, "U8", 1},   {DType::I8, "I8", 1},
+    {DType::BOOL, "BOOL", 1}, {DType::U8, "U8", 1},     {DType::I8, "I8", 1},
     {DType::F16, "F16", 2},   {DType::BF16, "BF16", 2}, {DType::I32, "I32", 4},
-    {DType::F32, "F32", 4},   {DType::F64, "F64", 8}, {DType::I64, "I64", 8},
+    {DType::F32, "F32", 4},   {DType::F64, "F64", 8},   {DType::I64, "I64", 8},
 };
 
 constexpr size_t kMaxHeader = 100'000'000;  // the Python library's own limit
@@ -114,7 +114,9 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 void to_float32(const TensorView& t, float* out) {
   const int64_t n = t.numel();
   switch (t.dtype) {
-    case DType::F32: std::memcpy(out, t.data, static_cast<size_t>(n) * 4); return;
+    case DType::F32:
+      std::memcpy(out, t.data, static_cast<size_t>(n) * 4);
+      return;
     case DType::BF16:
       for (int64_t i = 0; i < n; ++i) {
         uint16_t h;
@@ -130,11 +132,21 @@ void to_float32(const TensorView& t, float* out) {
         out[i] = half_to_float(h);
       }
       return;
-    case DType::F64: convert<double>(t.data, n, out); return;
-    case DType::I64: convert<int64_t>(t.data, n, out); return;
-    case DType::I32: convert<int32_t>(t.data, n, out); return;
-    case DType::I8: convert<int8_t>(t.data, n, out); return;
-    case DType::U8: convert<uint8_t>(t.data, n, out); return;
+    case DType::F64:
+      convert<double>(t.data, n, out);
+      return;
+    case DType::I64:
+      convert<int64_t>(t.data, n, out);
+      return;
+    case DType::I32:
+      convert<int32_t>(t.data, n, out);
+      return;
+    case DType::I8:
+      convert<int8_t>(t.data, n, out);
+      return;
+    case DType::U8:
+      convert<uint8_t>(t.data, n, out);
+      return;
     case DType::BOOL:
       for (int64_t i = 0; i < n; ++i) out[i] = t.data[i] ? 1.0f : 0.0f;
       return;
@@ -148,9 +160,9 @@ std::vector<float> to_float32(const TensorView& t) {
 }
 
 void check_tensor(const TensorView& t, DType dtype, const std::vector<int64_t>& shape, std::string_view where) {
-  LP_CHECK(t.dtype == dtype && t.shape == shape, where << (where.empty() ? "" : ": ") << "tensor \"" << t.name << "\" is " << dtype_name(t.dtype) << " "
-                                                             << shape_str(t.shape) << ", expected " << dtype_name(dtype)
-                                                             << " " << shape_str(shape));
+  LP_CHECK(t.dtype == dtype && t.shape == shape,
+           where << (where.empty() ? "" : ": ") << "tensor \"" << t.name << "\" is " << dtype_name(t.dtype) << " "
+                 << shape_str(t.shape) << ", expected " << dtype_name(dtype) << " " << shape_str(shape));
 }
 
 std::vector<std::string> close_names(std::string_view name, const std::vector<std::string>& candidates, size_t max) {
@@ -158,8 +170,9 @@ std::vector<std::string> close_names(std::string_view name, const std::vector<st
   scored.reserve(candidates.size());
   for (const auto& c : candidates) scored.emplace_back(edit_distance(name, c), &c);
   size_t k = std::min(max, scored.size());
-  std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(k), scored.end(),
-                    [](const auto& a, const auto& b) { return a.first != b.first ? a.first < b.first : *a.second < *b.second; });
+  std::partial_sort(
+      scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(k), scored.end(),
+      [](const auto& a, const auto& b) { return a.first != b.first ? a.first < b.first : *a.second < *b.second; });
   std::vector<std::string> out;
   for (size_t i = 0; i < k; ++i) out.push_back(*scored[i].second);
   return out;
@@ -180,7 +193,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   const size_t size = static_cast<size_t>(st.st_size);
   if (size < 8) {
     ::close(fd);
-    LP_CHECK(false, path << " is truncated: " << size << " bytes, but a safetensors file starts with an 8-byte header length");
+    LP_CHECK(false,
+             path << " is truncated: " << size << " bytes, but a safetensors file starts with an 8-byte header length");
   }
   map_ = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   int err = errno;
@@ -203,7 +217,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     std::vector<std::pair<std::pair<uint64_t, uint64_t>, TensorView>> entries;
     for (const auto& [key, val] : header.items()) {
       if (key == "__metadata__") {
-        LP_CHECK(val.is_object(), path << ": __metadata__ is a JSON " << val.type_name() << ", expected an object of strings");
+        LP_CHECK(val.is_object(),
+                 path << ": __metadata__ is a JSON " << val.type_name() << ", expected an object of strings");
         for (const auto& [mk, mv] : val.items()) {
           LP_CHECK(mv.is_string(), path << ": __metadata__ value of \"" << mk << "\" is a JSON " << mv.type_name()
                                         << ", expected a string");
@@ -227,25 +242,28 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
       LP_CHECK(off.is_array() && off.size() == 2 && off[0].is_int() && off[1].is_int() && off[0].as_int() >= 0 &&
                    off[1].as_int() >= off[0].as_int(),
                ctx << ": data_offsets must be [begin, end] with 0 <= begin <= end");
-      entries.push_back({{static_cast<uint64_t>(off[0].as_int()), static_cast<uint64_t>(off[1].as_int())}, std::move(t)});
+      entries.push_back(
+          {{static_cast<uint64_t>(off[0].as_int()), static_cast<uint64_t>(off[1].as_int())}, std::move(t)});
     }
     std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     uint64_t expect = 0;
     for (auto& [range, t] : entries) {
       LP_CHECK(range.first == expect, path << ": tensor \"" << t.name << "\" data_offsets [" << range.first << ", "
-                                           << range.second << "] leave a gap or overlap (expected begin " << expect << ")");
+                                           << range.second << "] leave a gap or overlap (expected begin " << expect
+                                           << ")");
       // Overflow-safe element count: any real tensor fits well below 2^62 bytes.
       uint64_t elems = 1;
       for (int64_t d : t.shape) {
-        LP_CHECK(d == 0 || elems <= (uint64_t{1} << 62) / static_cast<uint64_t>(d), path << ": tensor \"" << t.name << "\" shape overflows");
+        LP_CHECK(d == 0 || elems <= (uint64_t{1} << 62) / static_cast<uint64_t>(d),
+                 path << ": tensor \"" << t.name << "\" shape overflows");
         elems *= static_cast<uint64_t>(d);
       }
       const uint64_t nbytes = range.second - range.first;
-      LP_CHECK(nbytes == elems * dtype_size(t.dtype), path << ": tensor \"" << t.name << "\" is " << dtype_name(t.dtype) << " "
-                                                           << shape_str(t.shape) << " (" << elems * dtype_size(t.dtype)
-                                                           << " bytes) but data_offsets span " << nbytes << " bytes");
-      LP_CHECK(range.second <= data_size, path << " is truncated: tensor \"" << t.name << "\" ends at data byte " << range.second
-                                               << " but the file holds " << data_size << " data bytes");
+      LP_CHECK(nbytes == elems * dtype_size(t.dtype),
+               path << ": tensor \"" << t.name << "\" is " << dtype_name(t.dtype) << " " << shape_str(t.shape) << " ("
+                    << elems * dtype_size(t.dtype) << " bytes) but data_offsets span " << nbytes << " bytes");
+      LP_CHECK(range.second <= data_size, path << " is truncated: tensor \"" << t.name << "\" ends at data byte "
+                                               << range.second << " but the file holds " << data_size << " data bytes");
       t.data = data + range.first;
       t.nbytes = nbytes;
       expect = range.second;
@@ -309,8 +327,7 @@ SafetensorsDir::SafetensorsDir(const std::string& dir) : dir_(dir) {
       index_[name] = t;
     }
   } else {
-    LP_CHECK(::stat(single_path.c_str(), &st) == 0,
-             "no model.safetensors or model.safetensors.index.json in " << dir);
+    LP_CHECK(::stat(single_path.c_str(), &st) == 0, "no model.safetensors or model.safetensors.index.json in " << dir);
     shards_.push_back(std::make_unique<SafetensorsFile>(single_path));
     for (const auto& t : shards_.back()->tensors()) index_[t.name] = &t;
   }
@@ -343,10 +360,11 @@ void write_safetensors(const std::string& path, const std::vector<TensorView>& t
   std::vector<const TensorView*> order;
   std::set<std::string> seen;
   for (const auto& t : tensors) {
-    LP_CHECK(seen.insert(t.name).second, "write_safetensors " << path << ": duplicate tensor name \"" << t.name << "\"");
+    LP_CHECK(seen.insert(t.name).second,
+             "write_safetensors " << path << ": duplicate tensor name \"" << t.name << "\"");
     LP_CHECK(t.nbytes == static_cast<size_t>(t.numel()) * dtype_size(t.dtype),
-             "write_safetensors " << path << ": tensor \"" << t.name << "\" is " << dtype_name(t.dtype) << " " << shape_str(t.shape)
-                                  << " but holds " << t.nbytes << " bytes");
+             "write_safetensors " << path << ": tensor \"" << t.name << "\" is " << dtype_name(t.dtype) << " "
+                                  << shape_str(t.shape) << " but holds " << t.nbytes << " bytes");
     LP_CHECK(t.data || t.nbytes == 0, "write_safetensors " << path << ": tensor \"" << t.name << "\" has no data");
     order.push_back(&t);
   }
@@ -368,7 +386,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorView>& t
     Json shape = Json::array();
     for (int64_t d : t->shape) shape.push_back(d);
     e.set("shape", std::move(shape));
-    e.set("data_offsets", Json(Json::Array{Json(static_cast<uint64_t>(offset)), Json(static_cast<uint64_t>(offset + t->nbytes))}));
+    e.set("data_offsets",
+          Json(Json::Array{Json(static_cast<uint64_t>(offset)), Json(static_cast<uint64_t>(offset + t->nbytes))}));
     offset += t->nbytes;
     header.set(t->name, std::move(e));
   }
@@ -382,14 +401,14 @@ void write_safetensors(const std::string& path, const std::vector<TensorView>& t
   uint64_t n = hjson.size();
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
   bool ok = std::fwrite(len, 1, 8, f) == 8 && std::fwrite(hjson.data(), 1, hjson.size(), f) == hjson.size();
-  for (const TensorView* t : order)
-    ok = ok && (t->nbytes == 0 || std::fwrite(t->data, 1, t->nbytes, f) == t->nbytes);
+  for (const TensorView* t : order) ok = ok && (t->nbytes == 0 || std::fwrite(t->data, 1, t->nbytes, f) == t->nbytes);
   ok = (std::fclose(f) == 0) && ok;
   if (!ok) {
     std::remove(tmp.c_str());
     LP_CHECK(false, "write_safetensors: writing " << tmp << " failed: " << std::strerror(errno));
   }
-  LP_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename " << tmp << " to " << path << ": " << std::strerror(errno));
+  LP_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0,
+           "cannot rename " << tmp << " to " << path << ": " << std::strerror(errno));
 }
 
 void release_pages(const TensorView& t) {

@@ -61,8 +61,8 @@ class SafetensorsFile {
   const TensorView* find(std::string_view name) const;  // nullptr when absent
   const TensorView& get(std::string_view name) const;   // throws naming the tensor, the file, close names
   bool contains(std::string_view name) const { return find(name) != nullptr; }
-  std::vector<std::string> names() const;                // sorted
-  const std::vector<TensorView>& tensors() const { return tensors_; }  // in data_offsets order
+  std::vector<std::string> names() const;                                           // sorted
+  const std::vector<TensorView>& tensors() const { return tensors_; }               // in data_offsets order
   const std::map<std::string, std::string>& metadata() const { return metadata_; }  // "__metadata__"
 
  private:

@@ -58,9 +58,7 @@ void visibility(std::vector<int>& lo, std::vector<int>& hi, const int32_t* seg, 
 
 inline float scale_for(int HS) { return static_cast<float>(1.0 / std::sqrt(static_cast<double>(HS))); }
 
-inline double sum_lanes(const double* l) {
-  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-}
+inline double sum_lanes(const double* l) { return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])); }
 
 }  // namespace
 
@@ -76,10 +74,9 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   const float scale = scale_for(HS);
   const int ldq = NH * HS, ldk = NKV * HS;
   const bool threaded = (double)B * NH * T * T * HS > 2e5;  // tiny problems: no fork/join
-  (void)threaded;  // unused without OpenMP
+  (void)threaded;                                           // unused without OpenMP
 
-  LP_OMP(parallel if (threaded))
-  {
+  LP_OMP(parallel if (threaded)) {
     std::vector<float> S;
     LP_OMP(for schedule(dynamic, 1))
     for (long task = 0; task < n_tasks; ++task) {
@@ -139,14 +136,13 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   const int nb = (T + kBlock - 1) / kBlock;
   const float scale = scale_for(HS);
   const int ldq = NH * HS, ldk = NKV * HS;
-  std::vector<float> D((size_t)B * T * NH);  // D[n][h] = sum_j P dP = dO . O
+  std::vector<float> D((size_t)B * T * NH);                 // D[n][h] = sum_j P dP = dO . O
   const bool threaded = (double)B * NH * T * T * HS > 2e5;  // tiny problems: no fork/join
-  (void)threaded;  // unused without OpenMP
+  (void)threaded;                                           // unused without OpenMP
 
   // Pass 1: dQ and D, one task per (row, head, query block).
   const long n_tasks1 = (long)B * NH * nb;
-  LP_OMP(parallel if (threaded))
-  {
+  LP_OMP(parallel if (threaded)) {
     std::vector<float> P, dP;
     LP_OMP(for schedule(dynamic, 1))
     for (long task = 0; task < n_tasks1; ++task) {
@@ -162,8 +158,8 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
       const float* dop = dout + ((row0 + i0) * NH + h) * HS;
       const float* kp = k + ((row0 + jlo) * NKV + g) * HS;
       const float* vp = v + ((row0 + jlo) * NKV + g) * HS;
-      sgemm_serial(false, true, mq, nk, HS, scale, qp, ldq, kp, ldk, 0.0f, P.data(), nk);     // S
-      sgemm_serial(false, true, mq, nk, HS, 1.0f, dop, ldq, vp, ldk, 0.0f, dP.data(), nk);    // dP = dO V^T
+      sgemm_serial(false, true, mq, nk, HS, scale, qp, ldq, kp, ldk, 0.0f, P.data(), nk);   // S
+      sgemm_serial(false, true, mq, nk, HS, 1.0f, dop, ldq, vp, ldk, 0.0f, dP.data(), nk);  // dP = dO V^T
       for (int r = 0; r < mq; ++r) {
         const int i = i0 + r;
         const int a = lo_row[i] - jlo, e = i - jlo + 1;
@@ -190,14 +186,14 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
         for (j = e; j < nk; ++j) dpr[j] = 0.0f;
       }
       // dQ_blk (mq, HS) = scale * dS (mq, nk) @ K_range (nk, HS)
-      sgemm_serial(false, false, mq, HS, nk, scale, dP.data(), nk, kp, ldk, 0.0f, dq + ((row0 + i0) * NH + h) * HS, ldq);
+      sgemm_serial(false, false, mq, HS, nk, scale, dP.data(), nk, kp, ldk, 0.0f, dq + ((row0 + i0) * NH + h) * HS,
+                   ldq);
     }
   }
 
   // Pass 2: dK and dV, one task per (row, kv head, key block), summing over the group's query heads.
   const long n_tasks2 = (long)B * NKV * nb;
-  LP_OMP(parallel if (threaded))
-  {
+  LP_OMP(parallel if (threaded)) {
     std::vector<float> P, dP;
     LP_OMP(for schedule(dynamic, 1))
     for (long task = 0; task < n_tasks2; ++task) {
@@ -247,8 +243,7 @@ void attention_decode(float* out, const float* q, const float* kcache, const flo
   check_shapes("attention_decode", 1, p + 1, NH, NKV, HS);
   const int rep = NH / NKV, KVD = NKV * HS;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
-  LP_OMP(parallel if (NH * (p - j0 + 1) * HS > (1 << 15)))
-  {
+  LP_OMP(parallel if (NH * (p - j0 + 1) * HS > (1 << 15))) {
     std::vector<float> s(static_cast<size_t>(p + 1));
     LP_OMP(for)
     for (int h = 0; h < NH; ++h) {

@@ -85,12 +85,16 @@ class CpuBackend final : public Backend {
   }
 
   void linear_forward(float* y, const float* x, const FrozenWeight& W, const float* b, int N) override {
-    if (bf16_weight(W)) cpu::linear_forward_bf16(y, x, weight(W), b, N, W.in, W.out, act_scratch(W, N));
-    else cpu::linear_forward(y, x, weight(W), b, N, W.in, W.out);
+    if (bf16_weight(W))
+      cpu::linear_forward_bf16(y, x, weight(W), b, N, W.in, W.out, act_scratch(W, N));
+    else
+      cpu::linear_forward(y, x, weight(W), b, N, W.in, W.out);
   }
   void linear_backward(float* dx, const float* dy, const FrozenWeight& W, int N, bool accumulate) override {
-    if (bf16_weight(W)) cpu::linear_backward_bf16(dx, dy, weight(W), N, W.in, W.out, accumulate, act_scratch(W, N));
-    else cpu::linear_backward(dx, dy, weight(W), N, W.in, W.out, accumulate);
+    if (bf16_weight(W))
+      cpu::linear_backward_bf16(dx, dy, weight(W), N, W.in, W.out, accumulate, act_scratch(W, N));
+    else
+      cpu::linear_backward(dx, dy, weight(W), N, W.in, W.out, accumulate);
   }
 
   void lora_dropout_mask(uint8_t* mask, int64_t n, float p, uint64_t seed, uint64_t stream) override {
@@ -101,8 +105,8 @@ class CpuBackend final : public Backend {
     cpu::lora_forward(y, h, xd, x, mask, dropout_p, A, B, N, in, r, out, scale);
   }
   void lora_backward(float* dA, float* dB, float* dx, float* dh, float* xd, const float* dy, const float* x,
-                     const uint8_t* mask, float dropout_p, const float* h, const float* A, const float* B, int N, int in,
-                     int r, int out, float scale) override {
+                     const uint8_t* mask, float dropout_p, const float* h, const float* A, const float* B, int N,
+                     int in, int r, int out, float scale) override {
     cpu::lora_backward(dA, dB, dx, dh, xd, dy, x, mask, dropout_p, h, A, B, N, in, r, out, scale);
   }
 
@@ -150,13 +154,14 @@ class CpuBackend final : public Backend {
     LP_OMP(parallel for if (n > (1 << 16)))
     for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
   }
-  CrossEntropySum cross_entropy(float* logits, const int32_t* labels, int N, int V, float scale, bool backward) override {
+  CrossEntropySum cross_entropy(float* logits, const int32_t* labels, int N, int V, float scale,
+                                bool backward) override {
     return backward ? cross_entropy_fused(logits, nullptr, logits, labels, N, V, scale)
                     : cross_entropy_forward(nullptr, nullptr, logits, labels, N, V);
   }
 
-  void adamw_step(float* param, const float* grad, float* m, float* v, int64_t n, int64_t step, double lr,
-                  double beta1, double beta2, double eps, double weight_decay) override {
+  void adamw_step(float* param, const float* grad, float* m, float* v, int64_t n, int64_t step, double lr, double beta1,
+                  double beta2, double eps, double weight_decay) override {
     cpu::adamw_step(param, grad, m, v, n, step, lr, beta1, beta2, eps, weight_decay);
   }
   double grad_global_norm(const float* const* grads, const int64_t* sizes, int count) override {

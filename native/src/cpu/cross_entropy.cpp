@@ -96,8 +96,10 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
   LP_OMP(parallel for schedule(static) if ((long)N * V > (1 << 15)))
   for (int n = 0; n < N; ++n) {
     float* d = dlogits + (size_t)n * V;
-    if (labels[n] == kIgnoreIndex) std::fill(d, d + V, 0.0f);
-    else row_grad(d, logits + (size_t)n * V, lse[n], labels[n], V, scale);
+    if (labels[n] == kIgnoreIndex)
+      std::fill(d, d + V, 0.0f);
+    else
+      row_grad(d, logits + (size_t)n * V, lse[n], labels[n], V, scale);
   }
 }
 

@@ -13,10 +13,10 @@ void embedding_forward(float* out, const int32_t* tokens, const float* table, in
   LP_CHECK(N >= 0 && V > 0 && C > 0, "embedding_forward: bad shape N=" << N << " V=" << V << " C=" << C);
   for (int n = 0; n < N; ++n)
     LP_CHECK(tokens[n] >= 0 && tokens[n] < V, "embedding_forward: token id " << tokens[n] << " at position " << n
-                                                                          << " outside the vocabulary [0, " << V << ")");
+                                                                             << " outside the vocabulary [0, " << V
+                                                                             << ")");
   LP_OMP(parallel for if ((long)N * C > (1 << 16)))
-  for (int n = 0; n < N; ++n)
-    std::memcpy(out + (size_t)n * C, table + (size_t)tokens[n] * C, sizeof(float) * C);
+  for (int n = 0; n < N; ++n) std::memcpy(out + (size_t)n * C, table + (size_t)tokens[n] * C, sizeof(float) * C);
 }
 
 }  // namespace lp::cpu

@@ -44,10 +44,10 @@ constexpr int kMR = 6;
 constexpr int kNV = 2;  // 6 x 8 tile
 constexpr const char* kBuiltinName = "builtin-generic";
 #endif
-constexpr int kNR = kVW * kNV;            // micro-tile columns
-constexpr int kKC = 256;                  // depth of a packed slice: an A sliver + a B sliver stay in L1
-constexpr int kMC = (128 / kMR) * kMR;    // rows of a packed A block (L2 resident)
-constexpr int kNC = 2048;                 // columns of a packed B panel (L3 resident), multiple of kNR
+constexpr int kNR = kVW * kNV;          // micro-tile columns
+constexpr int kKC = 256;                // depth of a packed slice: an A sliver + a B sliver stay in L1
+constexpr int kMC = (128 / kMR) * kMR;  // rows of a packed A block (L2 resident)
+constexpr int kNC = 2048;               // columns of a packed B panel (L3 resident), multiple of kNR
 
 typedef float vfloat __attribute__((vector_size(kVW * sizeof(float))));
 typedef float vfloat_u __attribute__((vector_size(kVW * sizeof(float)), aligned(4)));
@@ -129,9 +129,12 @@ inline void micro_kernel(int kc, const float* __restrict a, const float* __restr
   for (int i = 0; i < kMR; ++i) {
     for (int v = 0; v < kNV; ++v) {
       vfloat_u* cp = reinterpret_cast<vfloat_u*>(c + (size_t)i * ldc + v * kVW);
-      if (beta == 0.0f) *cp = alpha * acc[i][v];
-      else if (beta == 1.0f) *cp = *cp + alpha * acc[i][v];
-      else *cp = alpha * acc[i][v] + beta * *cp;
+      if (beta == 0.0f)
+        *cp = alpha * acc[i][v];
+      else if (beta == 1.0f)
+        *cp = *cp + alpha * acc[i][v];
+      else
+        *cp = alpha * acc[i][v] + beta * *cp;
     }
   }
 }
@@ -156,7 +159,8 @@ inline void micro_kernel_edge(int kc, const float* a, const float* b, float* c, 
 void scale_c(int M, int N, float beta, float* C, int ldc) {
   for (int i = 0; i < M; ++i) {
     float* row = C + (size_t)i * ldc;
-    if (beta == 0.0f) std::memset(row, 0, sizeof(float) * N);
+    if (beta == 0.0f)
+      std::memset(row, 0, sizeof(float) * N);
     else if (beta != 1.0f)
       for (int j = 0; j < N; ++j) row[j] *= beta;
   }
@@ -195,8 +199,10 @@ void gemm_serial_impl(bool transA, bool transB, int M, int N, int K, float alpha
             const int mr = std::min(kMR, mc - ir);
             const float* as = Ap + (size_t)(ir / kMR) * kc * kMR;
             float* c = C + (size_t)(ic + ir) * ldc + j;
-            if (mr == kMR && nr == kNR) micro_kernel(kc, as, bs, c, ldc, alpha, beta_eff);
-            else micro_kernel_edge(kc, as, bs, c, ldc, alpha, beta_eff, mr, nr);
+            if (mr == kMR && nr == kNR)
+              micro_kernel(kc, as, bs, c, ldc, alpha, beta_eff);
+            else
+              micro_kernel_edge(kc, as, bs, c, ldc, alpha, beta_eff, mr, nr);
           }
         }
       }
@@ -208,8 +214,8 @@ void gemm_serial_impl(bool transA, bool transB, int M, int N, int K, float alpha
 // block with its own packing buffers: no barriers, so a thread that the OS preempts delays the
 // call once instead of at every K slice. A is packed tn times and B tm times in total; the grid
 // minimises that traffic, tn * M + tm * N (tall C: split rows; wide C: split columns).
-void gemm_blocked(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-                  const float* B, int ldb, float beta, float* C, int ldc, bool allow_threads) {
+void gemm_blocked(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+                  int ldb, float beta, float* C, int ldc, bool allow_threads) {
   check_args(transA, transB, M, N, K, A, lda, B, ldb, C, ldc);
   if (M == 0 || N == 0) return;
   if (K == 0 || alpha == 0.0f) {
@@ -243,11 +249,12 @@ void gemm_blocked(bool transA, bool transB, int M, int N, int K, float alpha, co
     }
   }
   if (best < 0) {  // e.g. a prime thread count larger than both tile counts: split the longer side
-    if (mt >= nt) tm = std::min(nthreads, mt);
-    else tn = std::min(nthreads, nt);
+    if (mt >= nt)
+      tm = std::min(nthreads, mt);
+    else
+      tn = std::min(nthreads, nt);
   }
-  LP_OMP(parallel num_threads(tm * tn))
-  {
+  LP_OMP(parallel num_threads(tm * tn)) {
     int tid = 0, nth = 1;
 #ifdef _OPENMP
     tid = omp_get_thread_num();
@@ -261,26 +268,26 @@ void gemm_blocked(bool transA, bool transB, int M, int N, int K, float alpha, co
       if (m1 <= m0 || n1 <= n0) continue;
       const float* Ab = transA ? A + m0 : A + (size_t)m0 * lda;  // op(A) rows m0..m1
       const float* Bb = transB ? B + (size_t)n0 * ldb : B + n0;  // op(B) columns n0..n1
-      gemm_serial_impl(transA, transB, m1 - m0, n1 - n0, K, alpha, Ab, lda, Bb, ldb, beta,
-                       C + (size_t)m0 * ldc + n0, ldc);
+      gemm_serial_impl(transA, transB, m1 - m0, n1 - n0, K, alpha, Ab, lda, Bb, ldb, beta, C + (size_t)m0 * ldc + n0,
+                       ldc);
     }
   }
 }
 
 }  // namespace
 
-void sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-                   const float* B, int ldb, float beta, float* C, int ldc) {
+void sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+                   int ldb, float beta, float* C, int ldc) {
   gemm_blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, true);
 }
 
-void sgemm_serial(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-                  const float* B, int ldb, float beta, float* C, int ldc) {
+void sgemm_serial(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+                  int ldb, float beta, float* C, int ldc) {
   gemm_blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
 }
 
-void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
-           int ldb, float beta, float* C, int ldc) {
+void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
+           float beta, float* C, int ldc) {
 #ifdef LORAPLANE_HAVE_CBLAS
   check_args(transA, transB, M, N, K, A, lda, B, ldb, C, ldc);
   if (M == 0 || N == 0) return;
@@ -288,8 +295,8 @@ void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const flo
     scale_c(M, N, beta, C, ldc);
     return;
   }
-  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, alpha,
-              A, lda, B, ldb, beta, C, ldc);
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
+              lda, B, ldb, beta, C, ldc);
 #else
   gemm_blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, true);
 #endif

@@ -15,17 +15,17 @@ namespace lp::cpu {
 //   C stored (M, N), ldc >= N.
 // beta == 0 overwrites C without reading it (NaN/garbage in C does not propagate), as BLAS does;
 // beta == 1 accumulates. K == 0 gives C = beta * C. C must not alias A or B.
-void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-           const float* B, int ldb, float beta, float* C, int ldc);
+void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
+           float beta, float* C, int ldc);
 
 // Same contract; always the built-in kernel (multithreaded with OpenMP when available).
-void sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-                   const float* B, int ldb, float beta, float* C, int ldc);
+void sgemm_builtin(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+                   int ldb, float beta, float* C, int ldc);
 
 // Same contract; the built-in kernel on the calling thread only (no OpenMP region, no BLAS), so it
 // is safe and cheap to call from inside `#pragma omp parallel` (attention tiles).
-void sgemm_serial(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-                  const float* B, int ldb, float beta, float* C, int ldc);
+void sgemm_serial(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+                  int ldb, float beta, float* C, int ldc);
 
 // "openblas" when sgemm goes through cblas_sgemm, else the built-in kernel's flavour:
 // "builtin-avx512" / "builtin-avx2" / "builtin-avx" / "builtin-generic" (the vector width it was

@@ -66,7 +66,7 @@ void linear_backward_bf16(float* dx, const float* dy, const float* W, int N, int
   for (int n0 = 0; n0 < N; n0 += R) {
     const int m = std::min(R, N - n0);
     const int64_t n = static_cast<int64_t>(m) * in;
-    float* dyb = scratch;               // (m, out) bf16(dy)
+    float* dyb = scratch;                                  // (m, out) bf16(dy)
     float* prod = scratch + static_cast<size_t>(m) * out;  // (m, in) the product, when it is added to dx
     round_bf16(dyb, dy + static_cast<size_t>(n0) * out, static_cast<int64_t>(m) * out);
     float* dxr = dx + static_cast<size_t>(n0) * in;

@@ -38,10 +38,9 @@ void lora_dropout_mask(uint8_t* mask, int64_t n, float p, uint64_t seed, uint64_
   LP_OMP(parallel for if (n > (1 << 16)))
   for (int64_t b = 0; b < nblocks; ++b) {
     const uint64_t ub = static_cast<uint64_t>(b);
-    const std::array<uint32_t, 4> w =
-        philox4x32({static_cast<uint32_t>(ub), static_cast<uint32_t>(ub >> 32), static_cast<uint32_t>(stream),
-                    static_cast<uint32_t>(stream >> 32)},
-                   key);
+    const std::array<uint32_t, 4> w = philox4x32({static_cast<uint32_t>(ub), static_cast<uint32_t>(ub >> 32),
+                                                  static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)},
+                                                 key);
     for (int u = 0; u < 4 && b * 4 + u < n; ++u) {
       const float uni = static_cast<float>(w[u] >> 8) * 0x1.0p-24f;
       mask[b * 4 + u] = uni >= p ? 1 : 0;
@@ -49,8 +48,8 @@ void lora_dropout_mask(uint8_t* mask, int64_t n, float p, uint64_t seed, uint64_
   }
 }
 
-void lora_forward(float* y, float* h, float* xd, const float* x, const uint8_t* mask, float dropout_p,
-                  const float* A, const float* B, int N, int in, int r, int out, float scale) {
+void lora_forward(float* y, float* h, float* xd, const float* x, const uint8_t* mask, float dropout_p, const float* A,
+                  const float* B, int N, int in, int r, int out, float scale) {
   check_shapes("lora_forward", N, in, r, out, dropout_p);
   const float* u = x;  // drop(x) (N, in)
   if (mask != nullptr) {
@@ -65,8 +64,8 @@ void lora_forward(float* y, float* h, float* xd, const float* x, const uint8_t* 
 }
 
 void lora_backward(float* dA, float* dB, float* dx, float* dh, float* xd, const float* dy, const float* x,
-                   const uint8_t* mask, float dropout_p, const float* h, const float* A, const float* B, int N,
-                   int in, int r, int out, float scale) {
+                   const uint8_t* mask, float dropout_p, const float* h, const float* A, const float* B, int N, int in,
+                   int r, int out, float scale) {
   check_shapes("lora_backward", N, in, r, out, dropout_p);
   LP_CHECK(mask == nullptr || xd != nullptr, "lora_backward: dropout needs the xd scratch buffer (N, in)");
   // dB (out, r) += scale * dy^T (out, N) @ h (N, r)

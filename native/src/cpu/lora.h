@@ -20,8 +20,8 @@ void lora_dropout_mask(uint8_t* mask, int64_t n, float p, uint64_t seed, uint64_
 //                may be nullptr when mask == nullptr (no dropout: drop(x) = x, nothing copied).
 //   x  (N, in)   layer input; mask (N, in) from lora_dropout_mask or nullptr; dropout_p its p.
 //   A  (r, in), B (out, r)
-void lora_forward(float* y, float* h, float* xd, const float* x, const uint8_t* mask, float dropout_p,
-                  const float* A, const float* B, int N, int in, int r, int out, float scale);
+void lora_forward(float* y, float* h, float* xd, const float* x, const uint8_t* mask, float dropout_p, const float* A,
+                  const float* B, int N, int in, int r, int out, float scale);
 
 // Backward. Inputs as saved by lora_forward (x, mask, h) and dy (N, out), the gradient of y.
 //   dB (out, r)  ACCUMULATES: dB += scale * dy^T @ h
@@ -32,7 +32,7 @@ void lora_forward(float* y, float* h, float* xd, const float* x, const uint8_t* 
 //   xd (N, in)   scratch, required when mask != nullptr (drop(x) is recomputed into it, then dh @ A);
 //                may be nullptr without dropout. Its contents on entry are ignored.
 void lora_backward(float* dA, float* dB, float* dx, float* dh, float* xd, const float* dy, const float* x,
-                   const uint8_t* mask, float dropout_p, const float* h, const float* A, const float* B, int N,
-                   int in, int r, int out, float scale);
+                   const uint8_t* mask, float dropout_p, const float* h, const float* A, const float* B, int N, int in,
+                   int r, int out, float scale);
 
 }  // namespace lp::cpu

@@ -23,8 +23,9 @@ class CpuReg final : public BackendReg {
   size_t scratch_bytes(const StepShape& s) const override {
     if (!s.quantized) return 0;
     size_t floats = static_cast<size_t>(s.max_weight);  // CpuBackend's wbuf_
-    if (s.precision == Precision::BF16)                  // and act_: an upper bound over the projections
-      floats += linear_bf16_scratch(static_cast<int>(s.tokens), static_cast<int>(s.max_in), static_cast<int>(s.max_out));
+    if (s.precision == Precision::BF16)                 // and act_: an upper bound over the projections
+      floats +=
+          linear_bf16_scratch(static_cast<int>(s.tokens), static_cast<int>(s.max_in), static_cast<int>(s.max_out));
     return floats * sizeof(float);
   }
 };

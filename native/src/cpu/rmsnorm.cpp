@@ -57,7 +57,8 @@ void rmsnorm_backward(float* dx, float* dweight, const float* dout, const float*
     for (; c + 8 <= C; c += 8)
       for (int j = 0; j < 8; ++j) lanes[j] += (double)(dr[c + j] * weight[c + j]) * (double)(xr[c + j] * r);
     for (; c < C; ++c) lanes[0] += (double)(dr[c] * weight[c]) * (double)(xr[c] * r);
-    const double dot = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    const double dot =
+        ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
     const float m = static_cast<float>(dot / C);
     if (accumulate)
       for (c = 0; c < C; ++c) dxr[c] += r * (dr[c] * weight[c] - (xr[c] * r) * m);
@@ -66,8 +67,7 @@ void rmsnorm_backward(float* dx, float* dweight, const float* dout, const float*
   }
   if (dweight == nullptr) return;
   // dweight (C) += sum_n dout * h: columns split across threads, each sums its columns over all rows.
-  LP_OMP(parallel if ((long)N * C > (1 << 15)))
-  {
+  LP_OMP(parallel if ((long)N * C > (1 << 15))) {
     int tid = 0, nth = 1;
 #ifdef _OPENMP
     tid = omp_get_thread_num();

@@ -41,8 +41,7 @@ void rotate(float* out, const float* inp, const float* cos, const float* sin, in
 
 }  // namespace
 
-void rope_forward(float* out, const float* inp, const float* cos, const float* sin, int N, int n_heads,
-                  int head_dim) {
+void rope_forward(float* out, const float* inp, const float* cos, const float* sin, int N, int n_heads, int head_dim) {
   LP_CHECK(N >= 0 && n_heads > 0 && head_dim > 0 && head_dim % 2 == 0,
            "rope_forward: bad shape N=" << N << " n_heads=" << n_heads << " head_dim=" << head_dim);
   rotate(out, inp, cos, sin, N, n_heads, head_dim, 1.0f);

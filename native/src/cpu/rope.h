@@ -13,8 +13,7 @@ namespace lp::cpu {
 
 // out (N, n_heads, head_dim) = rotation of inp (N, n_heads, head_dim) with token n's row of cos/sin
 // (N, head_dim/2). out may alias inp (in place). Used for q (n_heads) and k (n_kv_heads).
-void rope_forward(float* out, const float* inp, const float* cos, const float* sin, int N, int n_heads,
-                  int head_dim);
+void rope_forward(float* out, const float* inp, const float* cos, const float* sin, int N, int n_heads, int head_dim);
 
 // dinp (N, n_heads, head_dim) = transposed rotation of dout: for i < d/2,
 //   dinp[i] = dout[i] c + dout[i + d/2] s,   dinp[i + d/2] = dout[i + d/2] c - dout[i] s.

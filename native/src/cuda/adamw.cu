@@ -37,9 +37,7 @@ __global__ void sumsq_kernel(double* acc, const float* g, int64_t n) {
   if (threadIdx.x == 0) atomicAdd(acc, s);
 }
 
-__global__ void scale_kernel(float* g, int64_t n, float c) {
-  LP_GRID_STRIDE(i, n) g[i] = __fmul_rn(g[i], c);
-}
+__global__ void scale_kernel(float* g, int64_t n, float c) { LP_GRID_STRIDE(i, n) g[i] = __fmul_rn(g[i], c); }
 
 }  // namespace
 
@@ -70,7 +68,8 @@ double grad_global_norm(Context& ctx, const float* const* grads, const int64_t* 
   ctx.norm_acc.grow(1);
   LP_CUDA_CHECK(cudaMemsetAsync(ctx.norm_acc.data(), 0, sizeof(double), ctx.stream));
   for (int b = 0; b < count; ++b) {
-    LP_CHECK(sizes[b] >= 0 && (sizes[b] == 0 || grads[b] != nullptr), "grad_global_norm: buffer " << b << " has size " << sizes[b]);
+    LP_CHECK(sizes[b] >= 0 && (sizes[b] == 0 || grads[b] != nullptr),
+             "grad_global_norm: buffer " << b << " has size " << sizes[b]);
     if (sizes[b] == 0) continue;
     Launch l = elementwise_launch(sizes[b], 8);  // a few values per thread before the block sum
     LP_LAUNCH(sumsq_kernel, l, ctx.stream, ctx.norm_acc.data(), grads[b], sizes[b]);
@@ -87,7 +86,8 @@ float clip_grad_norm(Context& ctx, float* const* grads, const int64_t* sizes, in
   const float clip_coef = (1.0f / (total + 1e-6f)) * static_cast<float>(max_norm);
   if (clip_coef < 1.0f)
     for (int b = 0; b < count; ++b)
-      if (sizes[b] > 0) LP_LAUNCH(scale_kernel, elementwise_launch(sizes[b]), ctx.stream, grads[b], sizes[b], clip_coef);
+      if (sizes[b] > 0)
+        LP_LAUNCH(scale_kernel, elementwise_launch(sizes[b]), ctx.stream, grads[b], sizes[b], clip_coef);
   return total;
 }
 

@@ -31,14 +31,13 @@ __device__ inline float group_sum(float v) {
 }
 
 template <int HD>
-__global__ void __launch_bounds__(THREADS) attention_forward_kernel(float* out, float* lse, const float* q,
-                                                                     const float* k, const float* v,
-                                                                     const int32_t* seg, int T, int NH, int NKV,
-                                                                     int window, float scale) {
+__global__ void __launch_bounds__(THREADS)
+    attention_forward_kernel(float* out, float* lse, const float* q, const float* k, const float* v, const int32_t* seg,
+                             int T, int NH, int NKV, int window, float scale) {
   constexpr int DPL = HD / LANES;
   extern __shared__ float smem[];
-  float* Ks = smem;             // (BK, HD)
-  float* Vs = smem + BK * HD;   // (BK, HD)
+  float* Ks = smem;            // (BK, HD)
+  float* Vs = smem + BK * HD;  // (BK, HD)
   __shared__ int32_t segk[BK];
   __shared__ int key_lo;
 
@@ -122,20 +121,18 @@ __global__ void attention_rowsum_kernel(float* D, const float* dout, const float
 }
 
 template <int HD>
-__global__ void __launch_bounds__(THREADS) attention_backward_kernel(float* dq, float* dk, float* dv,
-                                                                      const float* dout, const float* q,
-                                                                      const float* k, const float* v,
-                                                                      const float* lse, const float* D,
-                                                                      const int32_t* seg, int T, int NH, int NKV,
-                                                                      int window, float scale) {
+__global__ void __launch_bounds__(THREADS)
+    attention_backward_kernel(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+                              const float* v, const float* lse, const float* D, const int32_t* seg, int T, int NH,
+                              int NKV, int window, float scale) {
   constexpr int DPL = HD / LANES;
   extern __shared__ float smem[];
-  float* Ks = smem;                 // (BK, HD)
-  float* Qs = Ks + BK * HD;         // (BQ, HD)
-  float* dOs = Qs + BQ * HD;        // (BQ, HD)
-  float* dS = dOs + BQ * HD;        // (BQ, BK + 1)
-  float* lse_s = dS + BQ * (BK + 1);  // (BQ)
-  float* D_s = lse_s + BQ;          // (BQ)
+  float* Ks = smem;                                        // (BK, HD)
+  float* Qs = Ks + BK * HD;                                // (BQ, HD)
+  float* dOs = Qs + BQ * HD;                               // (BQ, HD)
+  float* dS = dOs + BQ * HD;                               // (BQ, BK + 1)
+  float* lse_s = dS + BQ * (BK + 1);                       // (BQ)
+  float* D_s = lse_s + BQ;                                 // (BQ)
   int32_t* segq_s = reinterpret_cast<int32_t*>(D_s + BQ);  // (BQ)
   __shared__ int query_hi;
 
@@ -257,9 +254,10 @@ template <int HD>
 void forward(Context& ctx, const AttentionPlan& plan, const AttentionGrids& gr, float* out, float* lse, const float* q,
              const float* k, const float* v, const int32_t* seg, int T, int NH, int NKV, int window, float scale) {
   auto kernel = attention_forward_kernel<HD>;
-  LP_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.fwd_smem)));
+  LP_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.fwd_smem)));
   kernel<<<dim3(gr.fwd_x, gr.fwd_y, gr.fwd_z), plan.threads, plan.fwd_smem, ctx.stream>>>(out, lse, q, k, v, seg, T, NH,
-                                                                                        NKV, window, scale);
+                                                                                          NKV, window, scale);
   LP_CUDA_LAUNCHED("attention_forward_kernel");
 }
 
@@ -268,7 +266,8 @@ void backward(Context& ctx, const AttentionPlan& plan, const AttentionGrids& gr,
               const float* dout, const float* q, const float* k, const float* v, const float* lse, const float* D,
               const int32_t* seg, int T, int NH, int NKV, int window, float scale) {
   auto kernel = attention_backward_kernel<HD>;
-  LP_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.bwd_smem)));
+  LP_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.bwd_smem)));
   kernel<<<dim3(gr.bwd_x, gr.bwd_y, gr.bwd_z), plan.threads, plan.bwd_smem, ctx.stream>>>(
       dq, dk, dv, dout, q, k, v, lse, D, seg, T, NH, NKV, window, scale);
   LP_CUDA_LAUNCHED("attention_backward_kernel");
@@ -294,13 +293,14 @@ void attention_forward(Context& ctx, float* out, float* lse, const float* q, con
   const AttentionPlan plan = attention_plan(HS);
   const AttentionGrids gr = attention_grids(plan, B, T, NH, NKV);
   switch (HS) {
-#define LP_FORWARD_CASE(D)                                                               \
-  case D:                                                                                \
-    forward<D>(ctx, plan, gr, out, lse, q, k, v, seg, T, NH, NKV, window, scale);        \
+#define LP_FORWARD_CASE(D)                                                        \
+  case D:                                                                         \
+    forward<D>(ctx, plan, gr, out, lse, q, k, v, seg, T, NH, NKV, window, scale); \
     break;
     LP_ATTENTION_HEAD_DIMS(LP_FORWARD_CASE)
 #undef LP_FORWARD_CASE
-    default: LP_CHECK(false, "attention_forward: no kernel for head_dim " << HS);
+    default:
+      LP_CHECK(false, "attention_forward: no kernel for head_dim " << HS);
   }
 }
 
@@ -324,18 +324,20 @@ void attention_backward(Context& ctx, float* dq, float* dk, float* dv, const flo
   const AttentionPlan plan = attention_plan(HS);
   const AttentionGrids gr = attention_grids(plan, B, T, NH, NKV);
   switch (HS) {
-#define LP_BACKWARD_CASE(D)                                                                                        \
-  case D:                                                                                                          \
-    backward<D>(ctx, plan, gr, dq, dk, dv, dout, q, k, v, lse, ctx.attn_rowsum.data(), seg, T, NH, NKV, window, scale); \
+#define LP_BACKWARD_CASE(D)                                                                                     \
+  case D:                                                                                                       \
+    backward<D>(ctx, plan, gr, dq, dk, dv, dout, q, k, v, lse, ctx.attn_rowsum.data(), seg, T, NH, NKV, window, \
+                scale);                                                                                         \
     break;
     LP_ATTENTION_HEAD_DIMS(LP_BACKWARD_CASE)
 #undef LP_BACKWARD_CASE
-    default: LP_CHECK(false, "attention_backward: no kernel for head_dim " << HS);
+    default:
+      LP_CHECK(false, "attention_backward: no kernel for head_dim " << HS);
   }
 }
 
-void attention_decode(Context& ctx, float* out, const float* q, const float* kcache, const float* vcache, int j0,
-                      int p, int NH, int NKV, int HS) {
+void attention_decode(Context& ctx, float* out, const float* q, const float* kcache, const float* vcache, int j0, int p,
+                      int NH, int NKV, int HS) {
   check_shapes("attention_decode", 1, p + 1, NH, NKV, HS);
   const int cap = p + 1;
   ctx.decode_scores.grow(static_cast<size_t>(NH) * cap);

@@ -42,15 +42,14 @@ __device__ inline void load_tile(bf16* dst, const float* src, int64_t base, int 
 }
 
 template <int HD>
-__global__ void __launch_bounds__(kThreadsTc) attention_tc_forward_kernel(float* out, float* lse, const float* q,
-                                                                           const float* k, const float* v,
-                                                                           const int32_t* seg, int T, int NH, int NKV,
-                                                                           int window, float scale) {
+__global__ void __launch_bounds__(kThreadsTc)
+    attention_tc_forward_kernel(float* out, float* lse, const float* q, const float* k, const float* v,
+                                const int32_t* seg, int T, int NH, int NKV, int window, float scale) {
   constexpr int BQ = 64, BK = 64, NF = HD / 16;
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  bf16* Qs = reinterpret_cast<bf16*>(smem_raw);  // (BQ, HD)
-  bf16* Ks = Qs + BQ * HD;                       // (BK, HD)
-  bf16* Vs = Ks + BK * HD;                       // (BK, HD)
+  bf16* Qs = reinterpret_cast<bf16*>(smem_raw);       // (BQ, HD)
+  bf16* Ks = Qs + BQ * HD;                            // (BK, HD)
+  bf16* Vs = Ks + BK * HD;                            // (BK, HD)
   float* S = reinterpret_cast<float*>(Vs + BK * HD);  // (BQ, BK)
   bf16* P = reinterpret_cast<bf16*>(S + BQ * BK);     // (BQ, BK)
   float* O = reinterpret_cast<float*>(P + BQ * BK);   // (BQ, HD)
@@ -116,7 +115,8 @@ __global__ void __launch_bounds__(kThreadsTc) attention_tc_forward_kernel(float*
     m = mn;
     if (half == 0) corr[r] = cr;
     __syncwarp();
-    for (int idx = lane; idx < 16 * HD; idx += 32) O[(warp * 16 + idx / HD) * HD + idx % HD] *= corr[warp * 16 + idx / HD];
+    for (int idx = lane; idx < 16 * HD; idx += 32)
+      O[(warp * 16 + idx / HD) * HD + idx % HD] *= corr[warp * 16 + idx / HD];
     __syncwarp();
 
     // O (the warp's 16 rows, HD) += P V
@@ -142,24 +142,25 @@ __global__ void __launch_bounds__(kThreadsTc) attention_tc_forward_kernel(float*
 }
 
 template <int HD>
-__global__ void __launch_bounds__(kThreadsTc) attention_tc_backward_kernel(
-    float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k, const float* v,
-    const float* lse, const float* D, const int32_t* seg, int T, int NH, int NKV, int window, float scale) {
+__global__ void __launch_bounds__(kThreadsTc)
+    attention_tc_backward_kernel(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+                                 const float* v, const float* lse, const float* D, const int32_t* seg, int T, int NH,
+                                 int NKV, int window, float scale) {
   constexpr int BK = 64, BQ = 32, NF = HD / 16;
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  bf16* Ks = reinterpret_cast<bf16*>(smem_raw);         // (BK, HD)
-  bf16* Vs = Ks + BK * HD;                              // (BK, HD)
-  bf16* Qs = Vs + BK * HD;                              // (BQ, HD)
-  bf16* dOs = Qs + BQ * HD;                             // (BQ, HD)
-  float* St = reinterpret_cast<float*>(dOs + BQ * HD);  // (BK, BQ) scores, key-major
-  float* dPt = St + BK * BQ;                            // (BK, BQ)
-  bf16* Pt = reinterpret_cast<bf16*>(dPt + BK * BQ);    // (BK, BQ)
-  bf16* dSt = Pt + BK * BQ;                             // (BK, BQ), times scale
-  float* dKs = reinterpret_cast<float*>(dSt + BK * BQ); // (BK, HD)
-  float* dVs = dKs + BK * HD;                           // (BK, HD)
-  float* dQs = dVs + BK * HD;                           // (BQ, HD)
-  float* lse_s = dQs + BQ * HD;                         // (BQ)
-  float* D_s = lse_s + BQ;                              // (BQ)
+  bf16* Ks = reinterpret_cast<bf16*>(smem_raw);          // (BK, HD)
+  bf16* Vs = Ks + BK * HD;                               // (BK, HD)
+  bf16* Qs = Vs + BK * HD;                               // (BQ, HD)
+  bf16* dOs = Qs + BQ * HD;                              // (BQ, HD)
+  float* St = reinterpret_cast<float*>(dOs + BQ * HD);   // (BK, BQ) scores, key-major
+  float* dPt = St + BK * BQ;                             // (BK, BQ)
+  bf16* Pt = reinterpret_cast<bf16*>(dPt + BK * BQ);     // (BK, BQ)
+  bf16* dSt = Pt + BK * BQ;                              // (BK, BQ), times scale
+  float* dKs = reinterpret_cast<float*>(dSt + BK * BQ);  // (BK, HD)
+  float* dVs = dKs + BK * HD;                            // (BK, HD)
+  float* dQs = dVs + BK * HD;                            // (BQ, HD)
+  float* lse_s = dQs + BQ * HD;                          // (BQ)
+  float* D_s = lse_s + BQ;                               // (BQ)
   __shared__ int32_t segk[BK], segq[BQ];
   __shared__ int query_hi;
 
@@ -271,20 +272,23 @@ template <int HD>
 void tc_forward(Context& ctx, const AttentionTcPlan& p, int B, int T, int NH, int NKV, float* out, float* lse,
                 const float* q, const float* k, const float* v, const int32_t* seg, int window, float scale) {
   auto kernel = attention_tc_forward_kernel<HD>;
-  LP_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(p.fwd_smem)));
+  LP_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(p.fwd_smem)));
   const dim3 grid((T + p.fwd_queries - 1) / p.fwd_queries, NH, B);
   kernel<<<grid, p.threads, p.fwd_smem, ctx.stream>>>(out, lse, q, k, v, seg, T, NH, NKV, window, scale);
   LP_CUDA_LAUNCHED("attention_tc_forward_kernel");
 }
 
 template <int HD>
-void tc_backward(Context& ctx, const AttentionTcPlan& p, int B, int T, int NH, int NKV, float* dq, float* dk,
-                 float* dv, const float* dout, const float* q, const float* k, const float* v, const float* lse,
-                 const float* D, const int32_t* seg, int window, float scale) {
+void tc_backward(Context& ctx, const AttentionTcPlan& p, int B, int T, int NH, int NKV, float* dq, float* dk, float* dv,
+                 const float* dout, const float* q, const float* k, const float* v, const float* lse, const float* D,
+                 const int32_t* seg, int window, float scale) {
   auto kernel = attention_tc_backward_kernel<HD>;
-  LP_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(p.bwd_smem)));
+  LP_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(p.bwd_smem)));
   const dim3 grid((T + p.bwd_keys - 1) / p.bwd_keys, NKV, B);
-  kernel<<<grid, p.threads, p.bwd_smem, ctx.stream>>>(dq, dk, dv, dout, q, k, v, lse, D, seg, T, NH, NKV, window, scale);
+  kernel<<<grid, p.threads, p.bwd_smem, ctx.stream>>>(dq, dk, dv, dout, q, k, v, lse, D, seg, T, NH, NKV, window,
+                                                      scale);
   LP_CUDA_LAUNCHED("attention_tc_backward_kernel");
 }
 
@@ -296,11 +300,14 @@ void attention_tc_forward(Context& ctx, float* out, float* lse, const float* q, 
                           const int32_t* seg, int B, int T, int NH, int NKV, int HS, int window, float scale) {
   const AttentionTcPlan p = attention_tc_plan(HS);
   switch (HS) {
-#define LP_TC_FORWARD(HDV) \
-  case HDV: tc_forward<HDV>(ctx, p, B, T, NH, NKV, out, lse, q, k, v, seg, window, scale); break;
+#define LP_TC_FORWARD(HDV)                                                         \
+  case HDV:                                                                        \
+    tc_forward<HDV>(ctx, p, B, T, NH, NKV, out, lse, q, k, v, seg, window, scale); \
+    break;
     LP_TC_HEAD_DIMS(LP_TC_FORWARD)
 #undef LP_TC_FORWARD
-    default: LP_CHECK(false, "attention_tc_forward: no kernel for head_dim " << HS);
+    default:
+      LP_CHECK(false, "attention_tc_forward: no kernel for head_dim " << HS);
   }
 }
 
@@ -309,11 +316,14 @@ void attention_tc_backward(Context& ctx, float* dq, float* dk, float* dv, const 
                            int B, int T, int NH, int NKV, int HS, int window, float scale) {
   const AttentionTcPlan p = attention_tc_plan(HS);
   switch (HS) {
-#define LP_TC_BACKWARD(HDV) \
-  case HDV: tc_backward<HDV>(ctx, p, B, T, NH, NKV, dq, dk, dv, dout, q, k, v, lse, rowsum, seg, window, scale); break;
+#define LP_TC_BACKWARD(HDV)                                                                              \
+  case HDV:                                                                                              \
+    tc_backward<HDV>(ctx, p, B, T, NH, NKV, dq, dk, dv, dout, q, k, v, lse, rowsum, seg, window, scale); \
+    break;
     LP_TC_HEAD_DIMS(LP_TC_BACKWARD)
 #undef LP_TC_BACKWARD
-    default: LP_CHECK(false, "attention_tc_backward: no kernel for head_dim " << HS);
+    default:
+      LP_CHECK(false, "attention_tc_backward: no kernel for head_dim " << HS);
   }
 }
 

@@ -95,8 +95,8 @@ class CudaBackend final : public Backend {
     cuda::lora_forward(ctx_, y, h, xd, x, mask, dropout_p, A, B, N, in, r, out, scale);
   }
   void lora_backward(float* dA, float* dB, float* dx, float* dh, float* xd, const float* dy, const float* x,
-                     const uint8_t* mask, float dropout_p, const float* h, const float* A, const float* B, int N, int in,
-                     int r, int out, float scale) override {
+                     const uint8_t* mask, float dropout_p, const float* h, const float* A, const float* B, int N,
+                     int in, int r, int out, float scale) override {
     cuda::lora_backward(ctx_, dA, dB, dx, dh, xd, dy, x, mask, dropout_p, h, A, B, N, in, r, out, scale);
   }
   void rmsnorm_forward(float* out, float* rstd, const float* x, const float* weight, int N, int C, float eps) override {
@@ -142,8 +142,8 @@ class CudaBackend final : public Backend {
                                 bool backward) override {
     return cuda::cross_entropy(ctx_, logits, labels, N, V, scale, backward);
   }
-  void adamw_step(float* param, const float* grad, float* m, float* v, int64_t n, int64_t step, double lr,
-                  double beta1, double beta2, double eps, double weight_decay) override {
+  void adamw_step(float* param, const float* grad, float* m, float* v, int64_t n, int64_t step, double lr, double beta1,
+                  double beta2, double eps, double weight_decay) override {
     cuda::adamw_step(ctx_, param, grad, m, v, n, step, lr, beta1, beta2, eps, weight_decay);
   }
   double grad_global_norm(const float* const* grads, const int64_t* sizes, int count) override {

@@ -7,22 +7,23 @@
 #include "core/check.h"
 
 // what: the text the error names as the failed statement.
-#define LP_CUDA_CHECK_AS(stmt, what)                                                                               \
-  do {                                                                                                             \
-    const cudaError_t lp_cuda_err_ = (stmt);                                                                       \
-    if (lp_cuda_err_ != cudaSuccess)                                                                               \
-      ::lp::fail(what, __func__, __FILE__, __LINE__,                                                               \
-                 std::string("CUDA error ") + cudaGetErrorName(lp_cuda_err_) + ": " + cudaGetErrorString(lp_cuda_err_)); \
+#define LP_CUDA_CHECK_AS(stmt, what)                                                                              \
+  do {                                                                                                            \
+    const cudaError_t lp_cuda_err_ = (stmt);                                                                      \
+    if (lp_cuda_err_ != cudaSuccess)                                                                              \
+      ::lp::fail(                                                                                                 \
+          what, __func__, __FILE__, __LINE__,                                                                     \
+          std::string("CUDA error ") + cudaGetErrorName(lp_cuda_err_) + ": " + cudaGetErrorString(lp_cuda_err_)); \
   } while (0)
 #define LP_CUDA_CHECK(stmt) LP_CUDA_CHECK_AS(stmt, #stmt)
 
-#define LP_CUBLAS_CHECK(stmt)                                                                                      \
-  do {                                                                                                             \
-    const cublasStatus_t lp_cublas_st_ = (stmt);                                                                   \
-    if (lp_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                                                    \
-      ::lp::fail(#stmt, __func__, __FILE__, __LINE__,                                                              \
-                 std::string("cuBLAS error ") + cublasGetStatusName(lp_cublas_st_) + ": " +                       \
-                     cublasGetStatusString(lp_cublas_st_));                                                        \
+#define LP_CUBLAS_CHECK(stmt)                                                               \
+  do {                                                                                      \
+    const cublasStatus_t lp_cublas_st_ = (stmt);                                            \
+    if (lp_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                             \
+      ::lp::fail(#stmt, __func__, __FILE__, __LINE__,                                       \
+                 std::string("cuBLAS error ") + cublasGetStatusName(lp_cublas_st_) + ": " + \
+                     cublasGetStatusString(lp_cublas_st_));                                 \
   } while (0)
 
 // After a kernel launch: a bad configuration shows up here, with the kernel's name.

@@ -12,15 +12,15 @@
 namespace lp::cuda {
 
 // for (i = this thread's first index; i < n; i += total threads)
-#define LP_GRID_STRIDE(i, n)                                                                          \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);              \
+#define LP_GRID_STRIDE(i, n)                                                             \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 
 // kernel<<<l.blocks, l.threads, l.smem, stream>>>(args...) and a check naming the kernel.
-#define LP_LAUNCH(kernel, l, stream, ...)                           \
-  do {                                                              \
+#define LP_LAUNCH(kernel, l, stream, ...)                                 \
+  do {                                                                    \
     kernel<<<(l).blocks, (l).threads, (l).smem, (stream)>>>(__VA_ARGS__); \
-    LP_CUDA_LAUNCHED(#kernel);                                      \
+    LP_CUDA_LAUNCHED(#kernel);                                            \
   } while (0)
 
 template <typename T>
@@ -60,8 +60,12 @@ __device__ inline float to_float(__nv_bfloat16 x) { return __bfloat162float(x); 
 template <typename T>
 __device__ inline T from_float(float x);
 template <>
-__device__ inline float from_float<float>(float x) { return x; }
+__device__ inline float from_float<float>(float x) {
+  return x;
+}
 template <>
-__device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+__device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
 
 }  // namespace lp::cuda

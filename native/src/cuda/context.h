@@ -18,13 +18,13 @@ struct Context {
   cublasHandle_t blas = nullptr;
   Precision precision = Precision::BF16;
   // Scratch, grown to the largest call and reused (cuda/plan.h WorkspacePlan).
-  Buffer<unsigned char> weight;       // one dequantized projection (bf16 or fp32)
-  Buffer<__nv_bfloat16> act_cast;     // a GEMM operand cast to bf16
-  Buffer<float> row_loss;             // per-row cross-entropy losses
-  Buffer<float> attn_rowsum;          // rowsum(dO * O)
-  Buffer<float> decode_scores;        // (NH, cache rows) attention scores of one decoded token
-  Buffer<double> norm_acc;            // (1) sum of squares for the gradient norm
-  Buffer<unsigned char> cublas_ws;    // cuBLAS workspace
+  Buffer<unsigned char> weight;     // one dequantized projection (bf16 or fp32)
+  Buffer<__nv_bfloat16> act_cast;   // a GEMM operand cast to bf16
+  Buffer<float> row_loss;           // per-row cross-entropy losses
+  Buffer<float> attn_rowsum;        // rowsum(dO * O)
+  Buffer<float> decode_scores;      // (NH, cache rows) attention scores of one decoded token
+  Buffer<double> norm_acc;          // (1) sum of squares for the gradient norm
+  Buffer<unsigned char> cublas_ws;  // cuBLAS workspace
   bool bf16() const { return precision == Precision::BF16; }
 };
 

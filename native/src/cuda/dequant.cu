@@ -22,12 +22,12 @@ struct CudaWeight : FrozenWeight {
   int blocksize = 64, nested_blocksize = 256;
   float offset = 0.f;
   int64_t n = 0;
-  Buffer<uint8_t> packed;        // (ceil(n/2))
-  Buffer<float> absmax;          // (nblocks) when !nested
-  Buffer<uint8_t> codes;         // (nblocks) when nested
-  Buffer<float> nested_absmax;   // (ceil(nblocks / nested_blocksize))
-  Buffer<float> nested_map;      // (256)
-  Buffer<unsigned char> dense;   // (out, in) bf16 (fp32 in fp32 precision), when !quantized
+  Buffer<uint8_t> packed;       // (ceil(n/2))
+  Buffer<float> absmax;         // (nblocks) when !nested
+  Buffer<uint8_t> codes;        // (nblocks) when nested
+  Buffer<float> nested_absmax;  // (ceil(nblocks / nested_blocksize))
+  Buffer<float> nested_map;     // (256)
+  Buffer<unsigned char> dense;  // (out, in) bf16 (fp32 in fp32 precision), when !quantized
   bool dense_bf16 = false;
 
   void download(QuantState& qs) const override {
@@ -51,8 +51,8 @@ __device__ inline float block_scale(int64_t b, const float* absmax, const uint8_
 
 template <typename T>
 __global__ void dequant4_kernel(T* out, const uint8_t* packed, const float* absmax, const uint8_t* codes,
-                                const float* nested_absmax, const float* nested_map, bool nested, int nbs,
-                                float offset, Code4 code, int blocksize, int64_t n) {
+                                const float* nested_absmax, const float* nested_map, bool nested, int nbs, float offset,
+                                Code4 code, int blocksize, int64_t n) {
   const int64_t nbytes = (n + 1) / 2;
   LP_GRID_STRIDE(j, nbytes) {
     const uint8_t byte = packed[j];
@@ -82,8 +82,8 @@ std::unique_ptr<FrozenWeight> upload_weight(Context& ctx, Backend& be, const Qua
   w->in = in;
   w->n = static_cast<int64_t>(out) * in;
   if (qs) {
-    LP_CHECK(qs->numel() == w->n, "cuda backend: 4-bit weight holds " << qs->numel() << " values, expected " << out
-                                                                       << " x " << in);
+    LP_CHECK(qs->numel() == w->n,
+             "cuda backend: 4-bit weight holds " << qs->numel() << " values, expected " << out << " x " << in);
     w->quantized = true;
     w->blocksize = qs->blocksize;
     const auto& c = code4(qs->quant_type);
@@ -121,8 +121,10 @@ const void* dequantize(Context& ctx, const FrozenWeight& fw) {
   if (!w.quantized) return w.dense.data();
   const size_t bytes = static_cast<size_t>(w.n) * (ctx.bf16() ? sizeof(__nv_bfloat16) : sizeof(float));
   ctx.weight.grow(bytes);
-  if (ctx.bf16()) launch_dequant(ctx, w, reinterpret_cast<__nv_bfloat16*>(ctx.weight.data()));
-  else launch_dequant(ctx, w, reinterpret_cast<float*>(ctx.weight.data()));
+  if (ctx.bf16())
+    launch_dequant(ctx, w, reinterpret_cast<__nv_bfloat16*>(ctx.weight.data()));
+  else
+    launch_dequant(ctx, w, reinterpret_cast<float*>(ctx.weight.data()));
   return ctx.weight.data();
 }
 

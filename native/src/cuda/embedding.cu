@@ -21,8 +21,11 @@ void embedding_forward(Context& ctx, float* out, const int32_t* tokens, const Fr
   if (n == 0) return;
   const DenseTable t = dense_table(table);
   const Launch l = elementwise_launch(n);
-  if (t.bf16) LP_LAUNCH(embedding_kernel<__nv_bfloat16>, l, ctx.stream, out, tokens, static_cast<const __nv_bfloat16*>(t.data), n, C);
-  else LP_LAUNCH(embedding_kernel<float>, l, ctx.stream, out, tokens, static_cast<const float*>(t.data), n, C);
+  if (t.bf16)
+    LP_LAUNCH(embedding_kernel<__nv_bfloat16>, l, ctx.stream, out, tokens, static_cast<const __nv_bfloat16*>(t.data), n,
+              C);
+  else
+    LP_LAUNCH(embedding_kernel<float>, l, ctx.stream, out, tokens, static_cast<const float*>(t.data), n, C);
 }
 
 }  // namespace lp::cuda

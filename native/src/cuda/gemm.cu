@@ -17,8 +17,9 @@ void gemm(Context& ctx, bool transA, bool transB, int M, int N, int K, float alp
   LP_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm: bad shape M=" << M << " N=" << N << " K=" << K);
   if (M == 0 || N == 0) return;
   const cudaDataType_t t = ab == Elem::BF16 ? CUDA_R_16BF : CUDA_R_32F;
-  const cublasComputeType_t compute =
-      ab == Elem::BF16 ? CUBLAS_COMPUTE_32F : ctx.bf16() ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F;
+  const cublasComputeType_t compute = ab == Elem::BF16 ? CUBLAS_COMPUTE_32F
+                                      : ctx.bf16()     ? CUBLAS_COMPUTE_32F_FAST_16BF
+                                                       : CUBLAS_COMPUTE_32F;
   LP_CUBLAS_CHECK(cublasGemmEx(ctx.blas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, N, M,
                                K, &alpha, B, t, ldb, A, t, lda, &beta, C, CUDA_R_32F, ldc, compute,
                                CUBLAS_GEMM_DEFAULT));

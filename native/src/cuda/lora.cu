@@ -15,10 +15,9 @@ __global__ void dropout_mask_kernel(uint8_t* mask, int64_t n, float p, uint64_t 
   const int64_t nblocks = (n + 3) / 4;
   LP_GRID_STRIDE(b, nblocks) {
     const uint64_t ub = static_cast<uint64_t>(b);
-    const std::array<uint32_t, 4> w = philox4x32(
-        {static_cast<uint32_t>(ub), static_cast<uint32_t>(ub >> 32), static_cast<uint32_t>(stream),
-         static_cast<uint32_t>(stream >> 32)},
-        {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
+    const std::array<uint32_t, 4> w = philox4x32({static_cast<uint32_t>(ub), static_cast<uint32_t>(ub >> 32),
+                                                  static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)},
+                                                 {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
     for (int u = 0; u < 4 && b * 4 + u < n; ++u) {
       const float uni = static_cast<float>(w[u] >> 8) * 0x1.0p-24f;
       mask[b * 4 + u] = uni >= p ? 1 : 0;
@@ -70,9 +69,9 @@ void lora_forward(Context& ctx, float* y, float* h, float* xd, const float* x, c
   gemm(ctx, false, true, N, out, r, scale, h, r, B, r, Elem::F32, 1.f, y, out);
 }
 
-void lora_backward(Context& ctx, float* dA, float* dB, float* dx, float* dh, float* xd, const float* dy,
-                   const float* x, const uint8_t* mask, float dropout_p, const float* h, const float* A,
-                   const float* B, int N, int in, int r, int out, float scale) {
+void lora_backward(Context& ctx, float* dA, float* dB, float* dx, float* dh, float* xd, const float* dy, const float* x,
+                   const uint8_t* mask, float dropout_p, const float* h, const float* A, const float* B, int N, int in,
+                   int r, int out, float scale) {
   check_shapes("lora_backward", N, in, r, out, dropout_p);
   LP_CHECK(mask == nullptr || xd != nullptr, "lora_backward: dropout needs the xd scratch buffer (N, in)");
   // dB (out, r) += scale * dy^T @ h;  dh (N, r) = scale * dy @ B

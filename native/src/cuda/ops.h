@@ -41,9 +41,9 @@ void linear_backward(Context& ctx, float* dx, const float* dy, const FrozenWeigh
 void lora_dropout_mask(Context& ctx, uint8_t* mask, int64_t n, float p, uint64_t seed, uint64_t stream);
 void lora_forward(Context& ctx, float* y, float* h, float* xd, const float* x, const uint8_t* mask, float dropout_p,
                   const float* A, const float* B, int N, int in, int r, int out, float scale);
-void lora_backward(Context& ctx, float* dA, float* dB, float* dx, float* dh, float* xd, const float* dy,
-                   const float* x, const uint8_t* mask, float dropout_p, const float* h, const float* A,
-                   const float* B, int N, int in, int r, int out, float scale);
+void lora_backward(Context& ctx, float* dA, float* dB, float* dx, float* dh, float* xd, const float* dy, const float* x,
+                   const uint8_t* mask, float dropout_p, const float* h, const float* A, const float* B, int N, int in,
+                   int r, int out, float scale);
 
 // rmsnorm.cu
 void rmsnorm_forward(Context& ctx, float* out, float* rstd, const float* x, const float* weight, int N, int C,
@@ -54,8 +54,8 @@ void rmsnorm_backward(Context& ctx, float* dx, const float* dout, const float* x
 // rope.cu
 void rope_forward(Context& ctx, float* out, const float* inp, const float* cos, const float* sin, int N, int n_heads,
                   int head_dim);
-void rope_backward(Context& ctx, float* dinp, const float* dout, const float* cos, const float* sin, int N,
-                   int n_heads, int head_dim);
+void rope_backward(Context& ctx, float* dinp, const float* dout, const float* cos, const float* sin, int N, int n_heads,
+                   int head_dim);
 
 // attention.cu (FlashAttention-style; cuda/plan.h AttentionPlan). seg is required and its ids must not
 // decrease along a row (as model/segments.h makes them).
@@ -64,8 +64,8 @@ void attention_forward(Context& ctx, float* out, float* lse, const float* q, con
 void attention_backward(Context& ctx, float* dq, float* dk, float* dv, const float* dout, const float* out,
                         const float* q, const float* k, const float* v, const float* lse, const int32_t* seg, int B,
                         int T, int NH, int NKV, int HS, int window);
-void attention_decode(Context& ctx, float* out, const float* q, const float* kcache, const float* vcache, int j0,
-                      int p, int NH, int NKV, int HS);
+void attention_decode(Context& ctx, float* out, const float* q, const float* kcache, const float* vcache, int j0, int p,
+                      int NH, int NKV, int HS);
 
 // attention_tc.cu: the same forward and backward on bf16 tensor cores, which attention_forward and
 // attention_backward take in bf16 precision when attention_tc_supported(HS). rowsum = rowsum(dO * O).

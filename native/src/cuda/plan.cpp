@@ -32,7 +32,8 @@ AttentionPlan attention_plan(int head_dim) {
   const size_t f = sizeof(float);
   p.fwd_smem = 2 * static_cast<size_t>(p.block_k) * head_dim * f;
   p.bwd_smem = (static_cast<size_t>(p.block_k) * head_dim + 2 * static_cast<size_t>(p.block_q) * head_dim +
-                static_cast<size_t>(p.block_q) * (p.block_k + 1) + 2 * static_cast<size_t>(p.block_q)) * f +
+                static_cast<size_t>(p.block_q) * (p.block_k + 1) + 2 * static_cast<size_t>(p.block_q)) *
+                   f +
                static_cast<size_t>(p.block_q) * sizeof(int32_t);
   return p;
 }
@@ -48,14 +49,15 @@ AttentionTcPlan attention_tc_plan(int head_dim) {
   const size_t fq = static_cast<size_t>(p.fwd_queries), fk = static_cast<size_t>(p.fwd_keys);
   p.fwd_smem = (fq + 2 * fk) * hd * bf + fq * fk * f + fq * fk * bf + fq * hd * f + fq * f;
   const size_t bk = static_cast<size_t>(p.bwd_keys), bq = static_cast<size_t>(p.bwd_queries);
-  p.bwd_smem = (2 * bk + 2 * bq) * hd * bf + 2 * bk * bq * f + 2 * bk * bq * bf + 2 * bk * hd * f + bq * hd * f + 2 * bq * f;
+  p.bwd_smem =
+      (2 * bk + 2 * bq) * hd * bf + 2 * bk * bq * f + 2 * bk * bq * bf + 2 * bk * hd * f + bq * hd * f + 2 * bq * f;
   return p;
 }
 
 AttentionGrids attention_grids(const AttentionPlan& p, int B, int T, int NH, int NKV) {
   LP_CHECK(B > 0 && T > 0 && NH > 0 && NKV > 0 && NH % NKV == 0,
            "attention_grids: bad shape B=" << B << " T=" << T << " NH=" << NH << " NKV=" << NKV);
-  return {static_cast<unsigned>((T + p.block_q - 1) / p.block_q), static_cast<unsigned>(NH), static_cast<unsigned>(B),
+  return {static_cast<unsigned>((T + p.block_q - 1) / p.block_q), static_cast<unsigned>(NH),  static_cast<unsigned>(B),
           static_cast<unsigned>((T + p.block_k - 1) / p.block_k), static_cast<unsigned>(NKV), static_cast<unsigned>(B)};
 }
 

@@ -13,7 +13,7 @@ struct Launch {
   size_t smem = 0;  // dynamic shared memory, bytes
 };
 
-constexpr int kThreads = 256;            // elementwise and row kernels
+constexpr int kThreads = 256;             // elementwise and row kernels
 constexpr unsigned kMaxGridX = 1u << 20;  // grid-stride loops cover the rest (well under the 2^31-1 limit)
 constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;  // NVIDIA's recommendation for Hopper
 
@@ -29,9 +29,9 @@ Launch row_launch(int rows);
 struct AttentionPlan {
   int head_dim = 0;
   int block_q = 32, block_k = 32, lanes = 4;
-  int threads = 128;       // block_q * lanes (= block_k * lanes)
-  size_t fwd_smem = 0;     // K and V tiles
-  size_t bwd_smem = 0;     // K tile, Q and dO tiles, dS (block_q x (block_k + 1)), lse, D, segment ids
+  int threads = 128;    // block_q * lanes (= block_k * lanes)
+  size_t fwd_smem = 0;  // K and V tiles
+  size_t bwd_smem = 0;  // K tile, Q and dO tiles, dS (block_q x (block_k + 1)), lse, D, segment ids
 };
 // Head dims the kernels are instantiated for.
 bool attention_head_dim_supported(int head_dim);  // 16, 32, 64, 96, 128, 256
@@ -49,7 +49,7 @@ struct AttentionTcPlan {
   size_t fwd_smem = 0;  // Q, K, V tiles (bf16), S (fp32), P (bf16), O (fp32), row scales
   size_t bwd_smem = 0;  // K, V, Q, dO tiles (bf16), S^T and dP^T (fp32), P^T and dS^T (bf16), dK, dV, dQ (fp32), lse, D
 };
-bool attention_tc_supported(int head_dim);  // multiples of 16 up to 128 (WMMA tiles; shared memory fits sm_80)
+bool attention_tc_supported(int head_dim);        // multiples of 16 up to 128 (WMMA tiles; shared memory fits sm_80)
 AttentionTcPlan attention_tc_plan(int head_dim);  // throws for an unsupported head dim
 
 struct AttentionGrids {

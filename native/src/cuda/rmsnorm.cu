@@ -19,8 +19,8 @@ __global__ void rmsnorm_forward_kernel(float* out, float* rstd, const float* x, 
 }
 
 // dx = rstd * (dout * w - h * mean(dout * w * h)), h = x * rstd
-__global__ void rmsnorm_backward_kernel(float* dx, const float* dout, const float* x, const float* w,
-                                        const float* rstd, int C, bool accumulate) {
+__global__ void rmsnorm_backward_kernel(float* dx, const float* dout, const float* x, const float* w, const float* rstd,
+                                        int C, bool accumulate) {
   const int64_t row = blockIdx.x;
   const float* xr = x + row * C;
   const float* dr = dout + row * C;

@@ -39,8 +39,8 @@ void rope_forward(Context& ctx, float* out, const float* inp, const float* cos, 
   rope(ctx, out, inp, cos, sin, N, n_heads, head_dim, 1.f);
 }
 
-void rope_backward(Context& ctx, float* dinp, const float* dout, const float* cos, const float* sin, int N,
-                   int n_heads, int head_dim) {
+void rope_backward(Context& ctx, float* dinp, const float* dout, const float* cos, const float* sin, int N, int n_heads,
+                   int head_dim) {
   rope(ctx, dinp, dout, cos, sin, N, n_heads, head_dim, -1.f);
 }
 

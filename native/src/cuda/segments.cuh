@@ -12,8 +12,10 @@ __device__ inline int segment_start(const int32_t* seg_row, int t) {
   int lo = 0, hi = t;  // the first index in [lo, hi] whose id is s
   while (lo < hi) {
     const int mid = (lo + hi) / 2;
-    if (seg_row[mid] < s) lo = mid + 1;
-    else hi = mid;
+    if (seg_row[mid] < s)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo;
 }
@@ -24,8 +26,10 @@ __device__ inline int segment_last(const int32_t* seg_row, int t, int T) {
   int lo = t, hi = T - 1;  // the last index in [lo, hi] whose id is s
   while (lo < hi) {
     const int mid = (lo + hi + 1) / 2;
-    if (seg_row[mid] > s) hi = mid - 1;
-    else lo = mid;
+    if (seg_row[mid] > s)
+      hi = mid - 1;
+    else
+      lo = mid;
   }
   return lo;
 }

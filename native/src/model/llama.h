@@ -28,9 +28,11 @@ struct LoraSpec {
   float alpha = 32.f;
   float dropout = 0.05f;
   bool use_rslora = false;
-  std::vector<std::string> target_modules;  // subset of q_proj k_proj v_proj o_proj gate_proj up_proj down_proj; empty = all seven
-  uint64_t seed = 42;                       // PEFT's init (A ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), B = 0), from lp's RNG
-  float scaling() const;                    // alpha / r, or alpha / sqrt(r) with rsLoRA
+  std::vector<std::string>
+      target_modules;  // subset of q_proj k_proj v_proj o_proj gate_proj up_proj down_proj; empty = all seven
+  uint64_t seed =
+      42;  // PEFT's init (A ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), B = 0), from lp's RNG
+  float scaling() const;  // alpha / r, or alpha / sqrt(r) with rsLoRA
   // True when `module` (e.g. "q_proj") is adapted: listed, or the list is empty.
   bool targets(const std::string& module) const;
 };
@@ -41,7 +43,7 @@ struct LoadOptions {
   bool double_quant = true;
   int blocksize = 64;
   LoraSpec lora;
-  bool activation_checkpointing = true;  // keep only each layer's input; recompute the layer in backward
+  bool activation_checkpointing = true;     // keep only each layer's input; recompute the layer in backward
   BackendKind backend = BackendKind::Auto;  // where the model runs (backend/select.h)
   Precision precision = Precision::BF16;    // the 4-bit projections' compute precision (backend/registry.h)
 };
@@ -63,7 +65,7 @@ struct LossStats {  // sum of token CE over valid (shifted) labels
 };
 
 struct LoraParam {
-  std::string name;  // PEFT key, e.g. base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight
+  std::string name;            // PEFT key, e.g. base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight
   std::vector<int64_t> shape;  // A: (r, in), B: (out, r)
   std::vector<float> value, grad;
 };
@@ -86,8 +88,9 @@ class LlamaModel {
   LossStats evaluate(const Batch& batch);                    // no grads, no dropout
   void logits(const Batch& batch, std::vector<float>& out);  // out (B, T, V), no dropout
   // Sampling with a KV cache; returns the new tokens only (stops after a stop id, which is included).
-  std::vector<int32_t> generate(const std::vector<int32_t>& prompt, int max_new_tokens, float temperature /*0 = greedy*/,
-                                float top_p, uint64_t seed, const std::vector<int32_t>& stop_ids);
+  std::vector<int32_t> generate(const std::vector<int32_t>& prompt, int max_new_tokens,
+                                float temperature /*0 = greedy*/, float top_p, uint64_t seed,
+                                const std::vector<int32_t>& stop_ids);
 
   // PEFT key order: layer, then q k v o gate up down, A before B. On a device backend these are host
   // copies, brought up to date by the call; edits through the non-const accessor reach the device
@@ -114,12 +117,16 @@ class LlamaModel {
   // The fp32 weight of projection `module` (e.g. "q_proj") of `layer` as the forward uses it
   // (dequantized when quantized), (out, in). For merging and tests.
   std::vector<float> dense_weight(int layer, const std::string& module) const;
-  // The frozen 4-bit state of a projection; nullptr when it is dense (quantize = false over an fp32/bf16/f16 checkpoint).
-  // On a device backend the first call for a projection copies its state back to the host.
+  // The frozen 4-bit state of a projection; nullptr when it is dense (quantize = false over an fp32/bf16/f16
+  // checkpoint). On a device backend the first call for a projection copies its state back to the host.
   const QuantState* quant_state(int layer, const std::string& module) const;
   // Everything that is not a projection weight (embeddings, norms, biases, lm_head unless tied), fp32, by HF
   // name in checkpoint order. For export.
-  struct DenseTensor { std::string name; std::vector<int64_t> shape; const float* data; };
+  struct DenseTensor {
+    std::string name;
+    std::vector<int64_t> shape;
+    const float* data;
+  };
   std::vector<DenseTensor> dense_tensors() const;
   const std::string& model_dir() const;
   const Json& hf_config() const;                    // config.json as read

@@ -1,8 +1,8 @@
 // model/llama_generate.cpp: autoregressive sampling with a KV cache, through the model's backend. The
-// prompt goes through the batched layer forward once (its post-RoPE k and v fill the cache); each new token then runs every
-// layer for one row, attending over the cache. Sampling follows transformers' logits processors:
-// logits / temperature, then top-p (TopPLogitsWarper: drop the smallest tokens whose cumulative
-// probability stays <= 1 - top_p, always keep the most likely), then one draw from lp's RNG.
+// prompt goes through the batched layer forward once (its post-RoPE k and v fill the cache); each new token then runs
+// every layer for one row, attending over the cache. Sampling follows transformers' logits processors: logits /
+// temperature, then top-p (TopPLogitsWarper: drop the smallest tokens whose cumulative probability stays <= 1 - top_p,
+// always keep the most likely), then one draw from lp's RNG.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -30,7 +30,8 @@ int32_t sample(const float* logits, int V, float temperature, float top_p, float
   order.resize(V);
   std::iota(order.begin(), order.end(), 0);
   if (top_p < 1) {
-    std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return probs[a] > probs[b] || (probs[a] == probs[b] && a < b); });
+    std::sort(order.begin(), order.end(),
+              [&](int32_t a, int32_t b) { return probs[a] > probs[b] || (probs[a] == probs[b] && a < b); });
     double acc = 0;
     for (int i = 0; i < V; ++i) {
       acc += probs[order[i]];
@@ -115,7 +116,8 @@ std::vector<int32_t> LlamaModel::generate(const std::vector<int32_t>& prompt, in
     // logits (1, V) = xn (1, C) @ W^T
     be.linear_forward(logits_d.data(), xn.data(), m.lm_weight(), nullptr, 1);
     logits_d.download(logits.data(), V);
-    const int32_t tok = sample(logits.data(), V, temperature, top_p, rng.uniform(static_cast<uint64_t>(step)), probs, order);
+    const int32_t tok =
+        sample(logits.data(), V, temperature, top_p, rng.uniform(static_cast<uint64_t>(step)), probs, order);
     out.push_back(tok);
     if (static_cast<int>(out.size()) == max_new_tokens ||
         std::find(stop_ids.begin(), stop_ids.end(), tok) != stop_ids.end())

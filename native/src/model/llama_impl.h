@@ -27,14 +27,14 @@ enum ProjIndex { kQ = 0, kK, kV, kO, kGate, kUp, kDown, kNumProj };
 struct Proj {
   int out = 0, in = 0;
   bool quantized = false;
-  QuantState qs;              // when quantized
-  std::vector<float> dense;   // (out, in) when !quantized
-  std::vector<float> bias;    // (out) or empty
-  int lora = -1;              // index of lora_A in Impl::params (lora_B at lora + 1); -1: not adapted
+  QuantState qs;             // when quantized
+  std::vector<float> dense;  // (out, in) when !quantized
+  std::vector<float> bias;   // (out) or empty
+  int lora = -1;             // index of lora_A in Impl::params (lora_B at lora + 1); -1: not adapted
   std::unique_ptr<FrozenWeight> w;
-  Buffer<float> bias_d;       // (out) or empty
-  size_t state_bytes = 0;     // qs's data bytes, counted before a device backend's model releases them
-  bool host_released = false; // qs's data lives only in w (a device backend); host_state brings it back
+  Buffer<float> bias_d;        // (out) or empty
+  size_t state_bytes = 0;      // qs's data bytes, counted before a device backend's model releases them
+  bool host_released = false;  // qs's data lives only in w (a device backend); host_state brings it back
 };
 
 struct Layer {
@@ -48,15 +48,15 @@ struct Layer {
 // before its backward.
 struct LayerActs {
   explicit LayerActs(Backend* be);
-  Buffer<float> xn1, rstd1;     // (N, C), (N): attention RMSNorm output and 1/rms
-  Buffer<float> q, k, v;        // (N, QD), (N, KVD), (N, KVD): after bias and RoPE (q, k)
-  Buffer<float> lse;            // (N, NH) attention log-sum-exp
-  Buffer<float> att;            // (N, QD) attention output, o_proj's input
-  Buffer<float> h1;             // (N, C) residual after attention
-  Buffer<float> xn2, rstd2;     // (N, C), (N)
-  Buffer<float> gate, up, act;  // (N, F) each; act = silu(gate) * up, down_proj's input
-  Buffer<float> lora_h[kNumProj];        // (N, r) drop(x) A^T of each adapted projection
-  Buffer<uint8_t> lora_mask[kNumProj];   // (N, in) dropout keep-mask, only with dropout
+  Buffer<float> xn1, rstd1;             // (N, C), (N): attention RMSNorm output and 1/rms
+  Buffer<float> q, k, v;                // (N, QD), (N, KVD), (N, KVD): after bias and RoPE (q, k)
+  Buffer<float> lse;                    // (N, NH) attention log-sum-exp
+  Buffer<float> att;                    // (N, QD) attention output, o_proj's input
+  Buffer<float> h1;                     // (N, C) residual after attention
+  Buffer<float> xn2, rstd2;             // (N, C), (N)
+  Buffer<float> gate, up, act;          // (N, F) each; act = silu(gate) * up, down_proj's input
+  Buffer<float> lora_h[kNumProj];       // (N, r) drop(x) A^T of each adapted projection
+  Buffer<uint8_t> lora_mask[kNumProj];  // (N, in) dropout keep-mask, only with dropout
 };
 
 // Buffers of one call, grown to the largest N seen and reused (no allocation per layer or token).
@@ -68,16 +68,16 @@ struct Workspace {
   std::vector<float> cos, sin;            // (N, HD/2)
   Buffer<int32_t> ids_d, seg_d, labels_d;
   Buffer<float> cos_d, sin_d;
-  Buffer<float> stream;                   // (L+1, N, C) residual stream at each layer boundary (2 slots in inference)
-  std::vector<LayerActs> acts;            // one per layer without checkpointing, else one
-  Buffer<float> tmp;                      // (N, C) o_proj / down_proj output before the residual add
-  Buffer<float> xd;                       // (N, max in) dropped LoRA input
-  Buffer<float> xf, rstdf;                // (N, C), (N) after the final norm
-  Buffer<float> dx, dxn;                  // (N, C) residual-stream gradient; gradient of a norm's output
-  Buffer<float> dq, dk, dv, datt;         // (N, QD), (N, KVD), (N, KVD), (N, QD)
-  Buffer<float> dgate, dup, dact;         // (N, F)
-  Buffer<float> dh;                       // (N, r) LoRA scratch
-  Buffer<float> logits;                   // (rows, V) one chunk of the lm_head output
+  Buffer<float> stream;            // (L+1, N, C) residual stream at each layer boundary (2 slots in inference)
+  std::vector<LayerActs> acts;     // one per layer without checkpointing, else one
+  Buffer<float> tmp;               // (N, C) o_proj / down_proj output before the residual add
+  Buffer<float> xd;                // (N, max in) dropped LoRA input
+  Buffer<float> xf, rstdf;         // (N, C), (N) after the final norm
+  Buffer<float> dx, dxn;           // (N, C) residual-stream gradient; gradient of a norm's output
+  Buffer<float> dq, dk, dv, datt;  // (N, QD), (N, KVD), (N, KVD), (N, QD)
+  Buffer<float> dgate, dup, dact;  // (N, F)
+  Buffer<float> dh;                // (N, r) LoRA scratch
+  Buffer<float> logits;            // (rows, V) one chunk of the lm_head output
 };
 
 // A LoRA tensor's value and gradient in the backend's memory (only on a backend that is not
@@ -101,7 +101,7 @@ struct LlamaModel::Impl {
   Buffer<float> final_norm_d;
   std::unique_ptr<FrozenWeight> embed_w, lm_head_w;  // the backend's tables; lm_head_w is null when tied
   std::vector<Layer> layers;
-  std::vector<float> inv_freq;    // (HD/2)
+  std::vector<float> inv_freq;  // (HD/2)
   std::vector<LoraParam> params;
   // On a backend that is not host-visible the LoRA tensors live in dparams; params then holds host
   // copies, refreshed on demand. host_fresh: params equals the backend copy; device_fresh: the
@@ -122,8 +122,8 @@ struct LlamaModel::Impl {
   // The LoRA tensor i (value, grad) in the backend's memory; sync_to_device first.
   float* lora_value(size_t i) { return dparams.empty() ? params[i].value.data() : dparams[i].value.data(); }
   float* lora_grad(size_t i) { return dparams.empty() ? params[i].grad.data() : dparams[i].grad.data(); }
-  void sync_to_device();   // before the backend reads or writes LoRA tensors
-  void sync_to_host();     // before the host reads params
+  void sync_to_device();                  // before the backend reads or writes LoRA tensors
+  void sync_to_host();                    // before the host reads params
   const QuantState& host_state(Proj& p);  // p.qs with its data (downloaded again once if it was released)
 
   // llama_layer.cpp. `train` turns LoRA dropout on, with masks from dropout_stream (this call's counter).
@@ -136,7 +136,9 @@ struct LlamaModel::Impl {
   void layer_forward(int layer, const float* x_in, float* x_out, LayerActs& a, bool train);
   // On entry ws.dx holds dL/dx_out; on exit dL/dx_in (skipped for layer 0, whose input is the frozen embedding).
   void layer_backward(int layer, const float* x_in, LayerActs& a);
-  uint64_t dropout_stream(int layer, int p) const { return (dropout_calls << 20) | static_cast<uint64_t>(layer * kNumProj + p); }
+  uint64_t dropout_stream(int layer, int p) const {
+    return (dropout_calls << 20) | static_cast<uint64_t>(layer * kNumProj + p);
+  }
 
   // llama_train.cpp: forward (+ loss, + backward into the LoRA grads when `backward`); with logits_out,
   // the forward only, writing (N, V) logits.

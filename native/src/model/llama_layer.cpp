@@ -105,7 +105,9 @@ void LlamaModel::Impl::proj_forward(int l, int p, const float* x, float* y, Laye
   const size_t A = static_cast<size_t>(pr.lora);
   const bool dropout = train && opts.lora.dropout > 0;
   uint8_t* mask = dropout ? a.lora_mask[p].data() : nullptr;
-  if (mask) be->lora_dropout_mask(mask, static_cast<int64_t>(N) * pr.in, opts.lora.dropout, opts.lora.seed, dropout_stream(l, p));
+  if (mask)
+    be->lora_dropout_mask(mask, static_cast<int64_t>(N) * pr.in, opts.lora.dropout, opts.lora.seed,
+                          dropout_stream(l, p));
   be->lora_forward(y, a.lora_h[p].data(), dropout ? ws.xd.data() : nullptr, x, mask, opts.lora.dropout, lora_value(A),
                    lora_value(A + 1), N, pr.in, r(), pr.out, scaling);
 }
@@ -165,7 +167,8 @@ void LlamaModel::Impl::layer_backward(int l, const float* x, LayerActs& a) {
 
   // MLP: x_out = h1 + down(act)
   proj_backward(l, kDown, dx, a.act.data(), ws.dact.data(), false, a, N);
-  be->swiglu_backward(ws.dgate.data(), ws.dup.data(), ws.dact.data(), a.gate.data(), a.up.data(), static_cast<int64_t>(N) * F());
+  be->swiglu_backward(ws.dgate.data(), ws.dup.data(), ws.dact.data(), a.gate.data(), a.up.data(),
+                      static_cast<int64_t>(N) * F());
   proj_backward(l, kGate, ws.dgate.data(), a.xn2.data(), ws.dxn.data(), false, a, N);
   proj_backward(l, kUp, ws.dup.data(), a.xn2.data(), ws.dxn.data(), true, a, N);
   be->rmsnorm_backward(dx, ws.dxn.data(), a.h1.data(), L.mlp_norm_d.data(), a.rstd2.data(), N, C_, true);

@@ -21,7 +21,8 @@ float LoraSpec::scaling() const {
 }
 
 bool LoraSpec::targets(const std::string& module) const {
-  return target_modules.empty() || std::find(target_modules.begin(), target_modules.end(), module) != target_modules.end();
+  return target_modules.empty() ||
+         std::find(target_modules.begin(), target_modules.end(), module) != target_modules.end();
 }
 
 int64_t count_loss_tokens(const Batch& b) {
@@ -61,7 +62,8 @@ void check_options(const LoadOptions& o) {
   LP_CHECK(l.dropout >= 0 && l.dropout < 1, "LoRA dropout must be in [0, 1), got " << l.dropout);
   std::set<std::string> seen;
   for (const auto& m : l.target_modules) {
-    LP_CHECK(proj_index(m) >= 0, "LoRA target module \"" << m
+    LP_CHECK(proj_index(m) >= 0, "LoRA target module \""
+                                     << m
                                      << "\" is not one of q_proj k_proj v_proj o_proj gate_proj up_proj down_proj");
     LP_CHECK(seen.insert(m).second, "LoRA target module \"" << m << "\" is listed twice");
   }
@@ -83,8 +85,8 @@ std::vector<float> compute_inv_freq(const ModelConfig& c) {
 std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const LoadOptions& opts) {
   LP_CHECK(is_dir(model_dir), "model dir \"" << model_dir << "\" does not exist or is not a directory");
   const std::string config_path = model_dir + "/config.json";
-  LP_CHECK(is_file(config_path), "model dir \"" << model_dir
-                                                 << "\" has no config.json (expected a Hugging Face model folder)");
+  LP_CHECK(is_file(config_path),
+           "model dir \"" << model_dir << "\" has no config.json (expected a Hugging Face model folder)");
   check_options(opts);
 
   std::unique_ptr<LlamaModel> model(new LlamaModel());
@@ -124,8 +126,10 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
     for (int p = 0; p < kNumProj; ++p) {
       Proj& pr = layer.proj[p];
       const std::string prefix = proj_prefix(l, p);
-      pr.out = static_cast<int>(p == kQ ? c.q_dim() : p == kK || p == kV ? c.kv_dim() : p == kO || p == kDown ? c.hidden_size
-                                                                                                               : c.intermediate_size);
+      pr.out = static_cast<int>(p == kQ                 ? c.q_dim()
+                                : p == kK || p == kV    ? c.kv_dim()
+                                : p == kO || p == kDown ? c.hidden_size
+                                                        : c.intermediate_size);
       pr.in = static_cast<int>(p == kO ? c.q_dim() : p == kDown ? c.intermediate_size : c.hidden_size);
       const std::vector<int64_t> shape{pr.out, pr.in};
       if (st.contains(prefix + ".weight.quant_state.bitsandbytes__nf4") ||
@@ -154,13 +158,15 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
       if (has_bias) load_dense(prefix + ".bias", {pr.out}, pr.bias);
       // Layer by layer into the backend (a device backend copies it now, one projection at a time, and
       // the host keeps only the 4-bit state's metadata: export and merging download it again).
-      pr.w = be->frozen_weight(pr.quantized ? &pr.qs : nullptr, pr.quantized ? nullptr : pr.dense.data(), pr.out, pr.in);
+      pr.w =
+          be->frozen_weight(pr.quantized ? &pr.qs : nullptr, pr.quantized ? nullptr : pr.dense.data(), pr.out, pr.in);
       if (pr.quantized) {
         const QuantState& q = pr.qs;
         pr.state_bytes = q.packed.size() + q.absmax.size() * sizeof(float) + q.absmax_codes.size() +
                          q.nested_absmax.size() * sizeof(float) + q.nested_quant_map.size() * sizeof(float);
         if (!be->host_visible()) {
-          for (std::vector<float>* v : {&pr.qs.absmax, &pr.qs.nested_absmax, &pr.qs.nested_quant_map}) std::vector<float>().swap(*v);
+          for (std::vector<float>* v : {&pr.qs.absmax, &pr.qs.nested_absmax, &pr.qs.nested_quant_map})
+            std::vector<float>().swap(*v);
           for (std::vector<uint8_t>* v : {&pr.qs.packed, &pr.qs.absmax_codes}) std::vector<uint8_t>().swap(*v);
           pr.host_released = true;
         }
@@ -195,7 +201,8 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
       LoraParam b{key + ".lora_B.weight", {pr.out, r}, {}, {}};
       a.value.resize(static_cast<size_t>(r) * pr.in);
       const float bound = 1.0f / std::sqrt(static_cast<float>(pr.in));
-      Rng(opts.lora.seed, m.params.size()).fill_uniform(a.value.data(), static_cast<int64_t>(a.value.size()), -bound, bound);
+      Rng(opts.lora.seed, m.params.size())
+          .fill_uniform(a.value.data(), static_cast<int64_t>(a.value.size()), -bound, bound);
       b.value.assign(static_cast<size_t>(pr.out) * r, 0.f);
       a.grad.assign(a.value.size(), 0.f);
       b.grad.assign(b.value.size(), 0.f);

@@ -18,7 +18,8 @@ LossStats LlamaModel::Impl::run(const Batch& b, bool backward, float grad_scale,
   sync_to_device();
   const bool train = backward;  // dropout is active in training only
   if (train && opts.lora.dropout > 0 && adapters) ++dropout_calls;
-  const int L = static_cast<int>(cfg.num_hidden_layers), N = ws.N, C_ = static_cast<int>(C()), V_ = static_cast<int>(V());
+  const int L = static_cast<int>(cfg.num_hidden_layers), N = ws.N, C_ = static_cast<int>(C()),
+            V_ = static_cast<int>(V());
   const size_t NC = static_cast<size_t>(N) * C_;
   const bool ckpt = opts.activation_checkpointing;
 
@@ -35,7 +36,8 @@ LossStats LlamaModel::Impl::run(const Batch& b, bool backward, float grad_scale,
 
   ws.xf.resize(NC);
   ws.rstdf.resize(N);
-  be->rmsnorm_forward(ws.xf.data(), ws.rstdf.data(), slot(L), final_norm_d.data(), N, C_, static_cast<float>(cfg.rms_norm_eps));
+  be->rmsnorm_forward(ws.xf.data(), ws.rstdf.data(), slot(L), final_norm_d.data(), N, C_,
+                      static_cast<float>(cfg.rms_norm_eps));
   const FrozenWeight& W = lm_weight();  // (V, C)
   if (logits_out) {
     ws.logits.resize(static_cast<size_t>(N) * V_);
@@ -60,7 +62,8 @@ LossStats LlamaModel::Impl::run(const Batch& b, bool backward, float grad_scale,
     }
     // logits (m, V) = xf[n0:n0+m] (m, C) @ W^T
     be->linear_forward(ws.logits.data(), ws.xf.data() + static_cast<size_t>(n0) * C_, W, nullptr, m);
-    const CrossEntropySum ce = be->cross_entropy(ws.logits.data(), ws.labels_d.data() + n0, m, V_, grad_scale, backward);
+    const CrossEntropySum ce =
+        be->cross_entropy(ws.logits.data(), ws.labels_d.data() + n0, m, V_, grad_scale, backward);
     stats.loss_sum += ce.loss_sum;
     stats.tokens += ce.n_valid;
     // dxf[n0:n0+m] (m, C) = dlogits (m, V) @ W (V, C)

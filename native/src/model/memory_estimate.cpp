@@ -12,9 +12,7 @@
 
 namespace lp {
 
-int lm_head_chunk_rows(int N, int64_t V) {
-  return std::min<int64_t>(N, std::max<int64_t>(64, (int64_t{1} << 25) / V));
-}
+int lm_head_chunk_rows(int N, int64_t V) { return std::min<int64_t>(N, std::max<int64_t>(64, (int64_t{1} << 25) / V)); }
 
 namespace {
 
@@ -73,7 +71,7 @@ TrainingMemory estimate_training_memory(const ModelConfig& c, const LoadOptions&
     const size_t biases = (c.attention_bias ? static_cast<size_t>(QD + 2 * KVD) : 0) + (c.o_proj_bias ? C : 0) +
                           (c.mlp_bias ? static_cast<size_t>(2 * F + C) : 0);
     m.weights += static_cast<size_t>(L) * (2 * C + biases) * kF;  // norms and biases
-    m.weights += static_cast<size_t>(C) * kF;  // final norm
+    m.weights += static_cast<size_t>(C) * kF;                     // final norm
   }
 
   // Saved activations: the residual stream at L+1 boundaries, and one layer's (or every layer's).
@@ -85,8 +83,8 @@ TrainingMemory estimate_training_memory(const ModelConfig& c, const LoadOptions&
   // backend's own scratch.
   const int rows = lm_head_chunk_rows(static_cast<int>(N), V);
   m.workspace = 3 * N * sizeof(int32_t) + 2 * N * static_cast<size_t>(HD / 2) * kF + N * C * kF +
-                (dropout ? N * static_cast<size_t>(std::max({C, QD, F})) * kF : 0) + (N * C + N) * kF +
-                2 * N * C * kF + N * static_cast<size_t>(2 * QD + 2 * KVD) * kF + 3 * N * F * kF + N * r * kF +
+                (dropout ? N * static_cast<size_t>(std::max({C, QD, F})) * kF : 0) + (N * C + N) * kF + 2 * N * C * kF +
+                N * static_cast<size_t>(2 * QD + 2 * KVD) * kF + 3 * N * F * kF + N * r * kF +
                 static_cast<size_t>(rows) * V * kF;
   StepShape shape;
   shape.tokens = static_cast<int64_t>(N);

@@ -26,12 +26,13 @@ void rope_inv_freq(float* inv_freq, int head_dim, double theta) {
   }
 }
 
-void rope_llama3_scaling(float* inv_freq, int head_dim, double factor, double low_freq_factor,
-                         double high_freq_factor, double original_max_position_embeddings) {
+void rope_llama3_scaling(float* inv_freq, int head_dim, double factor, double low_freq_factor, double high_freq_factor,
+                         double original_max_position_embeddings) {
   LP_CHECK(head_dim > 0 && head_dim % 2 == 0, "rope_llama3_scaling: head_dim=" << head_dim << " must be even");
   LP_CHECK(factor > 0 && high_freq_factor != low_freq_factor && original_max_position_embeddings > 0,
-           "rope_llama3_scaling: bad parameters factor=" << factor << " low=" << low_freq_factor << " high="
-                                                          << high_freq_factor << " old=" << original_max_position_embeddings);
+           "rope_llama3_scaling: bad parameters factor=" << factor << " low=" << low_freq_factor
+                                                         << " high=" << high_freq_factor
+                                                         << " old=" << original_max_position_embeddings);
   const double old = original_max_position_embeddings;
   // Python scalars are doubles; each meets an fp32 tensor, so it is rounded to fp32 there.
   const float low_wavelen = static_cast<float>(old / low_freq_factor);

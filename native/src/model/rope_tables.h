@@ -19,8 +19,8 @@ void rope_inv_freq(float* inv_freq, int head_dim, double theta);
 //   wavelen = 2*pi / inv_freq;  wavelen > old/low_freq_factor -> inv_freq / factor;
 //   wavelen < old/high_freq_factor -> unchanged;  otherwise, with s = (old/wavelen - low) / (high - low),
 //   (1 - s) * inv_freq / factor + s * inv_freq.   (old = original_max_position_embeddings)
-void rope_llama3_scaling(float* inv_freq, int head_dim, double factor, double low_freq_factor,
-                         double high_freq_factor, double original_max_position_embeddings);
+void rope_llama3_scaling(float* inv_freq, int head_dim, double factor, double low_freq_factor, double high_freq_factor,
+                         double original_max_position_embeddings);
 
 // Per-token tables for N tokens: cos, sin (N, head_dim/2):
 //   cos[n][i] = cos(position_ids[n] * inv_freq[i]) * attention_scaling  (sin likewise)

@@ -35,10 +35,22 @@ std::array<float, 16> make_code4(QuantType t) {
   std::array<float, 16> c{};
   if (t == QuantType::NF4) {
     // get_4bit_type("nf4"): Python float literals rounded to fp32.
-    const double v[16] = {-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
-                          -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-                          0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-                          0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0};
+    const double v[16] = {-1.0,
+                          -0.6961928009986877,
+                          -0.5250730514526367,
+                          -0.39491748809814453,
+                          -0.28444138169288635,
+                          -0.18477343022823334,
+                          -0.09105003625154495,
+                          0.0,
+                          0.07958029955625534,
+                          0.16093020141124725,
+                          0.24611230194568634,
+                          0.33791524171829224,
+                          0.44070982933044434,
+                          0.5626170039176941,
+                          0.7229568362236023,
+                          1.0};
     for (int i = 0; i < 16; ++i) c[i] = static_cast<float>(v[i]);
   } else {
     // get_4bit_type("fp4"): E2M1 bit patterns sign|exp|mantissa, divided by the max (12) in fp32.
@@ -353,7 +365,8 @@ void dequantize_4bit(const uint8_t* packed, const float* absmax, int64_t n, int 
 }
 
 Quantized8 quantize_blockwise_8bit(const float* x, int64_t n, int blocksize, const float* code) {
-  LP_CHECK(blocksize > 0 && n > 0, "quantize_blockwise_8bit: need n > 0 and blocksize > 0, got " << n << ", " << blocksize);
+  LP_CHECK(blocksize > 0 && n > 0,
+           "quantize_blockwise_8bit: need n > 0 and blocksize > 0, got " << n << ", " << blocksize);
   std::array<float, 255> mids;
   for (int i = 0; i < 255; ++i) mids[i] = (code[i] + code[i + 1]) / 2.0f;
   Quantized8 q;
@@ -426,8 +439,8 @@ QuantState quantize_weight(const float* w, const std::vector<int64_t>& shape, Qu
   qs.nested_offset = torch_mean_f32(q.absmax.data(), static_cast<int64_t>(q.absmax.size()));
   for (float& a : q.absmax) a -= qs.nested_offset;
   const auto& map = dynamic_map_signed();
-  Quantized8 q8 = quantize_blockwise_8bit(q.absmax.data(), static_cast<int64_t>(q.absmax.size()), qs.nested_blocksize,
-                                          map.data());
+  Quantized8 q8 =
+      quantize_blockwise_8bit(q.absmax.data(), static_cast<int64_t>(q.absmax.size()), qs.nested_blocksize, map.data());
   qs.absmax_codes = std::move(q8.codes);
   qs.nested_absmax = std::move(q8.absmax);
   qs.nested_quant_map.assign(map.begin(), map.end());
@@ -435,7 +448,8 @@ QuantState quantize_weight(const float* w, const std::vector<int64_t>& shape, Qu
 }
 
 QuantState load_quant_state(const SafetensorsFile& file, const std::string& prefix) {
-  return load_impl({[&](const std::string& k) { return file.find(k); }, [&] { return file.names(); }, file.path()}, prefix);
+  return load_impl({[&](const std::string& k) { return file.find(k); }, [&] { return file.names(); }, file.path()},
+                   prefix);
 }
 
 QuantState load_quant_state(const SafetensorsDir& dir, const std::string& prefix) {
@@ -445,8 +459,9 @@ QuantState load_quant_state(const SafetensorsDir& dir, const std::string& prefix
 std::vector<TensorView> quant_state_tensors(const QuantState& qs, const std::string& prefix, std::string& json_blob) {
   const std::string w = prefix + ".weight";
   const int64_t n = qs.numel(), nblocks = qs.nblocks();
-  LP_CHECK(static_cast<int64_t>(qs.packed.size()) == (n + 1) / 2,
-           w << ": packed holds " << qs.packed.size() << " bytes, shape " << shape_str(qs.shape) << " needs " << (n + 1) / 2);
+  LP_CHECK(static_cast<int64_t>(qs.packed.size()) == (n + 1) / 2, w << ": packed holds " << qs.packed.size()
+                                                                    << " bytes, shape " << shape_str(qs.shape)
+                                                                    << " needs " << (n + 1) / 2);
   auto view = [](std::string name, DType dt, std::vector<int64_t> shape, const void* data, size_t nbytes) {
     TensorView t;
     t.name = std::move(name);
@@ -480,7 +495,8 @@ std::vector<TensorView> quant_state_tensors(const QuantState& qs, const std::str
                        qs.nested_absmax.data(), qs.nested_absmax.size() * sizeof(float)));
     out.push_back(view(w + ".nested_quant_map", DType::F32, {256}, qs.nested_quant_map.data(), 256 * sizeof(float)));
   } else {
-    LP_CHECK(static_cast<int64_t>(qs.absmax.size()) == nblocks, w << ": absmax holds " << qs.absmax.size() << " values, expected " << nblocks);
+    LP_CHECK(static_cast<int64_t>(qs.absmax.size()) == nblocks,
+             w << ": absmax holds " << qs.absmax.size() << " values, expected " << nblocks);
     out.push_back(view(w + ".absmax", DType::F32, {nblocks}, qs.absmax.data(), qs.absmax.size() * sizeof(float)));
   }
   json_blob = meta.dump_python();

@@ -58,14 +58,14 @@ float torch_mean_f32(const float* x, int64_t n);
 struct QuantState {
   QuantType quant_type = QuantType::NF4;
   int blocksize = 64;
-  std::vector<int64_t> shape;     // original weight shape, e.g. (N, K)
-  std::string dtype = "float32";  // dtype bitsandbytes dequantizes to: "float32", "bfloat16", "float16"
-  std::vector<uint8_t> packed;    // (ceil(n/2))
-  std::vector<float> absmax;      // (nblocks), only when !nested
-  bool nested = false;            // double quantization
-  std::vector<uint8_t> absmax_codes;      // (nblocks) 8-bit codes of absmax - nested_offset
-  std::vector<float> nested_absmax;       // (ceil(nblocks / nested_blocksize))
-  std::vector<float> nested_quant_map;    // (256)
+  std::vector<int64_t> shape;           // original weight shape, e.g. (N, K)
+  std::string dtype = "float32";        // dtype bitsandbytes dequantizes to: "float32", "bfloat16", "float16"
+  std::vector<uint8_t> packed;          // (ceil(n/2))
+  std::vector<float> absmax;            // (nblocks), only when !nested
+  bool nested = false;                  // double quantization
+  std::vector<uint8_t> absmax_codes;    // (nblocks) 8-bit codes of absmax - nested_offset
+  std::vector<float> nested_absmax;     // (ceil(nblocks / nested_blocksize))
+  std::vector<float> nested_quant_map;  // (256)
   int nested_blocksize = 256;
   float nested_offset = 0.0f;
 
@@ -94,6 +94,7 @@ QuantState load_quant_state(const SafetensorsDir& dir, const std::string& prefix
 // point into `qs` and into `json_blob` (which receives the quant_state JSON): keep both alive and
 // unchanged until the tensors are written.
 std::vector<TensorView> quant_state_tensors(const QuantState& qs, const std::string& prefix, std::string& json_blob);
-std::vector<TensorView> quant_state_tensors(QuantState&& qs, const std::string& prefix, std::string& json_blob) = delete;
+std::vector<TensorView> quant_state_tensors(QuantState&& qs, const std::string& prefix,
+                                            std::string& json_blob) = delete;
 
 }  // namespace lp

@@ -38,9 +38,12 @@ LrSchedule parse_lr_schedule(std::string_view name) {
 
 const char* lr_schedule_name(LrSchedule s) {
   switch (s) {
-    case LrSchedule::Linear: return "linear";
-    case LrSchedule::Cosine: return "cosine";
-    case LrSchedule::Constant: return "constant";
+    case LrSchedule::Linear:
+      return "linear";
+    case LrSchedule::Cosine:
+      return "cosine";
+    case LrSchedule::Constant:
+      return "constant";
   }
   return "?";
 }

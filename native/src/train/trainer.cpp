@@ -67,10 +67,11 @@ StepStats Trainer::step(const std::vector<Batch>& micro_batches, Collective* gro
     float t = static_cast<float>(tokens);
     all_reduce_sum_host(*group, be, &t, 1);
     LP_CHECK(static_cast<double>(t) < kGroupTokenLimit,
-             "Trainer::step: the group's step holds " << static_cast<double>(t) << " or more label tokens, at most 2^24 - 1 = "
-                                                      << static_cast<int64_t>(kGroupTokenLimit) - 1
-                                                      << " fit (the ranks sum the count as a float, exact below 2^24); "
-                                                         "use fewer tokens per optimizer step");
+             "Trainer::step: the group's step holds "
+                 << static_cast<double>(t)
+                 << " or more label tokens, at most 2^24 - 1 = " << static_cast<int64_t>(kGroupTokenLimit) - 1
+                 << " fit (the ranks sum the count as a float, exact below 2^24); "
+                    "use fewer tokens per optimizer step");
     tokens = static_cast<int64_t>(t);
   }
   const double lr = lr_at(config_.schedule, config_.lr, step_, config_.warmup_steps, config_.total_steps);
@@ -84,14 +85,15 @@ StepStats Trainer::step(const std::vector<Batch>& micro_batches, Collective* gro
   for (const Batch& b : micro_batches) loss_sum += model_.forward_backward(b, grad_scale).loss_sum;
 
   const LlamaModel::LoraTensors t = model_.lora_tensors();
-  LP_CHECK(t.value.size() == m_.size(), "the model has " << t.value.size()
-                                                         << " LoRA tensors but the optimizer state has " << m_.size());
+  LP_CHECK(t.value.size() == m_.size(),
+           "the model has " << t.value.size() << " LoRA tensors but the optimizer state has " << m_.size());
   if (group) loss_sum = reduce_gradients(*group, t, loss_sum);
   s.loss = loss_sum / static_cast<double>(tokens);
 
   const int count = static_cast<int>(t.grad.size());
-  s.grad_norm = config_.max_grad_norm > 0 ? be.clip_grad_norm(t.grad.data(), t.size.data(), count, config_.max_grad_norm)
-                                          : be.grad_global_norm(t.grad.data(), t.size.data(), count);
+  s.grad_norm = config_.max_grad_norm > 0
+                    ? be.clip_grad_norm(t.grad.data(), t.size.data(), count, config_.max_grad_norm)
+                    : be.grad_global_norm(t.grad.data(), t.size.data(), count);
   for (size_t i = 0; i < t.value.size(); ++i)
     be.adamw_step(t.value[i], t.grad[i], m_[i].data(), v_[i].data(), t.size[i], step_, lr, config_.beta1, config_.beta2,
                   config_.eps, config_.weight_decay);
@@ -155,8 +157,9 @@ void Trainer::save_state(const std::string& path) const {
   }
   std::vector<TensorView> views;
   for (size_t i = 0; i < params.size(); ++i) {
-    for (const auto& [prefix, buf] : {std::pair<const char*, const std::vector<float>*>{"exp_avg.", &host[2 * i]},
-                                      std::pair<const char*, const std::vector<float>*>{"exp_avg_sq.", &host[2 * i + 1]}}) {
+    for (const auto& [prefix, buf] :
+         {std::pair<const char*, const std::vector<float>*>{"exp_avg.", &host[2 * i]},
+          std::pair<const char*, const std::vector<float>*>{"exp_avg_sq.", &host[2 * i + 1]}}) {
       TensorView t;
       t.name = prefix + params[i].name;
       t.dtype = DType::F32;
@@ -194,7 +197,8 @@ void Trainer::load_state(const std::string& path) {
   LP_CHECK(st != meta.end() && cf != meta.end(), path << ": optimizer state lacks the \"step\" or \"config\" metadata");
   char* end = nullptr;
   const long step = std::strtol(st->second.c_str(), &end, 10);
-  LP_CHECK(end && *end == '\0' && step >= 0, path << ": metadata \"step\" is \"" << st->second << "\", expected an integer >= 0");
+  LP_CHECK(end && *end == '\0' && step >= 0,
+           path << ": metadata \"step\" is \"" << st->second << "\", expected an integer >= 0");
   const Json cfg = Json::parse(cf->second, path + " metadata \"config\"");
   const auto dc = meta.find("dropout_calls");
   const uint64_t dropout_calls = dc == meta.end() ? 0 : std::strtoull(dc->second.c_str(), nullptr, 10);

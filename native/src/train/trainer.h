@@ -21,18 +21,19 @@
 namespace lp {
 
 struct OptimConfig {
-  double lr = 2e-4, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0, max_grad_norm = 1.0;  // max_grad_norm <= 0: no clipping
+  double lr = 2e-4, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0,
+         max_grad_norm = 1.0;  // max_grad_norm <= 0: no clipping
   LrSchedule schedule = LrSchedule::Cosine;
   int warmup_steps = 0;
   int total_steps = 1;
 };
 
 struct StepStats {
-  double loss;       // Σ token CE over all micro-batches / Σ valid tokens (of every rank, in a group)
-  double grad_norm;  // global L2 norm before clipping (what clip_grad_norm_ returns)
-  double lr;         // the lr this step used
-  int64_t tokens;    // valid (shifted) label tokens in the step (of every rank, in a group)
-  int step;          // optimizer steps done after this one (1 for the first)
+  double loss;               // Σ token CE over all micro-batches / Σ valid tokens (of every rank, in a group)
+  double grad_norm;          // global L2 norm before clipping (what clip_grad_norm_ returns)
+  double lr;                 // the lr this step used
+  int64_t tokens;            // valid (shifted) label tokens in the step (of every rank, in a group)
+  int step;                  // optimizer steps done after this one (1 for the first)
   size_t peak_memory_bytes;  // the most the model's backend held during the step (device memory on cuda)
 };
 

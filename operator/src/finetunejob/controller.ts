@@ -53,7 +53,8 @@ export function createFineTuneJobController(o: FineTuneJobControllerOptions) {
     log,
     labelSelector: ownedSelector,
     path: (n) => `/apis/batch/v1${ns(n)}/jobs`,
-    list: (n) => (n ? batch.listNamespacedJob({ namespace: n, labelSelector: ownedSelector }) : batch.listJobForAllNamespaces({ labelSelector: ownedSelector })),
+    list: (n) =>
+      n ? batch.listNamespacedJob({ namespace: n, labelSelector: ownedSelector }) : batch.listJobForAllNamespaces({ labelSelector: ownedSelector }),
   });
   const pods = new Informer<V1Pod>(o.kc, {
     name: 'pods',
@@ -91,7 +92,10 @@ export function createFineTuneJobController(o: FineTuneJobControllerOptions) {
     events: o.events,
     trainer: o.trainer,
     failedCreate: async (namespace, jobName) => {
-      const { items } = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.kind=Job,involvedObject.name=${jobName},reason=FailedCreate` });
+      const { items } = await core.listNamespacedEvent({
+        namespace,
+        fieldSelector: `involvedObject.kind=Job,involvedObject.name=${jobName},reason=FailedCreate`,
+      });
       const time = (e: (typeof items)[number]) => new Date(e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp ?? 0).getTime();
       return items.sort((a, b) => time(a) - time(b)).at(-1)?.message;
     },

@@ -47,7 +47,7 @@ describe('workloadOf', () => {
 });
 
 describe('kueueDecision and kueueView', () => {
-  it('a Workload waiting for quota: Queued with Kueue\'s message, Admitted=False with its reason', () => {
+  it("a Workload waiting for quota: Queued with Kueue's message, Admitted=False with its reason", () => {
     const d = kueueDecision(workload([c('QuotaReserved', 'False', 'Pending', INSUFFICIENT)]));
     expect(d).toMatchObject({ state: 'Pending', reason: 'Pending', message: INSUFFICIENT });
     const view = kueueView(d, 'gpu')!;
@@ -58,11 +58,15 @@ describe('kueueDecision and kueueView', () => {
 
   it('a Workload Kueue has not looked at yet', () => {
     const view = kueueView(kueueDecision(workload([])), 'gpu')!;
-    expect(view.condition).toEqual({ status: 'False', reason: 'WorkloadCreated', message: 'Kueue has not yet considered Workload job-support-assistant-abc123-1f2e3' });
+    expect(view.condition).toEqual({
+      status: 'False',
+      reason: 'WorkloadCreated',
+      message: 'Kueue has not yet considered Workload job-support-assistant-abc123-1f2e3',
+    });
     expect(view.queued.reason).toBe('WorkloadCreated');
   });
 
-  it('an inadmissible Workload keeps Kueue\'s reason', () => {
+  it("an inadmissible Workload keeps Kueue's reason", () => {
     const view = kueueView(kueueDecision(workload([c('QuotaReserved', 'False', 'Inadmissible', "LocalQueue gpu doesn't exist")])), 'gpu')!;
     expect(view.queued).toEqual({ reason: 'Inadmissible', message: "waiting for Kueue to admit the Job from LocalQueue gpu: LocalQueue gpu doesn't exist" });
   });
@@ -71,7 +75,11 @@ describe('kueueDecision and kueueView', () => {
     const d = kueueDecision(workload([c('QuotaReserved', 'True', 'QuotaReserved'), c('Admitted', 'True', 'Admitted', 'The workload is admitted')], ADMISSION));
     expect(d).toMatchObject({ state: 'Admitted', clusterQueue: 'team-a', flavors: { 'nvidia.com/gpu': 'h100', cpu: 'h100', memory: 'h100' } });
     const view = kueueView(d, 'gpu')!;
-    expect(view.condition).toEqual({ status: 'True', reason: 'Admitted', message: 'admitted by ClusterQueue team-a (flavor h100 for cpu, memory, nvidia.com/gpu)' });
+    expect(view.condition).toEqual({
+      status: 'True',
+      reason: 'Admitted',
+      message: 'admitted by ClusterQueue team-a (flavor h100 for cpu, memory, nvidia.com/gpu)',
+    });
     expect(view.admission).toEqual({ workload: 'job-support-assistant-abc123-1f2e3', clusterQueue: 'team-a', flavors: d.flavors });
     expect(describeFlavors({ 'nvidia.com/gpu': 'h100', cpu: 'cpu-pool' })).toBe('flavor cpu-pool for cpu; flavor h100 for nvidia.com/gpu');
   });
@@ -102,8 +110,22 @@ describe('kueueDecision and kueueView', () => {
   });
 
   it("counts Kueue's preemptions and says a re-admission is one", () => {
-    const stats = { evictions: [{ reason: 'Preempted', underlyingCause: 'InClusterQueue', count: 1 }, { reason: 'Preempted', underlyingCause: 'InCohortReclamation', count: 1 }, { reason: 'PodsReadyTimeout', underlyingCause: '', count: 3 }] };
-    const wl = workload([c('QuotaReserved', 'True', 'QuotaReserved'), c('Admitted', 'True', 'Admitted'), c('Evicted', 'False', 'QuotaReserved'), c('Preempted', 'False', 'QuotaReserved')], ADMISSION);
+    const stats = {
+      evictions: [
+        { reason: 'Preempted', underlyingCause: 'InClusterQueue', count: 1 },
+        { reason: 'Preempted', underlyingCause: 'InCohortReclamation', count: 1 },
+        { reason: 'PodsReadyTimeout', underlyingCause: '', count: 3 },
+      ],
+    };
+    const wl = workload(
+      [
+        c('QuotaReserved', 'True', 'QuotaReserved'),
+        c('Admitted', 'True', 'Admitted'),
+        c('Evicted', 'False', 'QuotaReserved'),
+        c('Preempted', 'False', 'QuotaReserved'),
+      ],
+      ADMISSION,
+    );
     const again = { ...wl, status: { ...wl.status, schedulingStats: stats } };
     expect(preemptionsOf(again)).toBe(2);
     const d = kueueDecision(again);
@@ -118,7 +140,9 @@ describe('kueueDecision and kueueView', () => {
   });
 
   it('a finished Workload adds nothing', () => {
-    expect(kueueView(kueueDecision(workload([c('Admitted', 'True', 'Admitted'), c('Finished', 'True', 'Succeeded', 'Job finished successfully')])), 'gpu')).toBeUndefined();
+    expect(
+      kueueView(kueueDecision(workload([c('Admitted', 'True', 'Admitted'), c('Finished', 'True', 'Succeeded', 'Job finished successfully')])), 'gpu'),
+    ).toBeUndefined();
   });
 });
 
@@ -141,7 +165,10 @@ describe('FineTuneJob status from Kueue', () => {
     expect(running.conditions!.find((x) => x.type === 'Admitted')).toMatchObject({ status: 'True', message: expect.stringContaining('ClusterQueue team-a') });
     expect(running.admission).toMatchObject({ clusterQueue: 'team-a', flavors: { 'nvidia.com/gpu': 'h100' } });
 
-    const evicted = kueueView(kueueDecision(workload([c('Evicted', 'True', 'Preempted', PREEMPTION), c('QuotaReserved', 'False', 'Preempted', PREEMPTION)])), 'gpu');
+    const evicted = kueueView(
+      kueueDecision(workload([c('Evicted', 'True', 'Preempted', PREEMPTION), c('QuotaReserved', 'False', 'Preempted', PREEMPTION)])),
+      'gpu',
+    );
     const preempted = nextStatus({ ...ftj, status: running }, observe(ftj, job(), [], evicted), 'j', t);
     expect(preempted).toMatchObject({ phase: 'Queued', message: expect.stringMatching(/^preempted: Preempted to accommodate/) });
     expect(preempted.conditions!.find((x) => x.type === 'Ready')).toMatchObject({ reason: 'Preempted' });
@@ -150,7 +177,13 @@ describe('FineTuneJob status from Kueue', () => {
 
   it('keeps the preemption count in status.preemptions, also once the Workload is gone', () => {
     const evictedWl = workload([c('Evicted', 'True', 'Preempted', PREEMPTION), c('QuotaReserved', 'False', 'Preempted', PREEMPTION)]);
-    const evicted = kueueView(kueueDecision({ ...evictedWl, status: { ...evictedWl.status, schedulingStats: { evictions: [{ reason: 'Preempted', underlyingCause: 'InClusterQueue', count: 1 }] } } }), 'gpu');
+    const evicted = kueueView(
+      kueueDecision({
+        ...evictedWl,
+        status: { ...evictedWl.status, schedulingStats: { evictions: [{ reason: 'Preempted', underlyingCause: 'InClusterQueue', count: 1 }] } },
+      }),
+      'gpu',
+    );
     const preempted = nextStatus(ftj, observe(ftj, job(), [], evicted), 'j', t);
     expect(preempted.preemptions).toBe(1);
     const later = nextStatus({ ...ftj, status: preempted }, observe(ftj, job({ suspend: false }), []), 'j', t);
@@ -158,7 +191,7 @@ describe('FineTuneJob status from Kueue', () => {
     expect(nextStatus(ftj, observe(ftj, job({ suspend: false }), [], admitted), 'j', t).preemptions).toBeUndefined();
   });
 
-  it('keeps Kueue\'s last word once the Workload is gone', () => {
+  it("keeps Kueue's last word once the Workload is gone", () => {
     const running = nextStatus(ftj, observe(ftj, job({ suspend: false }), [], admitted), 'j', t);
     const later = nextStatus({ ...ftj, status: running }, observe(ftj, job({ suspend: false }), []), 'j', t);
     expect(later.conditions!.find((x) => x.type === 'Admitted')).toMatchObject({ status: 'True' });
@@ -178,7 +211,13 @@ describe('the reconciler never fights Kueue', () => {
     const { namespace, name, uid } = ftj.metadata;
     const jobName = trainerJobName(name, uid);
     const trainerJob: V1Job = {
-      metadata: { name: jobName, namespace, uid: JOB_UID, labels: { [LABEL_FINETUNEJOB]: name, ...jobLabels }, ownerReferences: [{ apiVersion: 'loraplane.io/v1alpha1', kind: 'FineTuneJob', name, uid }] },
+      metadata: {
+        name: jobName,
+        namespace,
+        uid: JOB_UID,
+        labels: { [LABEL_FINETUNEJOB]: name, ...jobLabels },
+        ownerReferences: [{ apiVersion: 'loraplane.io/v1alpha1', kind: 'FineTuneJob', name, uid }],
+      },
       spec: { template: {}, suspend: true, backoffLimit: ftj.spec.backoffLimit },
       status: {},
     };
@@ -209,7 +248,9 @@ describe('the reconciler never fights Kueue', () => {
   }
 
   it('leaves a queued Job suspended for Kueue to admit', async () => {
-    const { jobPatches, status } = await reconcileOnce({ queueName: 'gpu' }, { [LABEL_KUEUE_QUEUE]: 'gpu' }, [workload([c('QuotaReserved', 'False', 'Pending', INSUFFICIENT)])]);
+    const { jobPatches, status } = await reconcileOnce({ queueName: 'gpu' }, { [LABEL_KUEUE_QUEUE]: 'gpu' }, [
+      workload([c('QuotaReserved', 'False', 'Pending', INSUFFICIENT)]),
+    ]);
     expect(jobPatches).toEqual([]);
     expect(status).toMatchObject({ phase: 'Queued', message: `waiting for Kueue to admit the Job from LocalQueue gpu: ${INSUFFICIENT}` });
   });
@@ -233,7 +274,11 @@ describe('the reconciler never fights Kueue', () => {
       }),
     ]);
     // Resumed: only a Workload the operator deactivated is reactivated.
-    const ours = { ...admittedWl, metadata: { ...admittedWl.metadata, annotations: { 'loraplane.io/deactivated-by': 'spec.suspend' } }, spec: { active: false } };
+    const ours = {
+      ...admittedWl,
+      metadata: { ...admittedWl.metadata, annotations: { 'loraplane.io/deactivated-by': 'spec.suspend' } },
+      spec: { active: false },
+    };
     const resuming = await reconcileOnce({ queueName: 'gpu' }, { [LABEL_KUEUE_QUEUE]: 'gpu' }, [ours]);
     expect(resuming.workloadPatches).toEqual([
       expect.objectContaining({ body: { metadata: { annotations: { 'loraplane.io/deactivated-by': null } }, spec: { active: true } } }),

@@ -154,7 +154,12 @@ function decide(wl: Workload): KueueDecision {
     const reserved = cond(wl, 'QuotaReserved')!;
     // Quota is held; admission checks (provisioning, MultiKueue...) decide the rest.
     const admitted = cond(wl, 'Admitted');
-    return { ...base, state: 'QuotaReserved', reason: admitted?.reason ?? reserved.reason ?? 'QuotaReserved', message: admitted?.message || reserved.message || '' };
+    return {
+      ...base,
+      state: 'QuotaReserved',
+      reason: admitted?.reason ?? reserved.reason ?? 'QuotaReserved',
+      message: admitted?.message || reserved.message || '',
+    };
   }
   const pending = cond(wl, 'QuotaReserved');
   // A Workload Kueue's scheduler has not looked at yet has no QuotaReserved condition.
@@ -213,7 +218,11 @@ function viewOf(
     }
     case 'Admitted': {
       const message = `admitted${again} by ${where(d.clusterQueue ?? 'unknown')}`;
-      return { condition: { status: 'True', reason: 'Admitted', message }, queued: { reason: 'Admitted', message: `${message}; Kueue is starting the Job` }, admission };
+      return {
+        condition: { status: 'True', reason: 'Admitted', message },
+        queued: { reason: 'Admitted', message: `${message}; Kueue is starting the Job` },
+        admission,
+      };
     }
     case 'Evicted': {
       const message =

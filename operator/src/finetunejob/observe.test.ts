@@ -36,7 +36,23 @@ describe('observe', () => {
 
   it('reports an image pull failure', () => {
     const o = observe(ftj, job({ active: 1 }), [
-      pod('p-1', { phase: 'Pending', containerStatuses: [{ name: 'trainer', image: 'img:1', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "img:1"' } } }] }, 'n'),
+      pod(
+        'p-1',
+        {
+          phase: 'Pending',
+          containerStatuses: [
+            {
+              name: 'trainer',
+              image: 'img:1',
+              imageID: '',
+              ready: false,
+              restartCount: 0,
+              state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "img:1"' } },
+            },
+          ],
+        },
+        'n',
+      ),
     ]);
     expect(o).toMatchObject({ phase: 'Pending', reason: 'ImagePullBackOff' });
     expect(o.message).toContain('cannot pull trainer image img:1');
@@ -50,7 +66,10 @@ describe('observe', () => {
 
   it('names OOMKilled and the backoff limit when the Job fails', () => {
     const failedJob = job({ failed: 4, conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', lastTransitionTime: t0 }] });
-    const o = observe(ftj, failedJob, [pod('p-1', { phase: 'Failed', ...terminated(1, 'Error') }), pod('p-2', { phase: 'Failed', ...terminated(137, 'OOMKilled') })]);
+    const o = observe(ftj, failedJob, [
+      pod('p-1', { phase: 'Failed', ...terminated(1, 'Error') }),
+      pod('p-2', { phase: 'Failed', ...terminated(137, 'OOMKilled') }),
+    ]);
     expect(o).toMatchObject({ phase: 'Failed', reason: 'BackoffLimitExceeded', attempts: 4 });
     expect(o.message).toBe('trainer failed 4 time(s), backoffLimit=3; last attempt: trainer was OOMKilled (memory limit 512Mi)');
   });
@@ -67,7 +86,11 @@ describe('observe', () => {
   it('fails a completed Job whose trainer reported no result, or an adapter outside spec.output', () => {
     const complete = job({ succeeded: 1, completionTime: t0, conditions: [{ type: 'Complete', status: 'True' }] });
     const none = observe(ftj, complete, [pod('p-1', { phase: 'Succeeded', ...terminated(0, 'Completed', '') })]);
-    expect(none).toMatchObject({ phase: 'Failed', reason: 'NoResult', message: 'the trainer exited 0 without a result in its termination message; nothing was published' });
+    expect(none).toMatchObject({
+      phase: 'Failed',
+      reason: 'NoResult',
+      message: 'the trainer exited 0 without a result in its termination message; nothing was published',
+    });
     expect(none.result).toBeUndefined();
     const elsewhere = JSON.stringify({ adapterUri: 's3://adapters/team-b/x/', digest: `sha256:${'a'.repeat(64)}` });
     const moved = observe(ftj, complete, [pod('p-1', { phase: 'Succeeded', ...terminated(0, 'Completed', elsewhere) })]);
@@ -101,7 +124,11 @@ describe('observe', () => {
   });
 
   it('reports the newest checkpoint any attempt stored', () => {
-    const stopped = (step: number) => JSON.stringify({ error: `stopped by SIGTERM at step ${step}`, checkpoint: { step, uri: `s3://adapters/support-assistant/v1//checkpoints/checkpoint-${step}/` } });
+    const stopped = (step: number) =>
+      JSON.stringify({
+        error: `stopped by SIGTERM at step ${step}`,
+        checkpoint: { step, uri: `s3://adapters/support-assistant/v1//checkpoints/checkpoint-${step}/` },
+      });
     const o = observe(ftj, job({ active: 1, failed: 2 }), [
       pod('p-1', { phase: 'Failed', ...terminated(143, 'Error', stopped(20)) }),
       pod('p-2', { phase: 'Failed', ...terminated(143, 'Error', stopped(40)) }),

@@ -32,11 +32,9 @@ const IMAGE_PROBLEMS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImag
 const CONFIG_PROBLEMS = new Set(['CreateContainerConfigError', 'CreateContainerError', 'RunContainerError']);
 
 const iso = (t: Date | string | undefined): string | undefined => (t === undefined ? undefined : new Date(t).toISOString());
-const jobCondition = (job: V1Job, type: string): V1JobCondition | undefined =>
-  job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
+const jobCondition = (job: V1Job, type: string): V1JobCondition | undefined => job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
 
-const byCreation = (a: V1Pod, b: V1Pod) =>
-  new Date(a.metadata?.creationTimestamp ?? 0).getTime() - new Date(b.metadata?.creationTimestamp ?? 0).getTime();
+const byCreation = (a: V1Pod, b: V1Pod) => new Date(a.metadata?.creationTimestamp ?? 0).getTime() - new Date(b.metadata?.creationTimestamp ?? 0).getTime();
 
 /** How one finished trainer container ended, in words. */
 export function describeTermination(pod: V1Pod): string | undefined {
@@ -85,7 +83,8 @@ function newestCheckpoint(pods: V1Pod[]): Observation['checkpoint'] {
 /** `kueue`: what Kueue decided about the Job (kueue.ts), when a Workload stands for it. */
 export function observe(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[], kueue?: KueueView): Observation {
   let observation = observeJob(ftj, job, pods, kueue);
-  if (kueue) observation = { ...observation, admitted: kueue.condition, admission: kueue.admission, ...(kueue.preemptions ? { preemptions: kueue.preemptions } : {}) };
+  if (kueue)
+    observation = { ...observation, admitted: kueue.condition, admission: kueue.admission, ...(kueue.preemptions ? { preemptions: kueue.preemptions } : {}) };
   const checkpoint = newestCheckpoint(pods);
   return checkpoint ? { ...observation, checkpoint } : observation;
 }
@@ -105,7 +104,12 @@ function observeJob(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[], kue
     // Nothing is published on the trainer's word alone: it must have reported the spec's own output location.
     const expected = outputUri(ftj);
     if (!result)
-      return { phase: 'Failed', reason: 'NoResult', message: 'the trainer exited 0 without a result in its termination message; nothing was published', ...finished };
+      return {
+        phase: 'Failed',
+        reason: 'NoResult',
+        message: 'the trainer exited 0 without a result in its termination message; nothing was published',
+        ...finished,
+      };
     if (result.adapterUri !== expected)
       return {
         phase: 'Failed',
@@ -146,7 +150,13 @@ function observeJob(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[], kue
     if (ftj.spec.suspend) return { phase: 'Suspended', reason: 'Suspended', message: 'suspended by spec.suspend', startTime, attempts };
     // Kueue holds the Job: say why in its words (waiting for quota, evicted, preempted and by whom).
     if (kueue) return { phase: 'Queued', ...kueue.queued, startTime, attempts };
-    return { phase: 'Queued', reason: 'WaitingForAdmission', message: `waiting for Kueue to admit the Job from queue ${ftj.spec.queueName ?? job.metadata?.labels?.[LABEL_KUEUE_QUEUE]}`, startTime, attempts };
+    return {
+      phase: 'Queued',
+      reason: 'WaitingForAdmission',
+      message: `waiting for Kueue to admit the Job from queue ${ftj.spec.queueName ?? job.metadata?.labels?.[LABEL_KUEUE_QUEUE]}`,
+      startTime,
+      attempts,
+    };
   }
 
   const live = sorted.filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase !== 'Failed' && p.status?.phase !== 'Succeeded');
@@ -172,5 +182,11 @@ function observeJob(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[], kue
     const cause = pendingCause(current);
     return { phase: 'Pending', ...cause, message: cause.message + retryNote, startTime, attempts };
   }
-  return { phase: 'Pending', reason: 'PodCreating', message: `waiting for the Job controller to create a trainer pod (kubectl describe job ${job.metadata?.name})${retryNote}`, startTime, attempts };
+  return {
+    phase: 'Pending',
+    reason: 'PodCreating',
+    message: `waiting for the Job controller to create a trainer pod (kubectl describe job ${job.metadata?.name})${retryNote}`,
+    startTime,
+    attempts,
+  };
 }

@@ -73,7 +73,11 @@ export async function publishAdapter(api: CustomObjectsApi, ftj: FineTuneJob, re
       body: {
         apiVersion: API_VERSION,
         kind: LORAADAPTER.kind,
-        metadata: { name, namespace, labels: { ...ftj.spec.output.labels, [LABEL_FINETUNEJOB]: ftj.metadata.name.slice(0, 63), [LABEL_MANAGED_BY]: MANAGED_BY } },
+        metadata: {
+          name,
+          namespace,
+          labels: { ...ftj.spec.output.labels, [LABEL_FINETUNEJOB]: ftj.metadata.name.slice(0, 63), [LABEL_MANAGED_BY]: MANAGED_BY },
+        },
         spec: desiredAdapterSpec(ftj),
       },
     });

@@ -21,7 +21,16 @@ function runningTrainer(port: number, now: () => Date) {
   const ftj = exampleFineTuneJob();
   const { namespace, name, uid } = ftj.metadata as { namespace: string; name: string; uid: string };
   const jobName = trainerJobName(name, uid);
-  const job: V1Job = { metadata: { name: jobName, ownerReferences: [{ apiVersion: 'v1', kind: 'FineTuneJob', name, uid }] }, spec: { template: {}, backoffLimit: ftj.spec.backoffLimit, activeDeadlineSeconds: ftj.spec.activeDeadlineSeconds, ttlSecondsAfterFinished: ftj.spec.ttlSecondsAfterFinished }, status: { active: 1 } };
+  const job: V1Job = {
+    metadata: { name: jobName, ownerReferences: [{ apiVersion: 'v1', kind: 'FineTuneJob', name, uid }] },
+    spec: {
+      template: {},
+      backoffLimit: ftj.spec.backoffLimit,
+      activeDeadlineSeconds: ftj.spec.activeDeadlineSeconds,
+      ttlSecondsAfterFinished: ftj.spec.ttlSecondsAfterFinished,
+    },
+    status: { active: 1 },
+  };
   const pod: V1Pod = {
     metadata: { name: 'p-1', labels: { [LABEL_JOB_NAME]: jobName } },
     spec: { nodeName: 'n', containers: [{ name: 'trainer', ports: [{ name: 'metrics', containerPort: port }] }] },
@@ -95,7 +104,13 @@ describe('FineTuneJob reconciler progress', () => {
       scraped();
     });
     const { reconcile, key, statusWrites } = runningTrainer(await listen(server), () => new Date());
-    const controller = new Controller('finetunejob', reconcile, createOperatorMetrics(() => []), pino({ level: 'silent' }), 1);
+    const controller = new Controller(
+      'finetunejob',
+      reconcile,
+      createOperatorMetrics(() => []),
+      pino({ level: 'silent' }),
+      1,
+    );
     controller.start();
     controller.enqueue(key);
     await scraping;

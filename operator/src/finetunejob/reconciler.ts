@@ -105,7 +105,11 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
     if (isDeepStrictEqual(JSON.parse(JSON.stringify(ignoreTimes(ftj.status))), JSON.parse(JSON.stringify(ignoreTimes(status))))) return;
     // A merge patch keeps what it does not name: a field the new status drops (status.admission once
     // Kueue evicts the Job) is removed with an explicit null.
-    const cleared = Object.fromEntries(Object.keys(ftj.status ?? {}).filter((k) => status[k as keyof FineTuneJobStatus] === undefined).map((k) => [k, null]));
+    const cleared = Object.fromEntries(
+      Object.keys(ftj.status ?? {})
+        .filter((k) => status[k as keyof FineTuneJobStatus] === undefined)
+        .map((k) => [k, null]),
+    );
     await deps.customObjects.patchNamespacedCustomObjectStatus(
       {
         group: GROUP,

@@ -21,7 +21,14 @@ describe('renderTrainerJob', () => {
 
   it('is owned by the FineTuneJob so garbage collection removes it', () => {
     expect(job.metadata!.ownerReferences).toEqual([
-      { apiVersion: 'loraplane.io/v1alpha1', kind: 'FineTuneJob', name: 'support-assistant', uid: ftj.metadata.uid, controller: true, blockOwnerDeletion: true },
+      {
+        apiVersion: 'loraplane.io/v1alpha1',
+        kind: 'FineTuneJob',
+        name: 'support-assistant',
+        uid: ftj.metadata.uid,
+        controller: true,
+        blockOwnerDeletion: true,
+      },
     ]);
   });
 
@@ -43,13 +50,16 @@ describe('renderTrainerJob', () => {
   });
 
   it("puts the user's env first, so a $(VAR) in it can name none of the operator's variables", () => {
-    const withEnv = renderTrainerJob({ ...ftj, spec: { ...ftj.spec, trainer: { env: [{ name: 'LEAK', value: `$(${credentialEnv('output', 'secretAccessKey')})` }] } } }, defaults);
+    const withEnv = renderTrainerJob(
+      { ...ftj, spec: { ...ftj.spec, trainer: { env: [{ name: 'LEAK', value: `$(${credentialEnv('output', 'secretAccessKey')})` }] } } },
+      defaults,
+    );
     const names = withEnv.spec!.template.spec!.containers[0]!.env!.map((e) => e.name);
     expect(names[0]).toBe('LEAK');
     expect(names.indexOf(credentialEnv('output', 'secretAccessKey'))).toBeGreaterThan(0);
   });
 
-  it('fails the Job at once on the trainer\'s permanent-failure exit code, and ignores disruptions', () => {
+  it("fails the Job at once on the trainer's permanent-failure exit code, and ignores disruptions", () => {
     expect(job.spec!.podFailurePolicy!.rules).toEqual([
       { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
       { action: 'FailJob', onExitCodes: { containerName: 'trainer', operator: 'In', values: [TRAINER_EXIT.permanent] } },

@@ -58,9 +58,7 @@ function credentialEnvVars(ftj: FineTuneJob): V1EnvVar[] {
 }
 
 function pvcVolumes(ftj: FineTuneJob) {
-  const claims = new Set(
-    [ftj.spec.baseModel.source.pvc?.claimName, ftj.spec.dataset.source.pvc?.claimName].filter((c): c is string => !!c),
-  );
+  const claims = new Set([ftj.spec.baseModel.source.pvc?.claimName, ftj.spec.dataset.source.pvc?.claimName].filter((c): c is string => !!c));
   return [...claims].map((claimName) => ({
     volume: { name: `pvc-${claimName}`.slice(0, 63), persistentVolumeClaim: { claimName, readOnly: true } },
     mount: { name: `pvc-${claimName}`.slice(0, 63), mountPath: pvcMountPath(claimName), readOnly: true },
@@ -84,7 +82,10 @@ export function renderTrainerJob(ftj: Identified, defaults: TrainerDefaults): V1
   // reference expands only from earlier entries, none of them can reach the credentials below.
   const env: V1EnvVar[] = [
     ...(spec.trainer?.env ?? []),
-    { name: TRAINER_CONFIG_ENV, value: JSON.stringify(trainerConfigOf(ftj.spec, { namespace: ftj.metadata.namespace, name: ftj.metadata.name, uid: ftj.metadata.uid })) },
+    {
+      name: TRAINER_CONFIG_ENV,
+      value: JSON.stringify(trainerConfigOf(ftj.spec, { namespace: ftj.metadata.namespace, name: ftj.metadata.name, uid: ftj.metadata.uid })),
+    },
     { name: TERMINATION_MESSAGE_ENV, value: TERMINATION_MESSAGE_PATH },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
@@ -102,9 +103,7 @@ export function renderTrainerJob(ftj: Identified, defaults: TrainerDefaults): V1
       namespace: metadata.namespace,
       // Kueue reads the WorkloadPriorityClass from the Job's own labels (not its pods').
       labels: { ...labels, ...(spec.queueName && spec.workloadPriorityClassName ? { [LABEL_KUEUE_PRIORITY_CLASS]: spec.workloadPriorityClassName } : {}) },
-      ownerReferences: [
-        { apiVersion: API_VERSION, kind: 'FineTuneJob', name: metadata.name, uid: metadata.uid, controller: true, blockOwnerDeletion: true },
-      ],
+      ownerReferences: [{ apiVersion: API_VERSION, kind: 'FineTuneJob', name: metadata.name, uid: metadata.uid, controller: true, blockOwnerDeletion: true }],
     },
     spec: {
       // Kueue admits a queued Job by unsuspending it; without a queue, spec.suspend decides.
@@ -151,11 +150,7 @@ export function renderTrainerJob(ftj: Identified, defaults: TrainerDefaults): V1
               env,
               ports: [{ name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
               resources: { limits, requests },
-              volumeMounts: [
-                { name: 'scratch', mountPath: SCRATCH_PATH },
-                { name: 'dshm', mountPath: '/dev/shm' },
-                ...pvcs.map((p) => p.mount),
-              ],
+              volumeMounts: [{ name: 'scratch', mountPath: SCRATCH_PATH }, { name: 'dshm', mountPath: '/dev/shm' }, ...pvcs.map((p) => p.mount)],
               terminationMessagePath: TERMINATION_MESSAGE_PATH,
               terminationMessagePolicy: 'FallbackToLogsOnError',
               securityContext: {

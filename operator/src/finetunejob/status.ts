@@ -18,7 +18,12 @@ function conditionsFor(o: Observation): ConditionInput[] {
   const conditions: ConditionInput[] = [
     { type: 'Ready', status: o.phase === 'Succeeded' ? 'True' : 'False', reason: o.reason, message: o.message },
     { type: 'Reconciling', status: inProgress ? 'True' : 'False', reason: o.reason, message: inProgress ? o.message : '' },
-    { type: 'Stalled', status: o.phase === 'Failed' ? 'True' : 'False', reason: o.phase === 'Failed' ? o.reason : 'NotStalled', message: o.phase === 'Failed' ? o.message : '' },
+    {
+      type: 'Stalled',
+      status: o.phase === 'Failed' ? 'True' : 'False',
+      reason: o.phase === 'Failed' ? o.reason : 'NotStalled',
+      message: o.phase === 'Failed' ? o.message : '',
+    },
     { type: 'Suspended', status: held ? 'True' : 'False', reason: held ? o.reason : 'NotSuspended', message: held ? o.message : '' },
   ];
   if (o.scheduled) conditions.push({ type: 'Scheduled', ...o.scheduled });

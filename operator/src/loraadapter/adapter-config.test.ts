@@ -23,7 +23,10 @@ describe('checkAdapterConfig', () => {
       reason: 'BaseModelMismatch',
       message: 'adapter_config.json was trained on base model "model", spec.baseModel.name is "meta-llama/Llama-3.2-3B-Instruct"',
     });
-    expect(checkAdapterConfig(withFields({ base_model_name_or_path: null }), 'model')).toMatchObject({ reason: 'BaseModelMismatch', message: expect.stringContaining('base model null') });
+    expect(checkAdapterConfig(withFields({ base_model_name_or_path: null }), 'model')).toMatchObject({
+      reason: 'BaseModelMismatch',
+      message: expect.stringContaining('base model null'),
+    });
   });
 
   it.each([

@@ -38,10 +38,16 @@ export function checkAdapterConfig(text: string, baseModelName: string): Adapter
   if (c.peft_type !== 'LORA') return failed('InvalidAdapterConfig', `${CONFIG_FILE} has peft_type "${c.peft_type}", not "LORA"`);
   // A pattern (or "all-linear") says nothing checkable about which modules the weights adapt.
   if (typeof c.target_modules === 'string')
-    return failed('InvalidAdapterConfig', `${CONFIG_FILE} gives target_modules as the pattern "${c.target_modules}"; expected a list of ${TARGET_MODULES.join(', ')}`);
+    return failed(
+      'InvalidAdapterConfig',
+      `${CONFIG_FILE} gives target_modules as the pattern "${c.target_modules}"; expected a list of ${TARGET_MODULES.join(', ')}`,
+    );
   const unknown = c.target_modules.filter((m) => !isTargetModule(m));
   if (unknown.length > 0)
-    return failed('InvalidAdapterConfig', `${CONFIG_FILE} targets ${unknown.join(', ')}: not a projection of a Llama-family decoder (${TARGET_MODULES.join(', ')})`);
+    return failed(
+      'InvalidAdapterConfig',
+      `${CONFIG_FILE} targets ${unknown.join(', ')}: not a projection of a Llama-family decoder (${TARGET_MODULES.join(', ')})`,
+    );
   if (c.base_model_name_or_path !== baseModelName)
     return failed(
       'BaseModelMismatch',

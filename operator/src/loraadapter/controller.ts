@@ -1,6 +1,13 @@
 // Wires the LoraAdapter informer, the reconciler and its work queue. A FineTuneJob's changes reach
 // the adapters whose source names it, so an adapter waiting for its job is checked once the job ends.
-import { ApiException, type CoreV1Api, type CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  ApiException,
+  type CoreV1Api,
+  type CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { GROUP, VERSION } from '@loraplane/api/group';
 import { LORAADAPTER } from '@loraplane/api/resources';

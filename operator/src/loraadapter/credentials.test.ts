@@ -31,11 +31,15 @@ describe('loadCredentials', () => {
       return { data: { AWS_ACCESS_KEY_ID: b64('id'), AWS_SECRET_ACCESS_KEY: b64('s') } };
     };
     const location = { bucket: 'adapters', prefix: '', region: 'us-east-1', forcePathStyle: true };
-    expect(await loadCredentials(readSecret, 'team-a', { ...location, credentialsSecret: { name: 's3' } })).toEqual({ accessKeyId: 'id', secretAccessKey: 's' });
+    expect(await loadCredentials(readSecret, 'team-a', { ...location, credentialsSecret: { name: 's3' } })).toEqual({
+      accessKeyId: 'id',
+      secretAccessKey: 's',
+    });
     expect(await loadCredentials(readSecret, 'team-a', location)).toEqual({
       kind: 'failed',
       reason: 'CredentialsRequired',
-      message: 'the location names no credentialsSecret: the operator reads and deletes stored adapters only with a Secret of namespace team-a, never with its own identity',
+      message:
+        'the location names no credentialsSecret: the operator reads and deletes stored adapters only with a Secret of namespace team-a, never with its own identity',
     });
     expect(asked).toEqual(['team-a/s3']);
   });

@@ -23,7 +23,9 @@ export function credentialsFromSecret(secret: V1Secret | undefined, namespace: s
   const secretAccessKey = decode(secret, secretKey('secretAccessKey'));
   const sessionToken = decode(secret, secretKey('sessionToken'));
   if (accessKeyId === undefined || secretAccessKey === undefined) {
-    const missing = [accessKeyId === undefined ? secretKey('accessKeyId') : '', secretAccessKey === undefined ? secretKey('secretAccessKey') : ''].filter(Boolean);
+    const missing = [accessKeyId === undefined ? secretKey('accessKeyId') : '', secretAccessKey === undefined ? secretKey('secretAccessKey') : ''].filter(
+      Boolean,
+    );
     return failed('CredentialsMissing', `Secret ${namespace}/${name} has no ${missing.join(' or ')}`);
   }
   return sessionToken === undefined ? { accessKeyId, secretAccessKey } : { accessKeyId, secretAccessKey, sessionToken };

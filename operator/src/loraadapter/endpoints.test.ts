@@ -19,7 +19,11 @@ describe('endpoint policy', () => {
   });
 
   it('refuses an endpoint that is not a URL', () => {
-    expect(policy.check({ endpoint: 'http://[zz]:9000' })).toEqual({ kind: 'failed', reason: 'EndpointNotAllowed', message: 'endpoint http://[zz]:9000 is not a URL' });
+    expect(policy.check({ endpoint: 'http://[zz]:9000' })).toEqual({
+      kind: 'failed',
+      reason: 'EndpointNotAllowed',
+      message: 'endpoint http://[zz]:9000 is not a URL',
+    });
   });
 
   it('never allows link-local or metadata addresses, even when listed', () => {

@@ -62,7 +62,13 @@ describe('LoraAdapter reconciler', () => {
       verifyPeriodMs: 60_000,
       log: pino({ level: 'silent' }),
     });
-    const controller = new Controller('loraadapter', reconcile, createOperatorMetrics(() => []), pino({ level: 'silent' }), 1);
+    const controller = new Controller(
+      'loraadapter',
+      reconcile,
+      createOperatorMetrics(() => []),
+      pino({ level: 'silent' }),
+      1,
+    );
     controller.start();
     controller.enqueue({ namespace: a.metadata.namespace, name: a.metadata.name });
     await checking;

@@ -90,7 +90,9 @@ export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
   async function check(a: LoraAdapter, log: Logger, signal: AbortSignal): Promise<{ verdict: Verdict; fields: LoraAdapterStatus }> {
     const source = resolveSource(a, jobOf(a));
     if ('kind' in source) return { verdict: source, fields: {} };
-    const verdict = await withStorage(a, source.location, log, signal, (client, opts) => verifyArtifact(client, source.location, a.spec.baseModel.name, source.expect, opts));
+    const verdict = await withStorage(a, source.location, log, signal, (client, opts) =>
+      verifyArtifact(client, source.location, a.spec.baseModel.name, source.expect, opts),
+    );
     return { verdict, fields: source.fields };
   }
 
@@ -146,7 +148,12 @@ export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
     const uri = s3Uri(location.bucket, folderPrefix(location.prefix));
     const keep = async (why: string): Promise<Result> => {
       deps.metrics.reclaims.inc({ result: 'failed' });
-      await deps.events.record(a, 'Warning', 'ReclaimFailed', `${why}; the adapter's objects under ${uri} and the finalizer stay until it works (or the finalizer is removed)`);
+      await deps.events.record(
+        a,
+        'Warning',
+        'ReclaimFailed',
+        `${why}; the adapter's objects under ${uri} and the finalizer stay until it works (or the finalizer is removed)`,
+      );
       return { requeueAfterMs: deps.verifyPeriodMs };
     };
     let deleted: number | string;
@@ -155,7 +162,8 @@ export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
         const stored = await readManifest(client, location.bucket, location.prefix, opts);
         if (!stored) return `no manifest under ${uri} any more`;
         const weights = stored.manifest.files.find((f) => f.path === WEIGHTS_FILE)?.sha256;
-        if (weights !== verified) return `the manifest under ${uri} is not the artifact this adapter verified (weights ${weights ?? 'missing'}, verified ${verified})`;
+        if (weights !== verified)
+          return `the manifest under ${uri} is not the artifact this adapter verified (weights ${weights ?? 'missing'}, verified ${verified})`;
         await deleteManifestFiles(client, location.bucket, location.prefix, stored.manifest, opts);
         return stored.manifest.files.length + 1;
       });
@@ -171,7 +179,12 @@ export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
     if (typeof deleted === 'string') return skip(deleted);
     deps.metrics.reclaims.inc({ result: 'deleted' });
     log.info({ uri, objects: deleted }, 'reclaimed the stored adapter');
-    await deps.events.record(a, 'Normal', 'Reclaimed', `deleted the adapter's ${deleted} objects under ${uri}: its manifest and the files it lists (reclaimPolicy Delete)`);
+    await deps.events.record(
+      a,
+      'Normal',
+      'Reclaimed',
+      `deleted the adapter's ${deleted} objects under ${uri}: its manifest and the files it lists (reclaimPolicy Delete)`,
+    );
     return 'done';
   }
 

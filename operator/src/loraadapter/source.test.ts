@@ -22,8 +22,15 @@ describe('resolveSource', () => {
   });
 
   it('fineTuneJob: Pending with AwaitingFineTuneJob until the job ends', () => {
-    expect(resolveSource(fromJob, job(undefined))).toEqual({ kind: 'pending', reason: 'AwaitingFineTuneJob', message: 'FineTuneJob support-assistant is Pending' });
-    expect(resolveSource(fromJob, job({ phase: 'Running' }))).toMatchObject({ reason: 'AwaitingFineTuneJob', message: 'FineTuneJob support-assistant is Running' });
+    expect(resolveSource(fromJob, job(undefined))).toEqual({
+      kind: 'pending',
+      reason: 'AwaitingFineTuneJob',
+      message: 'FineTuneJob support-assistant is Pending',
+    });
+    expect(resolveSource(fromJob, job({ phase: 'Running' }))).toMatchObject({
+      reason: 'AwaitingFineTuneJob',
+      message: 'FineTuneJob support-assistant is Running',
+    });
   });
 
   it('fineTuneJob: a failed or missing job fails the adapter', () => {

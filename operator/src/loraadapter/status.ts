@@ -20,7 +20,11 @@ function conditionsFor(v: Verdict, prev: LoraAdapterStatus | undefined): Conditi
   }
   const reconciling: ConditionInput = { type: 'Reconciling', status: 'True', reason: v.reason, message: v.message };
   if (v.kind === 'pending')
-    return [{ type: 'Ready', status: 'False', reason: v.reason, message: v.message }, reconciling, { type: 'Stalled', status: 'False', reason: 'NotStalled', message: '' }];
+    return [
+      { type: 'Ready', status: 'False', reason: v.reason, message: v.message },
+      reconciling,
+      { type: 'Stalled', status: 'False', reason: 'NotStalled', message: '' },
+    ];
   if (v.kind === 'failed')
     return [
       { type: 'Ready', status: 'False', reason: v.reason, message: v.message },
@@ -30,9 +34,13 @@ function conditionsFor(v: Verdict, prev: LoraAdapterStatus | undefined): Conditi
   const ready = condition(prev, 'Ready');
   const stalled = condition(prev, 'Stalled');
   return [
-    ready ? { type: 'Ready', status: ready.status, reason: ready.reason, message: ready.message } : { type: 'Ready', status: 'False', reason: v.reason, message: v.message },
+    ready
+      ? { type: 'Ready', status: ready.status, reason: ready.reason, message: ready.message }
+      : { type: 'Ready', status: 'False', reason: v.reason, message: v.message },
     reconciling,
-    stalled ? { type: 'Stalled', status: stalled.status, reason: stalled.reason, message: stalled.message } : { type: 'Stalled', status: 'False', reason: 'NotStalled', message: '' },
+    stalled
+      ? { type: 'Stalled', status: stalled.status, reason: stalled.reason, message: stalled.message }
+      : { type: 'Stalled', status: 'False', reason: 'NotStalled', message: '' },
   ];
 }
 

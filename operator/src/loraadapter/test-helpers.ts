@@ -4,7 +4,9 @@ import { loraAdapter, type LoraAdapter } from '@loraplane/api/loraadapter';
 export const BASE_MODEL = 'meta-llama/Llama-3.2-3B-Instruct';
 export const DIGEST = `sha256:${'a'.repeat(64)}`;
 
-export function adapter(edit: (raw: { metadata: Record<string, unknown>; spec: Record<string, unknown>; status?: Record<string, unknown> }) => void = () => {}): LoraAdapter {
+export function adapter(
+  edit: (raw: { metadata: Record<string, unknown>; spec: Record<string, unknown>; status?: Record<string, unknown> }) => void = () => {},
+): LoraAdapter {
   const raw = {
     apiVersion: 'loraplane.io/v1alpha1',
     kind: 'LoraAdapter',

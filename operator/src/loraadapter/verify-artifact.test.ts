@@ -30,6 +30,7 @@ describe('storageVerdict', () => {
 
   it('asks for a retry when the storage may answer next time', () => {
     expect(storageVerdict(err('Transient'))).toMatchObject({ kind: 'retry', reason: 'StorageUnreachable' });
-    for (const code of ['PreconditionFailed', 'Unknown', 'Aborted'] as const) expect(storageVerdict(err(code))).toMatchObject({ kind: 'retry', reason: 'StorageError' });
+    for (const code of ['PreconditionFailed', 'Unknown', 'Aborted'] as const)
+      expect(storageVerdict(err(code))).toMatchObject({ kind: 'retry', reason: 'StorageError' });
   });
 });

@@ -145,7 +145,7 @@ export function createFineTuneJobMetrics(registry: Registry, list: () => Iterabl
 
   const queuedSeconds = new Histogram({
     name: 'loraplane_finetunejob_queued_seconds',
-    help: 'Seconds from a FineTuneJob\'s creation to its trainer Job\'s first start (with Kueue: its admission), for the jobs this operator saw waiting and then start.',
+    help: "Seconds from a FineTuneJob's creation to its trainer Job's first start (with Kueue: its admission), for the jobs this operator saw waiting and then start.",
     labelNames: ['namespace', 'queue'] as const,
     buckets: QUEUED_SECONDS_BUCKETS,
     registers: [registry],
@@ -221,7 +221,7 @@ export function createFineTuneJobMetrics(registry: Registry, list: () => Iterabl
     }),
     restarts: new Counter({
       name: 'loraplane_finetunejob_restarts_total',
-      help: 'Trainer pods a FineTuneJob\'s Job started again after a failed one (status.attempts - 1).',
+      help: "Trainer pods a FineTuneJob's Job started again after a failed one (status.attempts - 1).",
       labelNames: ['namespace', 'queue', 'finetunejob'] as const,
       registers: [registry],
       collect() {

@@ -45,7 +45,10 @@ function ftj({ ns = 'team-a', name = 'job', queue, gpus = 1, phase, created = 0,
 function setup() {
   const cache = new Map<string, object>();
   let clock = 0;
-  const metrics = createOperatorMetrics(() => cache.values(), () => T0 + clock * 1000);
+  const metrics = createOperatorMetrics(
+    () => cache.values(),
+    () => T0 + clock * 1000,
+  );
   const put = (o: ReturnType<typeof ftj>, event: 'add' | 'update' = cache.has(o.metadata.uid) ? 'update' : 'add') => {
     cache.set(o.metadata.uid, o);
     metrics.fineTuneJobs.observe(o, event);
@@ -94,7 +97,13 @@ describe('loraplane_finetunejobs{namespace,queue,phase}', () => {
     m.put(job);
     expect(await m.scrape('loraplane_finetunejobs')).toHaveLength(6);
     m.remove(job);
-    for (const family of ['loraplane_finetunejobs', 'loraplane_finetunejob_gpu_seconds_total', 'loraplane_finetunejob_restarts_total', 'loraplane_finetunejobs_queued_oldest_seconds', 'loraplane_finetunejobs_failed']) {
+    for (const family of [
+      'loraplane_finetunejobs',
+      'loraplane_finetunejob_gpu_seconds_total',
+      'loraplane_finetunejob_restarts_total',
+      'loraplane_finetunejobs_queued_oldest_seconds',
+      'loraplane_finetunejobs_failed',
+    ]) {
       expect(await m.scrape(family), family).toEqual([]);
     }
   });
@@ -211,7 +220,16 @@ describe('time spent queued', () => {
     expect(await oldest('gpu')).toBe(0);
     expect(await oldest('cpu')).toBe(0); // suspended by its user: not waiting for the queue
     m.put(ftj({ name: 'q', queue: 'gpu', phase: 'Queued', created: 700 }));
-    m.put(ftj({ name: 'p', queue: 'gpu', phase: 'Queued', created: 0, started: 5, conditions: [{ type: 'Suspended', status: 'True', reason: 'Preempted', at: 900 }] }));
+    m.put(
+      ftj({
+        name: 'p',
+        queue: 'gpu',
+        phase: 'Queued',
+        created: 0,
+        started: 5,
+        conditions: [{ type: 'Suspended', status: 'True', reason: 'Preempted', at: 900 }],
+      }),
+    );
     expect(await oldest('gpu')).toBe(300);
     m.put(ftj({ name: 'pending', queue: 'gpu', created: 400 }));
     expect(await oldest('gpu')).toBe(600);

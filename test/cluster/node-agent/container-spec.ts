@@ -35,21 +35,12 @@ export function supportedContainer(pod: k8s.V1Pod): k8s.V1Container {
   const first = spec?.containers[0];
   if (first === undefined || spec === undefined) throw new WaitingError('CreateContainerConfigError', 'pod has no containers', false);
   if ((spec.initContainers ?? []).length > 0 || spec.containers.length > 1) {
-    throw new WaitingError(
-      'CreateContainerConfigError',
-      'the loraplane test node agent runs pods with exactly one container and no init containers',
-      false,
-    );
+    throw new WaitingError('CreateContainerConfigError', 'the loraplane test node agent runs pods with exactly one container and no init containers', false);
   }
   return first;
 }
 
-export async function prepareContainer(
-  pod: k8s.V1Pod,
-  container: k8s.V1Container,
-  image: ImageDef,
-  ctx: PrepareContext,
-): Promise<PreparedContainer> {
+export async function prepareContainer(pod: k8s.V1Pod, container: k8s.V1Container, image: ImageDef, ctx: PrepareContext): Promise<PreparedContainer> {
   mkdirSync(ctx.podRoot, { recursive: true });
   const volumes = await materializeVolumes(pod, { podRoot: ctx.podRoot, claimsRoot: ctx.claimsRoot, source: ctx.source, info: ctx.info });
   const { mounts, terminationMessageFile } = containerMounts(container, volumes, ctx.podRoot);

@@ -55,11 +55,7 @@ export function fieldRefValue(pod: k8s.V1Pod, fieldPath: string, info: PodRuntim
  * limits.cpu → ceil(millicores / divisor millicores); memory and storage → ceil(bytes / divisor).
  * An unset limit reads as the node's allocatable, an unset request as 0, as in the kubelet.
  */
-export function resourceFieldRefValue(
-  container: k8s.V1Container,
-  ref: k8s.V1ResourceFieldSelector,
-  info: PodRuntimeInfo,
-): string {
+export function resourceFieldRefValue(container: k8s.V1Container, ref: k8s.V1ResourceFieldSelector, info: PodRuntimeInfo): string {
   const [kind, resource] = ref.resource.split('.', 2) as [string, string | undefined];
   if ((kind !== 'limits' && kind !== 'requests') || resource === undefined) {
     throw new Error(`unsupported resourceFieldRef resource ${JSON.stringify(ref.resource)}`);

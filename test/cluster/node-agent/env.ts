@@ -19,18 +19,12 @@ export function expand(input: string, lookup: (name: string) => string | undefin
   });
 }
 
-export async function resolveEnv(
-  pod: k8s.V1Pod,
-  container: k8s.V1Container,
-  source: ConfigSource,
-  info: PodRuntimeInfo,
-): Promise<Map<string, string>> {
+export async function resolveEnv(pod: k8s.V1Pod, container: k8s.V1Container, source: ConfigSource, info: PodRuntimeInfo): Promise<Map<string, string>> {
   const namespace = pod.metadata?.namespace ?? 'default';
   const env = new Map<string, string>();
 
   const fetch = async (kind: 'Secret' | 'ConfigMap', name: string, optional: boolean | undefined) => {
-    const found: KeyValues | undefined =
-      kind === 'Secret' ? await source.secret(namespace, name) : await source.configMap(namespace, name);
+    const found: KeyValues | undefined = kind === 'Secret' ? await source.secret(namespace, name) : await source.configMap(namespace, name);
     if (found === undefined && optional !== true) throw configError(`${kind.toLowerCase()} "${name}" not found`);
     return found;
   };

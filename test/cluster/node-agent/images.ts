@@ -2,7 +2,12 @@
 import type { ImageDef } from './config.js';
 
 const globToRegExp = (pattern: string): RegExp =>
-  new RegExp(`^${pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\/]/g, '\\$&')).join('.*')}$`);
+  new RegExp(
+    `^${pattern
+      .split('*')
+      .map((s) => s.replace(/[.+?^${}()|[\]\\/]/g, '\\$&'))
+      .join('.*')}$`,
+  );
 
 export class ImageStore {
   private readonly entries: Array<{ re: RegExp; def: ImageDef }>;
@@ -22,8 +27,7 @@ export class ImageStore {
  */
 export function containerArgv(image: ImageDef, command?: string[], args?: string[]): string[] {
   const entrypoint = command !== undefined && command.length > 0 ? command : (image.entrypoint ?? []);
-  const cmd =
-    args !== undefined && args.length > 0 ? args : command !== undefined && command.length > 0 ? [] : (image.cmd ?? []);
+  const cmd = args !== undefined && args.length > 0 ? args : command !== undefined && command.length > 0 ? [] : (image.cmd ?? []);
   return [...entrypoint, ...cmd];
 }
 

@@ -32,8 +32,7 @@ export function nodeObject(def: NodeDef): k8s.V1Node {
 }
 
 /** A stable fake id per node, shaped like /etc/machine-id. */
-const nodeId = (name: string, salt: string): string =>
-  createHash('sha256').update(`${salt}:${name}`).digest('hex').slice(0, 32);
+const nodeId = (name: string, salt: string): string => createHash('sha256').update(`${salt}:${name}`).digest('hex').slice(0, 32);
 
 /** The status patch body: full conditions (merged by type), capacity, addresses, nodeInfo. */
 export function nodeStatusPatch(def: NodeDef, kubeletVersion: string, now: Date = new Date()): { status: object } {

@@ -37,17 +37,11 @@ export class NodeKeeper {
   }
 
   private async register(def: NodeDef): Promise<void> {
-    const node = await this.kube.core.patchNode(
-      { name: def.name, body: nodeObject(def), fieldManager: FIELD_MANAGER, force: true },
-      serverSideApply,
-    );
+    const node = await this.kube.core.patchNode({ name: def.name, body: nodeObject(def), fieldManager: FIELD_MANAGER, force: true }, serverSideApply);
     const uid = node.metadata?.uid;
     if (uid === undefined) throw new Error(`node ${def.name} has no uid`);
     this.uids.set(def.name, uid);
-    await this.kube.core.patchNodeStatus(
-      { name: def.name, body: withTransitionTimes(nodeStatusPatch(def, this.kubeletVersion)) },
-      strategicMerge,
-    );
+    await this.kube.core.patchNodeStatus({ name: def.name, body: withTransitionTimes(nodeStatusPatch(def, this.kubeletVersion)) }, strategicMerge);
     await this.renewLease(def.name);
     this.log.info({ node: def.name, uid }, 'node registered');
   }
@@ -58,17 +52,12 @@ export class NodeKeeper {
 
   private async heartbeat(def: NodeDef): Promise<void> {
     try {
-      await this.kube.core.patchNodeStatus(
-        { name: def.name, body: nodeStatusPatch(def, this.kubeletVersion) },
-        strategicMerge,
-      );
+      await this.kube.core.patchNodeStatus({ name: def.name, body: nodeStatusPatch(def, this.kubeletVersion) }, strategicMerge);
       await this.renewLease(def.name);
     } catch (err) {
       // A node deleted behind our back is registered again, as a restarted kubelet would.
       this.log.warn({ node: def.name, err: errorMessage(err) }, 'heartbeat failed; re-registering');
-      await this.register(def).catch((e: unknown) =>
-        this.log.warn({ node: def.name, err: errorMessage(e) }, 're-registration failed'),
-      );
+      await this.register(def).catch((e: unknown) => this.log.warn({ node: def.name, err: errorMessage(e) }, 're-registration failed'));
     }
   }
 

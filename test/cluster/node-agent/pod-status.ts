@@ -15,10 +15,7 @@ export interface Terminated {
   containerID: string;
 }
 
-export type ContainerState =
-  | { waiting: { reason: string; message?: string } }
-  | { running: { startedAt: Date } }
-  | { terminated: Terminated };
+export type ContainerState = { waiting: { reason: string; message?: string } } | { running: { startedAt: Date } } | { terminated: Terminated };
 
 export interface ContainerSnapshot {
   name: string;

@@ -15,14 +15,7 @@ import { errorMessage, httpStatus, type Kube, strategicMerge } from './kube.js';
 import type { Logger } from './log.js';
 import type { MemoryWatcher } from './memory.js';
 import { NODE_IP } from './node-status.js';
-import {
-  ConditionClock,
-  type ContainerState,
-  newContainerID,
-  type Phase,
-  podStatusPatch,
-  type Terminated,
-} from './pod-status.js';
+import { ConditionClock, type ContainerState, newContainerID, type Phase, podStatusPatch, type Terminated } from './pod-status.js';
 import { ContainerProcess, StartError } from './process.js';
 import { terminationMessage } from './termination-message.js';
 
@@ -164,8 +157,7 @@ export class PodWorker {
       this.launch();
     } catch (err) {
       if (this.state !== 'waiting') return;
-      const waiting =
-        err instanceof WaitingError ? err : new WaitingError('CreateContainerConfigError', errorMessage(err));
+      const waiting = err instanceof WaitingError ? err : new WaitingError('CreateContainerConfigError', errorMessage(err));
       this.log.info({ reason: waiting.reason, message: waiting.message }, 'container cannot start yet');
       this.report('Pending', { waiting: { reason: waiting.reason, message: waiting.message } });
       if (waiting.retry) this.timer = setTimeout(() => void this.tryStart(), RETRY_MS);
@@ -328,12 +320,7 @@ export class PodWorker {
         container: {
           name: container.name,
           image: container.image ?? '',
-          containerID:
-            'running' in state
-              ? this.running?.containerID
-              : 'terminated' in state
-                ? state.terminated.containerID
-                : undefined,
+          containerID: 'running' in state ? this.running?.containerID : 'terminated' in state ? state.terminated.containerID : undefined,
           restartCount: this.restartCount,
           state,
           lastState: this.lastTerminated === undefined ? undefined : { terminated: this.lastTerminated },

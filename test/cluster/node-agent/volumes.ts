@@ -58,17 +58,15 @@ async function materialize(pod: k8s.V1Pod, v: k8s.V1Volume, ctx: VolumeContext):
     for (const s of sources) await writeProjection(pod, v.name, dir, s, ns, ctx);
     return dir;
   }
-  throw mountError(v.name, `volume type ${Object.keys(v).filter((k) => k !== 'name').join(',')} is not supported by the test node agent`);
+  throw mountError(
+    v.name,
+    `volume type ${Object.keys(v)
+      .filter((k) => k !== 'name')
+      .join(',')} is not supported by the test node agent`,
+  );
 }
 
-async function writeProjection(
-  pod: k8s.V1Pod,
-  volume: string,
-  dir: string,
-  s: k8s.V1VolumeProjection,
-  ns: string,
-  ctx: VolumeContext,
-): Promise<void> {
+async function writeProjection(pod: k8s.V1Pod, volume: string, dir: string, s: k8s.V1VolumeProjection, ns: string, ctx: VolumeContext): Promise<void> {
   const write = (rel: string, data: Buffer | string): void => {
     const file = join(dir, rel);
     mkdirSync(dirname(file), { recursive: true });
@@ -78,8 +76,7 @@ async function writeProjection(
   if (keyRef !== undefined) {
     const kind = s.configMap !== undefined ? 'configmap' : 'secret';
     const name = keyRef.name ?? '';
-    const data: KeyValues | undefined =
-      kind === 'configmap' ? await ctx.source.configMap(ns, name) : await ctx.source.secret(ns, name);
+    const data: KeyValues | undefined = kind === 'configmap' ? await ctx.source.configMap(ns, name) : await ctx.source.secret(ns, name);
     if (data === undefined) {
       if (keyRef.optional === true) return;
       throw mountError(volume, `${kind} "${name}" not found`);

@@ -51,7 +51,12 @@ export async function listKeys(s3: S3Client, bucket: string, prefix: string): Pr
 /** The test server's keys in a Secret with the trainer contract's key names. */
 export async function applySecret(ns: string, name = SECRET): Promise<void> {
   const s = server();
-  const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name }, stringData: { AWS_ACCESS_KEY_ID: s.accessKeyId, AWS_SECRET_ACCESS_KEY: s.secretAccessKey } };
+  const secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name },
+    stringData: { AWS_ACCESS_KEY_ID: s.accessKeyId, AWS_SECRET_ACCESS_KEY: s.secretAccessKey },
+  };
   await mustKubectl(['apply', '-n', ns, '-f', '-'], toYaml(secret));
 }
 

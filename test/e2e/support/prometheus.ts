@@ -31,16 +31,25 @@ export async function startPrometheus(scrapeConfigs: object[]): Promise<Promethe
   writeFileSync(config, stringify({ global: { scrape_interval: '1s', scrape_timeout: '1s' }, scrape_configs: scrapeConfigs }));
   const logFile = join(dir, 'prometheus.log');
   const out = openSync(logFile, 'w');
-  const child = spawn(metricsBinary('prometheus'), [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
-    stdio: ['ignore', out, out],
-  });
+  const child = spawn(
+    metricsBinary('prometheus'),
+    [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`],
+    {
+      stdio: ['ignore', out, out],
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
   const stop = () => void child.kill('SIGTERM');
   try {
     await waitFor(async () => (await fetch(`${url}/-/ready`).catch(() => undefined))?.ok, { timeoutMs: 30_000, description: 'Prometheus ready' });
   } catch (err) {
     stop();
-    throw new Error(`${(err as Error).message}\n${readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('level=error')).join('\n')}`);
+    throw new Error(
+      `${(err as Error).message}\n${readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('level=error'))
+        .join('\n')}`,
+    );
   }
   const started = Date.now() / 1000 - 1;
   const api = async <T>(path: string, params: Record<string, string>): Promise<T> => {

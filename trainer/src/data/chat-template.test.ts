@@ -41,9 +41,12 @@ describe('loadTokenizerConfig', () => {
       }),
     });
     expect(loadTokenizerConfig(dir)).toEqual({ chatTemplate: 'DEFAULT', bosToken: '<s>', eosToken: '</s>', padToken: undefined, unkToken: undefined });
-    expect(() => pickChatTemplate([{ name: 'a', template: 'A' }, { name: 'b', template: 'B' }])).toThrow(
-      'tokenizer_config.json has several chat templates (a, b) and none named "default"',
-    );
+    expect(() =>
+      pickChatTemplate([
+        { name: 'a', template: 'A' },
+        { name: 'b', template: 'B' },
+      ]),
+    ).toThrow('tokenizer_config.json has several chat templates (a, b) and none named "default"');
   });
 
   it('falls back to chat_template.jinja; a base model has none', () => {
@@ -78,11 +81,18 @@ describe('ChatTemplate.render', () => {
       }
     })();
     expect(err).toBeInstanceOf(DatasetError);
-    expect(err).toMatchObject({ reason: 'chat-template', skippable: true, message: 'train.jsonl:7: chat template: Only user and assistant roles are supported!' });
+    expect(err).toMatchObject({
+      reason: 'chat-template',
+      skippable: true,
+      message: 'train.jsonl:7: chat template: Only user and assistant roles are supported!',
+    });
   });
 
   it('passes tools and documents as none, as transformers does', () => {
-    const t = new ChatTemplate("{% if tools is not none %}TOOLS {% endif %}{% if documents is not none %}DOCS {% endif %}{{ bos_token }}{{ messages[0]['content'] }}", { bosToken: '<s>' });
+    const t = new ChatTemplate(
+      "{% if tools is not none %}TOOLS {% endif %}{% if documents is not none %}DOCS {% endif %}{{ bos_token }}{{ messages[0]['content'] }}",
+      { bosToken: '<s>' },
+    );
     expect(t.render(conversation.slice(1, 2), { addGenerationPrompt: false })).toBe('<s>Translate to French: Good morning.');
   });
 
@@ -131,9 +141,11 @@ describe('renderConversation: assistant spans by prefix rendering', () => {
   });
 
   it('refuses a template that drops the assistant content', () => {
-    const dropping = new ChatTemplate("{% for m in messages %}{{ m['role'] }}{% if m['role'] != 'assistant' %}: {{ m['content'] }}{% endif %}\n{% endfor %}{% if add_generation_prompt %}assistant{% endif %}");
+    const dropping = new ChatTemplate(
+      "{% for m in messages %}{{ m['role'] }}{% if m['role'] != 'assistant' %}: {{ m['content'] }}{% endif %}\n{% endfor %}{% if add_generation_prompt %}assistant{% endif %}",
+    );
     expect(() => renderConversation(dropping, conversation.slice(1, 3), 1, at)).toThrow(
-      'train.jsonl:7: chat template: the content of assistant turn messages[1] is not where the template\'s prefixes put it',
+      "train.jsonl:7: chat template: the content of assistant turn messages[1] is not where the template's prefixes put it",
     );
   });
 });

@@ -130,12 +130,7 @@ function prefixOf(prefix: string, text: string, what: string, at: RowRef | undef
  * and checks each span: every prefix rendering must be a prefix of the whole text, and each
  * assistant span must contain the turn's content (trimmed, as templates often trim it).
  */
-export function renderConversation(
-  template: ChatTemplate,
-  messages: readonly Message[],
-  completionStart: number,
-  at?: RowRef,
-): RenderedConversation {
+export function renderConversation(template: ChatTemplate, messages: readonly Message[], completionStart: number, at?: RowRef): RenderedConversation {
   const text = template.render(messages, { addGenerationPrompt: false }, at);
   const prompts = new Map<number, number>();
   const spanAfterPrompt = (i: number, end: number): CharSpan => {

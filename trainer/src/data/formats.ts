@@ -99,8 +99,7 @@ export function matchingFormats(row: Record<string, unknown>): RowFormat[] {
   return ROW_FORMATS.filter((f) => FORMAT_KEYS[f].every((k) => k in row));
 }
 
-const expectedList = (): string =>
-  ROW_FORMATS.map((f) => `${f} (${FORMAT_KEYS[f].join(' + ')})`).join(', ');
+const expectedList = (): string => ROW_FORMATS.map((f) => `${f} (${FORMAT_KEYS[f].join(' + ')})`).join(', ');
 
 /**
  * `format: auto`: the format of the first rows. Each row that matches exactly one format votes;

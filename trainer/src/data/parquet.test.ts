@@ -80,6 +80,11 @@ describe('a Parquet dataset through the pipeline', () => {
     const skipped: string[] = [];
     const r = await prepareDataset({ dataset: MALFORMED, tokenizerDir: TOKENIZER, spec: spec(true), onSkip: (e) => skipped.push(e.message) });
     expect(skipped).toEqual(['rows.parquet:3: missing field "output"', 'rows.parquet:5: empty field "instruction"']);
-    expect(r.stats).toMatchObject({ format: 'alpaca', rowsRead: 6, examples: { train: 4 }, skipped: { total: 2, byReason: { 'missing-field': 1, 'empty-content': 1 } } });
+    expect(r.stats).toMatchObject({
+      format: 'alpaca',
+      rowsRead: 6,
+      examples: { train: 4 },
+      skipped: { total: 2, byReason: { 'missing-field': 1, 'empty-content': 1 } },
+    });
   });
 });

@@ -89,7 +89,9 @@ describe('malformed rows', () => {
 
   it('a broken first row is reported before a failed detection', async () => {
     const dir = tempDataset({ 'train.jsonl': '{"messages": [\n' });
-    await expect(prepareDataset({ dataset: dir, tokenizerDir: TOKENIZER, spec: spec() })).rejects.toThrow('train.jsonl:1: invalid JSON: Unexpected end of JSON input');
+    await expect(prepareDataset({ dataset: dir, tokenizerDir: TOKENIZER, spec: spec() })).rejects.toThrow(
+      'train.jsonl:1: invalid JSON: Unexpected end of JSON input',
+    );
     const unknown = tempDataset({ 'train.jsonl': '{"question": "a", "answer": "b"}\n' });
     await expect(prepareDataset({ dataset: unknown, tokenizerDir: TOKENIZER, spec: spec() })).rejects.toThrow(
       'cannot detect the dataset format: keys seen: answer, question; expected one of:',
@@ -98,7 +100,11 @@ describe('malformed rows', () => {
 
   it('rows over MAX_ROW_BYTES and rows that are not UTF-8 stop the run, or are skipped and counted', async () => {
     const row = (content: string | number[]) =>
-      Buffer.concat([Buffer.from('{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "'), Buffer.from(content), Buffer.from('"}]}\n')]);
+      Buffer.concat([
+        Buffer.from('{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "'),
+        Buffer.from(content),
+        Buffer.from('"}]}\n'),
+      ]);
     const dir = tempDataset({});
     const write = (...rows: Buffer[]) => writeFileSync(join(dir, 'train.jsonl'), Buffer.concat(rows));
     const prep = (skipInvalidRows: boolean, onSkip?: (e: DatasetError) => void) =>
@@ -111,7 +117,10 @@ describe('malformed rows', () => {
 
     const skipped: string[] = [];
     const r = await prep(true, (e) => skipped.push(e.message));
-    expect(skipped).toEqual(['train.jsonl:2: row too long: more than 16 MiB on one line (the limit for one row)', 'train.jsonl:3: invalid UTF-8: byte 0xE9 at byte 87 of the line']);
+    expect(skipped).toEqual([
+      'train.jsonl:2: row too long: more than 16 MiB on one line (the limit for one row)',
+      'train.jsonl:3: invalid UTF-8: byte 0xE9 at byte 87 of the line',
+    ]);
     expect(r.stats).toMatchObject({ rowsRead: 4, examples: { train: 2 }, skipped: { total: 2, byReason: { 'row-too-long': 1, 'invalid-utf8': 1 } } });
 
     // a file that is not UTF-8 at all (Latin-1): with skipping, detection names the first bad row, not "keys seen: none"
@@ -127,14 +136,16 @@ describe('malformed rows', () => {
     await expect(run({ 'train.jsonl': '' }, 'train.jsonl')).rejects.toThrow(/^dataset train\.jsonl is empty: no rows$/);
     await expect(run({ 'train.jsonl': '\n  \n\r\n' }, 'train.jsonl', 'messages')).rejects.toThrow(/^dataset train\.jsonl is empty: no rows$/);
     await expect(run({ 'train.json': ' [ ]\n' }, 'train.json')).rejects.toThrow(/^dataset train\.json is empty: no rows$/);
-    await expect(run({ 'a.jsonl': '', 'b/c.jsonl': '\n', 'd.json': '[]' })).rejects.toThrow(/^dataset folder \/.+ is empty: no rows in its 3 files \(a\.jsonl, b\/c\.jsonl, d\.json\)$/);
+    await expect(run({ 'a.jsonl': '', 'b/c.jsonl': '\n', 'd.json': '[]' })).rejects.toThrow(
+      /^dataset folder \/.+ is empty: no rows in its 3 files \(a\.jsonl, b\/c\.jsonl, d\.json\)$/,
+    );
   });
 
   it('nothing left to train on is an error', async () => {
     const dir = tempDataset({ 'train.jsonl': '{"messages": []}\n{"messages": 1}\n' });
-    await expect(prepareDataset({ dataset: dir, tokenizerDir: TOKENIZER, spec: spec({ dataset: { format: 'messages', skipInvalidRows: true } }) })).rejects.toThrow(
-      'no examples to train on: 2 rows read, 2 skipped, 0 left with no trained token after truncation to 1024',
-    );
+    await expect(
+      prepareDataset({ dataset: dir, tokenizerDir: TOKENIZER, spec: spec({ dataset: { format: 'messages', skipInvalidRows: true } }) }),
+    ).rejects.toThrow('no examples to train on: 2 rows read, 2 skipped, 0 left with no trained token after truncation to 1024');
   });
 
   it('loss assistant on plain text is refused before reading on', async () => {
@@ -156,7 +167,9 @@ describe('truncation, dropping, loss modes', () => {
 
   it('trains fewer tokens for completion than for assistant, all for all', async () => {
     const counts = await Promise.all(
-      (['completion', 'assistant', 'all'] as const).map(async (loss) => (await prepare('sharegpt.jsonl', spec({ training: { loss } }))).stats.trainedTokens.train),
+      (['completion', 'assistant', 'all'] as const).map(
+        async (loss) => (await prepare('sharegpt.jsonl', spec({ training: { loss } }))).stats.trainedTokens.train,
+      ),
     );
     expect(counts[0]).toBeLessThan(counts[1]!);
     expect(counts[1]).toBeLessThan(counts[2]!);
@@ -196,6 +209,8 @@ describe('preview', () => {
     const r = await prepare('system-user-assistant.jsonl', spec(), { previewCount: 1 });
     expect(r.preview).toHaveLength(1);
     expect(r.preview[0]!.marked).toMatch(/^⟦<\|begin_of_text\|><\|start_header_id\|>system<\|end_header_id\|>\n\nYou are a customer support agent/);
-    expect(r.preview[0]!.marked).toMatch(/<\|start_header_id\|>assistant<\|end_header_id\|>\n\n⟧You can return any item within 30 days.*returns\.<\|eot_id\|>$/s);
+    expect(r.preview[0]!.marked).toMatch(
+      /<\|start_header_id\|>assistant<\|end_header_id\|>\n\n⟧You can return any item within 30 days.*returns\.<\|eot_id\|>$/s,
+    );
   });
 });

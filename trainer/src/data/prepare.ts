@@ -90,7 +90,11 @@ async function* readAll(files: readonly DatasetFile[]): AsyncGenerator<ReadItem>
 /** A dataset with no row at all (blank lines and empty arrays only): named, rather than a failed format detection. */
 function emptyDataset(path: string, files: readonly DatasetFile[]): DatasetError {
   if (files.length === 1 && files[0]!.path === path) return new DatasetError('empty', `dataset ${files[0]!.name} is empty: no rows`);
-  const names = files.slice(0, 5).map((f) => f.name).join(', ') + (files.length > 5 ? ', …' : '');
+  const names =
+    files
+      .slice(0, 5)
+      .map((f) => f.name)
+      .join(', ') + (files.length > 5 ? ', …' : '');
   return new DatasetError('empty', `dataset folder ${path} is empty: no rows in its ${files.length} file${files.length === 1 ? '' : 's'} (${names})`);
 }
 
@@ -123,7 +127,10 @@ export async function prepareDataset(input: PrepareInput): Promise<PreparedDatas
     if (!firstBroken) throw err;
     if (!ds.skipInvalidRows) throw firstBroken.error;
     if (!head.every(isError)) throw err;
-    throw new DatasetError('format', `cannot detect the dataset format: the first ${head.length} rows are all invalid, the first: ${firstBroken.error.message}`);
+    throw new DatasetError(
+      'format',
+      `cannot detect the dataset format: the first ${head.length} rows are all invalid, the first: ${firstBroken.error.message}`,
+    );
   }
   checkLossForFormat(training.loss, format);
 

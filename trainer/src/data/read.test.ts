@@ -109,8 +109,10 @@ describe('listDatasetFiles / readRows', () => {
   });
 
   it('rejects unknown files, empty folders and missing paths', async () => {
-    await expect(listDatasetFiles(tempDataset({ 'train.csv': '' }))).rejects.toThrow('train.csv: unsupported dataset file (expected .jsonl, .ndjson, .json, .parquet)');
-    await expect(listDatasetFiles(tempDataset({ '_SUCCESS': '' }))).rejects.toThrow(/^no dataset files \(.jsonl, .ndjson, .json, .parquet\) in /);
+    await expect(listDatasetFiles(tempDataset({ 'train.csv': '' }))).rejects.toThrow(
+      'train.csv: unsupported dataset file (expected .jsonl, .ndjson, .json, .parquet)',
+    );
+    await expect(listDatasetFiles(tempDataset({ _SUCCESS: '' }))).rejects.toThrow(/^no dataset files \(.jsonl, .ndjson, .json, .parquet\) in /);
     await expect(listDatasetFiles('/nonexistent/data.jsonl')).rejects.toThrow(/^cannot read the dataset at \/nonexistent\/data.jsonl/);
   });
 });

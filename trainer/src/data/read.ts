@@ -23,7 +23,12 @@ export interface DatasetFile {
 }
 
 /** The dataset files the trainer reads, by extension (docs/datasets.md names each; test/unit/docs-drift.test.ts). */
-export const DATASET_FILE_KINDS: Readonly<Record<string, DatasetFile['kind']>> = { '.jsonl': 'jsonl', '.ndjson': 'jsonl', '.json': 'json', '.parquet': 'parquet' };
+export const DATASET_FILE_KINDS: Readonly<Record<string, DatasetFile['kind']>> = {
+  '.jsonl': 'jsonl',
+  '.ndjson': 'jsonl',
+  '.json': 'json',
+  '.parquet': 'parquet',
+};
 const EXPECTED = Object.keys(DATASET_FILE_KINDS).join(', ');
 
 function fileKind(path: string, name: string): DatasetFile['kind'] {

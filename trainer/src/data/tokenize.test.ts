@@ -68,7 +68,9 @@ describe('labels per loss mode', () => {
   it('all: every token', async () => {
     const e = await tokenized(multiTurn, 'all');
     expect(Array.from(e.labels)).toEqual(Array.from(e.inputIds));
-    expect(await tokenizer.decode(Array.from(e.inputIds))).toBe(template.render(multiTurn.kind === 'conversation' ? multiTurn.messages : [], { addGenerationPrompt: false }));
+    expect(await tokenizer.decode(Array.from(e.inputIds))).toBe(
+      template.render(multiTurn.kind === 'conversation' ? multiTurn.messages : [], { addGenerationPrompt: false }),
+    );
   });
 
   it('plain prompt/completion: BOS from the tokenizer, eos appended, the completion trained', async () => {
@@ -137,7 +139,14 @@ describe('labelsFromSpans', () => {
       [9, 10],
     ];
     expect(Array.from(labelsFromSpans(ids, offsets, [{ start: 4, end: 7 }]))).toEqual([-100, -100, 3, 4, -100]);
-    expect(Array.from(labelsFromSpans(ids, offsets, [{ start: 0, end: 3 }, { start: 9, end: 10 }]))).toEqual([-100, 2, -100, -100, 5]);
+    expect(
+      Array.from(
+        labelsFromSpans(ids, offsets, [
+          { start: 0, end: 3 },
+          { start: 9, end: 10 },
+        ]),
+      ),
+    ).toEqual([-100, 2, -100, -100, 5]);
     expect(Array.from(labelsFromSpans(ids, offsets, 'all'))).toEqual(ids);
     expect(Array.from(labelsFromSpans(ids, offsets, []))).toEqual([-100, -100, -100, -100, -100]);
   });

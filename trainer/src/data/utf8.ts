@@ -51,4 +51,5 @@ export function describeInvalidByte(bytes: Uint8Array, offset: number, position 
 }
 
 /** A UTF-16 byte order mark at the start: the usual reason a whole file is not UTF-8. */
-export const looksLikeUtf16 = (bytes: Uint8Array): boolean => bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff));
+export const looksLikeUtf16 = (bytes: Uint8Array): boolean =>
+  bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff));
