@@ -6,8 +6,8 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../test/e2e/support/operator-process.js';
 
 const repo = join(import.meta.dirname, '..');
 const MODEL = join(repo, 'examples/tiny-llama');
@@ -18,14 +18,6 @@ interface RankResult {
   stepMs: number;
   allReduceMs: number;
   gradientBytes: number;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function measure(worldSize: number): Promise<RankResult> {

@@ -40,3 +40,12 @@ export function relativeError(a: Float32Array, b: Float32Array): number {
   }
   return diff / scale;
 }
+
+/** relativeError over every float32 tensor of two safetensors files (the same names in both), taken as one vector. */
+export function safetensorsRelativeError(a: string, b: string): number {
+  const [x, y] = [readF32Safetensors(a), readF32Safetensors(b)];
+  const names = [...x.keys()].sort();
+  if (names.join() !== [...y.keys()].sort().join()) throw new Error(`${a} and ${b} hold different tensors`);
+  const flat = (m: typeof x) => Float32Array.from(names.flatMap((n) => Array.from(m.get(n)!.data)));
+  return relativeError(flat(x), flat(y));
+}

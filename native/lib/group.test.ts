@@ -2,7 +2,7 @@
 // backend) join, sum vectors, and step together, a rank with no micro-batch included, as one process
 // stepping on every rank's rows would; the group's options are validated before the native call.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../../test/e2e/support/operator-process.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { NativeStepStats } from './binding.js';
@@ -16,14 +16,6 @@ interface RankReport {
   sum: number[];
   stats: NativeStepStats[];
   weights: number[];
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Runs group-rank.test-support.ts with env (no RANK: the one-process reference); its JSON line. */

@@ -2,22 +2,20 @@
 // the real trainer (loraplane-trainer, base model and dataset in the real versitygw) finds its newest
 // complete checkpoint in S3, resumes from it, and ends with the adapter an uninterrupted run with the
 // same seed writes. At no point are more than saveTotalLimit checkpoints left in S3.
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrainerConfig } from '@loraplane/api/trainer-contract';
 import { readManifest } from '@loraplane/storage/manifest';
-import { uploadDirectory } from '@loraplane/storage/upload';
 import { CheckpointStore } from '@loraplane/trainer/checkpoint-store';
 import pino from 'pino';
 import { waitFor } from '../cluster/cluster.js';
 import { freePort } from '../e2e/support/operator-process.js';
-import { REPO } from '../trainer/run-process.js';
 import { client, freshBucket, location } from './storage.js';
-import { podConfig, trainerPod } from './trainer-pod.js';
+import { podConfig, stageTinyRun, trainerPod } from './trainer-pod.js';
 
 let work: string;
 let c: S3Client;
@@ -27,10 +25,7 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'storage-resume-'));
   c = client();
   bucket = await freshBucket(c, 'resume');
-  await uploadDirectory(c, bucket, 'models/tiny-llama', join(REPO, 'examples/tiny-llama'), { stateDir: join(work, 'upload-state') });
-  await c.send(
-    new PutObjectCommand({ Bucket: bucket, Key: 'data/customer-support.jsonl', Body: readFileSync(join(REPO, 'examples/data/customer-support.jsonl')) }),
-  );
+  await stageTinyRun(c, bucket, work);
 });
 afterAll(async () => {
   c.destroy();

@@ -2,7 +2,7 @@
 // rank 0 alone writes checkpoints and the adapter to S3, and the adapter matches one GPU with twice the
 // per-rank batch. A rank killed mid-run (SIGKILL) stops the group: the pod fails retryably, naming the
 // rank, and a new pod resumes every rank from the newest checkpoint in S3 to the same adapter.
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -11,14 +11,12 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRAINER_EXIT, type TrainerConfig } from '@loraplane/api/trainer-contract';
-import { readF32Safetensors } from '@loraplane/native/golden.test-support';
-import { uploadDirectory } from '@loraplane/storage/upload';
+import { safetensorsRelativeError } from '@loraplane/native/golden.test-support';
 import { CheckpointStore } from '@loraplane/trainer/checkpoint-store';
 import { waitFor } from '../cluster/cluster.js';
 import { freePort } from '../e2e/support/operator-process.js';
-import { REPO } from '../trainer/run-process.js';
 import { client, freshBucket, location } from './storage.js';
-import { podConfig, trainerPod } from './trainer-pod.js';
+import { podConfig, stageTinyRun, trainerPod } from './trainer-pod.js';
 
 let work: string;
 let c: S3Client;
@@ -28,10 +26,7 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'storage-dp-'));
   c = client();
   bucket = await freshBucket(c, 'dp');
-  await uploadDirectory(c, bucket, 'models/tiny-llama', join(REPO, 'examples/tiny-llama'), { stateDir: join(work, 'upload-state') });
-  await c.send(
-    new PutObjectCommand({ Bucket: bucket, Key: 'data/customer-support.jsonl', Body: readFileSync(join(REPO, 'examples/data/customer-support.jsonl')) }),
-  );
+  await stageTinyRun(c, bucket, work);
 });
 afterAll(async () => {
   c.destroy();
@@ -62,27 +57,16 @@ async function configFor(prefix: string, gpus: number, batchSize: number): Promi
   };
 }
 
-async function adapterWeights(prefix: string): Promise<Map<string, { data: Float32Array }>> {
+/** The stored adapter's weights as a local file. */
+async function storedAdapter(prefix: string): Promise<string> {
   const body = await c.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}/adapter_model.safetensors` }));
   const file = join(mkdtempSync(join(work, 'adapter-')), 'adapter_model.safetensors');
   writeFileSync(file, await body.Body!.transformToByteArray());
-  return readF32Safetensors(file);
+  return file;
 }
 
 /** The largest weight difference between two stored adapters, relative to the largest weight. */
-async function difference(a: string, b: string): Promise<number> {
-  const [x, y] = [await adapterWeights(a), await adapterWeights(b)];
-  let diff = 0;
-  let scale = 0;
-  for (const [name, { data }] of x) {
-    const other = y.get(name)!.data;
-    for (let i = 0; i < data.length; i++) {
-      diff = Math.max(diff, Math.abs(data[i]! - other[i]!));
-      scale = Math.max(scale, Math.abs(other[i]!));
-    }
-  }
-  return diff / scale;
-}
+const difference = async (a: string, b: string) => safetensorsRelativeError(await storedAdapter(a), await storedAdapter(b));
 
 /** The pid of a rank the pod's entry started (its children carry RANK in their environment). */
 function rankPid(supervisor: number, rank: number): number | undefined {

@@ -2,21 +2,19 @@
 // finding 10): the real trainer process reaches the real versitygw through a TCP relay that is down
 // when the pod starts and comes back seconds later; the pod retries with back-off (each wait logged)
 // and finishes. A permanent error (a bucket that does not exist) is not retried: exit code 3 at once.
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRAINER_EXIT, type TrainerConfig } from '@loraplane/api/trainer-contract';
 import type { S3Location } from '@loraplane/api/common';
-import { uploadDirectory } from '@loraplane/storage/upload';
 import { waitFor } from '../cluster/cluster.js';
 import { freePort } from '../e2e/support/operator-process.js';
 import { Relay } from '../lib/relay.js';
-import { REPO } from '../trainer/run-process.js';
 import { client, freshBucket, location, server } from './storage.js';
-import { podConfig, trainerPod } from './trainer-pod.js';
+import { podConfig, stageTinyRun, trainerPod } from './trainer-pod.js';
 
 let work: string;
 let c: S3Client;
@@ -26,10 +24,7 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'storage-outage-'));
   c = client();
   bucket = await freshBucket(c, 'outage');
-  await uploadDirectory(c, bucket, 'models/tiny-llama', join(REPO, 'examples/tiny-llama'), { stateDir: join(work, 'upload-state') });
-  await c.send(
-    new PutObjectCommand({ Bucket: bucket, Key: 'data/customer-support.jsonl', Body: readFileSync(join(REPO, 'examples/data/customer-support.jsonl')) }),
-  );
+  await stageTinyRun(c, bucket, work);
 });
 afterAll(async () => {
   c.destroy();

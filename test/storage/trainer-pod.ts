@@ -1,14 +1,16 @@
 // The real trainer as a pod would run it, against the test S3 server: the tiny manifest's spec with
 // the base model, dataset and output in a bucket, the credentials the operator would mount, a fresh
 // scratch volume and a termination log.
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { S3Location } from '@loraplane/api/common';
 import type { FineTuneJobSpec } from '@loraplane/api/finetunejob';
 import { parseTrainerResult, type TrainerConfig, type TrainerResult } from '@loraplane/api/trainer-contract';
+import { uploadDirectory } from '@loraplane/storage/upload';
 import { configFromManifest } from '@loraplane/trainer/job-config';
 import { freePort } from '../e2e/support/operator-process.js';
-import { TINY_MANIFEST, loraplaneTrainer, type Run } from '../trainer/run-process.js';
+import { REPO, TINY_MANIFEST, loraplaneTrainer, type Run } from '../trainer/run-process.js';
 import { roleEnv } from './storage.js';
 
 /** finetune-tiny.yaml with the model under models/tiny-llama, the data at data/customer-support.jsonl and the output at outputPrefix, each where `at` puts it. */
@@ -31,6 +33,14 @@ export async function podConfig(
     },
     metricsPort: await freePort(),
   };
+}
+
+/** The tiny run's inputs in a bucket where podConfig points: the model under models/tiny-llama, the data under data/. */
+export async function stageTinyRun(c: S3Client, bucket: string, work: string): Promise<void> {
+  await uploadDirectory(c, bucket, 'models/tiny-llama', join(REPO, 'examples/tiny-llama'), { stateDir: join(work, 'upload-state') });
+  await c.send(
+    new PutObjectCommand({ Bucket: bucket, Key: 'data/customer-support.jsonl', Body: readFileSync(join(REPO, 'examples/data/customer-support.jsonl')) }),
+  );
 }
 
 /** One trainer pod: a fresh scratch volume under `work`, the credentials the operator would mount, the termination log. */

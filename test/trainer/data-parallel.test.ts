@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readF32Safetensors } from '@loraplane/native/golden.test-support';
+import { safetensorsRelativeError } from '@loraplane/native/golden.test-support';
 import { freePort } from '../e2e/support/operator-process.js';
 import { REPO } from './run-process.js';
 
@@ -55,21 +55,7 @@ async function train(world: number | undefined, batchSize: number, steps: number
 
 const relative = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-12);
 
-/** The largest difference between two adapters' weights, relative to the largest weight. */
-function adapterDifference(a: string, b: string): number {
-  const [x, y] = [readF32Safetensors(join(a, 'adapter_model.safetensors')), readF32Safetensors(join(b, 'adapter_model.safetensors'))];
-  expect([...x.keys()].sort()).toEqual([...y.keys()].sort());
-  let diff = 0;
-  let scale = 0;
-  for (const [name, { data }] of x) {
-    const other = y.get(name)!.data;
-    for (let i = 0; i < data.length; i++) {
-      diff = Math.max(diff, Math.abs(data[i]! - other[i]!));
-      scale = Math.max(scale, Math.abs(other[i]!));
-    }
-  }
-  return diff / scale;
-}
+const adapterDifference = (a: string, b: string) => safetensorsRelativeError(join(a, 'adapter_model.safetensors'), join(b, 'adapter_model.safetensors'));
 
 describe('data-parallel training (Gloo, CPU ranks)', () => {
   it('2 ranks x micro-batch 4 match 1 process x micro-batch 8: every step within 1e-5, the adapter within 1e-4, after 20 steps', async () => {
