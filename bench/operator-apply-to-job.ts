@@ -1,41 +1,65 @@
-// Benchmark: time from creating N FineTuneJobs to their trainer Jobs existing, for N = 1, 100, 1000,
-// and the operator's memory at 1000. The peer, measured in the same run on the same control plane:
-// a client creating the same N Jobs directly, so the ratio is the operator's overhead over the
-// API server's own cost. Run: npm run bench:operator (starts the test control plane if needed).
-import { BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, Watch, type V1Job } from '@kubernetes/client-node';
+// Benchmark: the operator's control path against the API server's own cost, for N = 1, 100, 1000.
+//   create → Job:      creating N FineTuneJobs (suspended) until each one's trainer Job exists. Peer: a client
+//                      creating the same N Jobs (the operator's own rendering) directly.
+//   create → admitted: creating N FineTuneJobs with spec.queueName until Kueue has admitted each one's
+//                      Workload. Peer: the same N Jobs created directly with the kueue.x-k8s.io/queue-name
+//                      label, suspended, admitted by the same Kueue.
+// Per FineTuneJob latencies (p50/p95/p99), the operator's API writes per FineTuneJob (its Job, status
+// patches and Events, counted from watches once the run settles) and its RSS after the largest N.
+// The peers and every operator build run in the same process against the same control plane, size by
+// size, so they see the same machine state: BENCH_BASELINE=<dir with operator/dist/main.js> adds an
+// older build as a second operator (how before/after numbers are taken). Kueue (test/kueue) runs only
+// for the admitted half: its Job webhooks would otherwise sit in the path of every Job created.
+// Run: npm run bench:operator (starts the test control plane if needed; BENCH_SIZES=1,100 for less).
+import { BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, Watch, type CoreV1Event, type V1Job } from '@kubernetes/client-node';
 import { execFileSync } from 'node:child_process';
+import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { renderTrainerJob } from '@loraplane/operator/finetunejob/render-job';
 import { fineTuneJob } from '@loraplane/api/finetunejob';
-import { startOperator, OPERATOR_NAMESPACE } from '../test/e2e/support/operator-process.js';
+import { startOperator, OPERATOR_NAMESPACE, TRAINER_STANDIN_IMAGE, type OperatorProcess } from '../test/e2e/support/operator-process.js';
 
 const repo = join(import.meta.dirname, '..');
 const SIZES = (process.env.BENCH_SIZES ?? '1,100,1000').split(',').map(Number);
+const KUEUE = process.env.BENCH_KUEUE !== '0';
 const CONCURRENCY = 16;
+const QUEUE = 'bench';
+const KUEUE_GROUP = 'kueue.x-k8s.io/v1beta2';
 
+process.env.LORAPLANE_CLUSTER_DIR ??= '/tmp/loraplane-cluster';
 execFileSync('bash', [join(repo, 'test/cluster/up.sh')], { stdio: 'inherit' });
-const clusterDir = process.env.LORAPLANE_CLUSTER_DIR ?? '/tmp/loraplane-cluster';
+const clusterDir = process.env.LORAPLANE_CLUSTER_DIR;
 const kubeconfig = join(clusterDir, 'kubeconfig');
 const kc = new KubeConfig();
 kc.loadFromFile(kubeconfig);
 const core = kc.makeApiClient(CoreV1Api);
 const batch = kc.makeApiClient(BatchV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
-const kubectl = join(
-  execFileSync('bash', [join(repo, 'test/cluster/build-binaries.sh')])
-    .toString()
-    .trim(),
-  'kubectl',
-);
-execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '--force-conflicts', '-f', join(repo, 'crds')], { stdio: 'ignore' });
-execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'wait', '--for=condition=Established', 'crd/finetunejobs.loraplane.io'], { stdio: 'ignore' });
+const binDir = execFileSync('bash', [join(repo, 'test/cluster/build-binaries.sh')])
+  .toString()
+  .trim();
+process.env.LORAPLANE_BIN_DIR ??= binDir;
+const kubectl = (args: string[], input?: string) =>
+  execFileSync(join(binDir, 'kubectl'), ['--kubeconfig', kubeconfig, ...args], {
+    input,
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'inherit'],
+  });
+kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(repo, 'crds')]);
+kubectl(['wait', '--for=condition=Established', 'crd/finetunejobs.loraplane.io']);
 await core.createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } }).catch(() => undefined);
 
+type Ftj = { apiVersion: string; kind: string; metadata: Record<string, unknown>; spec: Record<string, unknown> & { resources: Record<string, unknown> } };
 const example = parseAllDocuments(readFileSync(join(repo, 'examples/finetune.yaml'), 'utf8'))
   .map((d) => d.toJS())
-  .find((d) => d.kind === 'FineTuneJob');
+  .find((d) => d.kind === 'FineTuneJob') as Ftj;
+/** The FineTuneJob each run creates: suspended for create → Job; in the bench LocalQueue for create → admitted. */
+const ftjSpec = (queued: boolean) => {
+  // No GPU product: Kueue's flavor decides where a queued trainer goes.
+  const { gpuProduct: _dropped, ...resources } = example.spec.resources;
+  return queued ? { ...example.spec, resources, queueName: QUEUE, suspend: false } : { ...example.spec, suspend: true };
+};
 
 async function pool<T>(items: T[], fn: (item: T) => Promise<unknown>): Promise<void> {
   let next = 0;
@@ -46,28 +70,124 @@ async function pool<T>(items: T[], fn: (item: T) => Promise<unknown>): Promise<v
   );
 }
 
-/** Arrival time of each Job in ns by its FineTuneJob label, once n have arrived. */
-function watchJobs(ns: string, n: number): Promise<Map<string, number>> {
+/** Collects one collection's watch events until stop(); a watch the server or client-node's inactivity timeout ends resumes from the last resourceVersion. */
+function watch<T extends { metadata?: { resourceVersion?: string } }>(path: string, on: (type: string, obj: T) => void) {
+  let req: AbortController | undefined;
+  let stopped = false;
+  let resourceVersion: string | undefined;
+  const start = (): Promise<void> =>
+    new Watch(kc)
+      .watch(
+        path,
+        { resourceVersion, allowWatchBookmarks: true },
+        (type: string, obj: T) => {
+          resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
+          if (type !== 'BOOKMARK' && type !== 'ERROR') on(type, obj);
+        },
+        () => void (stopped || setTimeout(() => void start(), 100)),
+      )
+      .then((r) => {
+        req = r;
+      });
+  const started = start();
+  return {
+    started,
+    stop: () => {
+      stopped = true;
+      req?.abort();
+    },
+  };
+}
+
+/** Resolves with each key's arrival time (performance.now()) once n keys have arrived. */
+function arrivals(n: number) {
   const times = new Map<string, number>();
-  return new Promise((resolve) => {
-    void new Watch(kc).watch(
-      `/apis/batch/v1/namespaces/${ns}/jobs`,
-      {},
-      (type: string, job: V1Job) => {
-        if (type !== 'ADDED') return;
-        times.set(job.metadata!.labels!['loraplane.io/finetunejob']!, performance.now());
-        if (times.size === n) resolve(times);
-      },
-      () => {},
-    );
-  });
+  let resolve!: (m: Map<string, number>) => void;
+  const all = new Promise<Map<string, number>>((r) => (resolve = r));
+  return {
+    all,
+    add(key: string) {
+      if (times.has(key)) return;
+      times.set(key, performance.now());
+      if (times.size === n) resolve(times);
+    },
+  };
 }
 
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+interface Run {
+  totalMs: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  writesPerJob?: number;
+}
+function summarize(latencies: number[], totalMs: number, writesPerJob?: number): Run {
+  return {
+    totalMs,
+    p50: quantile(latencies, 0.5),
+    p95: quantile(latencies, 0.95),
+    p99: quantile(latencies, 0.99),
+    ...(writesPerJob === undefined ? {} : { writesPerJob }),
+  };
+}
 
-async function operatorRun(n: number, ns: string) {
+type Wl = {
+  metadata?: { resourceVersion?: string; ownerReferences?: { kind: string; name: string }[] };
+  status?: { conditions?: { type: string; status: string }[] };
+};
+const admitted = (wl: { status?: { conditions?: { type: string; status: string }[] } }) =>
+  wl.status?.conditions?.some((c) => c.type === 'Admitted' && c.status === 'True');
+const ownerJob = (wl: { metadata?: { ownerReferences?: { kind: string; name: string }[] } }) =>
+  wl.metadata?.ownerReferences?.find((o) => o.kind === 'Job')?.name;
+
+/** Until the namespace's FineTuneJobs and Events have been quiet for 3 s (at most 120 s): the operator's writes, counted. */
+async function settledWrites(ns: string, n: number, statusWrites: () => number): Promise<number> {
+  let last = -1;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const { items } = await core.listNamespacedEvent({ namespace: ns });
+    const events = items.filter((e: CoreV1Event) => e.source?.component === 'loraplane-operator' || e.reportingComponent === 'loraplane-operator');
+    const total = n + statusWrites() + events.reduce((s, e) => s + (e.count ?? 1), 0);
+    if (total === last || Date.now() > deadline) return total / n;
+    last = total;
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+}
+
+async function operatorRun(n: number, ns: string, queued: boolean): Promise<Run> {
   const names = Array.from({ length: n }, (_, i) => `bench-${i}`);
-  const arrived = watchJobs(ns, n);
+  const ftjOfJob = new Map<string, string>();
+  const jobs = arrivals(n);
+  const admissions = arrivals(n);
+  const pendingAdmission = new Set<string>();
+  let statusWrites = 0;
+  const watches = [
+    watch<V1Job>(`/apis/batch/v1/namespaces/${ns}/jobs`, (type, job) => {
+      if (type !== 'ADDED') return;
+      const owner = job.metadata!.labels!['loraplane.io/finetunejob']!;
+      ftjOfJob.set(job.metadata!.name!, owner);
+      jobs.add(owner);
+      // A Workload admitted before its Job's watch event arrived.
+      if (pendingAdmission.delete(job.metadata!.name!)) admissions.add(owner);
+    }),
+    watch<{ metadata?: { resourceVersion?: string } }>(
+      `/apis/loraplane.io/v1alpha1/namespaces/${ns}/finetunejobs`,
+      (type) => void (type === 'MODIFIED' && statusWrites++),
+    ),
+    ...(queued
+      ? [
+          watch<Wl>(`/apis/${KUEUE_GROUP}/namespaces/${ns}/workloads`, (_type, wl) => {
+            const job = ownerJob(wl);
+            if (!job || !admitted(wl)) return;
+            const owner = ftjOfJob.get(job);
+            if (owner) admissions.add(owner);
+            else pendingAdmission.add(job);
+          }),
+        ]
+      : []),
+  ];
+  await Promise.all(watches.map((w) => w.started));
   const createdAt = new Map<string, number>();
   const t0 = performance.now();
   await pool(names, async (name) => {
@@ -77,61 +197,186 @@ async function operatorRun(n: number, ns: string) {
       version: 'v1alpha1',
       plural: 'finetunejobs',
       namespace: ns,
-      body: { ...example, metadata: { name }, spec: { ...example.spec, suspend: true } },
+      body: { ...example, metadata: { name }, spec: ftjSpec(queued) },
     });
   });
-  const times = await arrived;
+  const times = await (queued ? admissions : jobs).all;
   const latencies = names.map((name) => times.get(name)! - createdAt.get(name)!);
-  return { totalMs: Math.max(...times.values()) - t0, p50Ms: quantile(latencies, 0.5), p95Ms: quantile(latencies, 0.95) };
+  const totalMs = Math.max(...times.values()) - t0;
+  const writes = await settledWrites(ns, n, () => statusWrites);
+  for (const w of watches) w.stop();
+  return summarize(latencies, totalMs, writes);
 }
 
-async function directRun(n: number, ns: string) {
-  const arrived = watchJobs(ns, n);
-  const template = fineTuneJob.parse({ ...example, metadata: { name: 'x', namespace: ns, uid: 'u' } });
+async function directRun(n: number, ns: string, queued: boolean): Promise<Run> {
+  const template = fineTuneJob.parse({ ...example, spec: ftjSpec(queued), metadata: { name: 'x', namespace: ns, uid: 'u' } });
   const jobs: V1Job[] = Array.from({ length: n }, (_, i) => {
     const job = renderTrainerJob(
       { ...template, metadata: { ...template.metadata, name: `direct-${i}`, namespace: ns, uid: `uid-${i}` } },
       {
-        image: 'ghcr.io/loraplane/trainer:0.1.0',
+        image: TRAINER_STANDIN_IMAGE,
         serviceAccountName: 'default',
         imagePullPolicy: 'IfNotPresent',
       },
     );
     return { ...job, metadata: { ...job.metadata, ownerReferences: undefined }, spec: { ...job.spec!, suspend: true } };
   });
+  const arrived = arrivals(n);
+  const w = queued
+    ? watch<Wl>(`/apis/${KUEUE_GROUP}/namespaces/${ns}/workloads`, (_type, wl) => {
+        const job = ownerJob(wl);
+        if (job && admitted(wl)) arrived.add(job);
+      })
+    : watch<V1Job>(`/apis/batch/v1/namespaces/${ns}/jobs`, (type, job) => void (type === 'ADDED' && arrived.add(job.metadata!.name!)));
+  await w.started;
+  const createdAt = new Map<string, number>();
   const t0 = performance.now();
-  await pool(jobs, (body) => batch.createNamespacedJob({ namespace: ns, body }));
-  const times = await arrived;
-  return { totalMs: Math.max(...times.values()) - t0 };
-}
-
-// The operator serves only the benchmark's namespaces, so leftovers elsewhere on the cluster cannot skew it.
-const stamp = Date.now();
-const namespaces = SIZES.map((n, i) => ({ n, op: `bench-op-${n}-${i}-${stamp}`, direct: `bench-direct-${n}-${i}-${stamp}` }));
-for (const { op, direct } of namespaces) for (const name of [op, direct]) await core.createNamespace({ body: { metadata: { name } } });
-const operator = await startOperator(kubeconfig, `bench-${stamp}`, {
-  LEADER_ELECT: 'false',
-  LOG_LEVEL: 'warn',
-  WATCH_NAMESPACES: namespaces.map((x) => x.op).join(','),
-});
-const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${operator.child.pid}/status`, 'utf8'))![1]) / 1024;
-const rows: string[] = [];
-let memoryAtMax = 0;
-for (const { n, op: nsOp, direct: nsDirect } of namespaces) {
-  const direct = await directRun(n, nsDirect);
-  const op = await operatorRun(n, nsOp);
-  if (n === Math.max(...SIZES)) memoryAtMax = rssMiB();
-  rows.push(
-    `| ${n} | ${op.totalMs.toFixed(0)} | ${op.p50Ms.toFixed(0)} / ${op.p95Ms.toFixed(0)} | ${direct.totalMs.toFixed(0)} | ${(op.totalMs / direct.totalMs).toFixed(2)} |`,
+  await pool(jobs, async (body) => {
+    createdAt.set(body.metadata!.name!, performance.now());
+    await batch.createNamespacedJob({ namespace: ns, body });
+  });
+  const times = await arrived.all;
+  w.stop();
+  return summarize(
+    jobs.map((j) => times.get(j.metadata!.name!)! - createdAt.get(j.metadata!.name!)!),
+    Math.max(...times.values()) - t0,
   );
 }
-await operator.stop();
-for (const { op, direct } of namespaces) for (const name of [op, direct]) await core.deleteNamespace({ name }).catch(() => undefined);
 
-console.log('\n| FineTuneJobs | create → all Jobs exist (ms) | p50 / p95 create → Job (ms) | direct Job creation, same N (ms) | ratio operator/direct |');
-console.log('|---|---|---|---|---|');
-for (const r of rows) console.log(r);
-console.log(
-  `\noperator RSS after ${Math.max(...SIZES)} FineTuneJobs: ${memoryAtMax.toFixed(0)} MiB (node ${process.version}, ${CONCURRENCY} concurrent creates)`,
-);
+/** One cluster-wide ClusterQueue with quota for every benchmark job, a LocalQueue per namespace. Its flavor's node label
+ * matches no node: an admitted trainer's pod stays Pending (unschedulable) instead of starting a process on these two cores. */
+function kueuePlatform(namespaces: string[]) {
+  return [
+    { apiVersion: KUEUE_GROUP, kind: 'ResourceFlavor', metadata: { name: 'bench-nowhere' }, spec: { nodeLabels: { 'loraplane.io/bench': 'nowhere' } } },
+    {
+      apiVersion: KUEUE_GROUP,
+      kind: 'ClusterQueue',
+      metadata: { name: 'bench' },
+      spec: {
+        namespaceSelector: {},
+        queueingStrategy: 'BestEffortFIFO',
+        resourceGroups: [
+          {
+            coveredResources: ['nvidia.com/gpu', 'cpu', 'memory'],
+            flavors: [
+              {
+                name: 'bench-nowhere',
+                resources: [
+                  { name: 'nvidia.com/gpu', nominalQuota: 100_000 },
+                  { name: 'cpu', nominalQuota: 1_000_000 },
+                  { name: 'memory', nominalQuota: '100000Ti' },
+                ],
+              },
+            ],
+          },
+        ],
+      },
+    },
+    ...namespaces.map((namespace) => ({ apiVersion: KUEUE_GROUP, kind: 'LocalQueue', metadata: { name: QUEUE, namespace }, spec: { clusterQueue: 'bench' } })),
+  ];
+}
+
+// Each operator build serves only its own namespaces, so neither sees the other's objects nor leftovers elsewhere.
+const builds = [
+  ...(process.env.BENCH_BASELINE ? [{ label: 'baseline', main: join(process.env.BENCH_BASELINE, 'operator/dist/main.js') }] : []),
+  { label: process.env.BENCH_BASELINE ? 'current' : 'operator', main: join(repo, 'operator/dist/main.js') },
+];
+const stamp = Date.now();
+const created: string[] = [];
+async function namespace(name: string): Promise<string> {
+  await core.createNamespace({ body: { metadata: { name } } });
+  created.push(name);
+  return name;
+}
+
+interface Phase {
+  queued: boolean;
+  rows: { n: number; direct: Run; ops: Run[] }[];
+  rssMiB: number[];
+}
+async function phase(queued: boolean): Promise<Phase> {
+  const tag = queued ? 'q' : 'j';
+  const plan = SIZES.map((n, i) => ({
+    n,
+    direct: `bench-${tag}-direct-${n}-${i}-${stamp}`,
+    ops: builds.map((_, b) => `bench-${tag}-op${b}-${n}-${i}-${stamp}`),
+  }));
+  for (const p of plan) for (const ns of [p.direct, ...p.ops]) await namespace(ns);
+  if (queued)
+    kubectl(
+      ['apply', '-f', '-'],
+      kueuePlatform(plan.flatMap((p) => [p.direct, ...p.ops]))
+        .map((o) => JSON.stringify(o))
+        .join('\n'),
+    );
+  const operators: OperatorProcess[] = [];
+  for (const [b, build] of builds.entries()) {
+    operators.push(
+      await startOperator(
+        kubeconfig,
+        `bench-${tag}-${build.label}-${stamp}`,
+        {
+          LEADER_ELECT: 'false',
+          LOG_LEVEL: 'warn',
+          WATCH_NAMESPACES: plan.map((p) => p.ops[b]).join(','),
+          ALLOWED_S3_ENDPOINTS: 'http://127.0.0.1:1',
+        },
+        build.main,
+      ),
+    );
+  }
+  const rows: Phase['rows'] = [];
+  for (const p of plan) {
+    const direct = await directRun(p.n, p.direct, queued);
+    const ops: Run[] = [];
+    for (const b of builds.keys()) ops.push(await operatorRun(p.n, p.ops[b]!, queued));
+    rows.push({ n: p.n, direct, ops });
+    console.log(
+      `[bench] ${queued ? 'create → admitted' : 'create → Job'} N=${p.n}: direct ${direct.totalMs.toFixed(0)} ms, ${builds.map((b, i) => `${b.label} ${ops[i]!.totalMs.toFixed(0)} ms`).join(', ')}`,
+    );
+  }
+  const rssMiB = operators.map((o) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${o.child.pid}/status`, 'utf8'))![1]) / 1024);
+  for (const o of operators) await o.stop();
+  return { queued, rows, rssMiB };
+}
+
+const results = [await phase(false)];
+let stopKueue: (() => Promise<void>) | undefined;
+if (KUEUE) {
+  const { startKueue } = await import('../test/kueue/kueue.js');
+  const kueue = await startKueue();
+  stopKueue = () => kueue.stop();
+  results.push(await phase(true));
+}
+
+const f = (x: number) => x.toFixed(0);
+const model = cpus()[0]?.model ?? 'unknown';
+console.log(`\n${model}, ${cpus().length} cores, node ${process.version}, ${CONCURRENCY} concurrent creates; latencies in ms`);
+for (const { queued, rows, rssMiB } of results) {
+  const what = queued ? 'create → admitted by Kueue' : 'create → Job exists';
+  console.log(`\n### ${what}\n`);
+  console.log(`| N | who | all done (ms) | p50 | p95 | p99 | ratio to direct (all done) | ratio p50 | API writes per FineTuneJob |`);
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const { n, direct, ops } of rows) {
+    console.log(`| ${n} | direct Jobs | ${f(direct.totalMs)} | ${f(direct.p50)} | ${f(direct.p95)} | ${f(direct.p99)} | 1.00 | 1.00 | 1 |`);
+    for (const [i, op] of ops.entries()) {
+      console.log(
+        `| ${n} | ${builds[i]!.label} | ${f(op.totalMs)} | ${f(op.p50)} | ${f(op.p95)} | ${f(op.p99)} | ${(op.totalMs / direct.totalMs).toFixed(2)} | ${(op.p50 / direct.p50).toFixed(2)} | ${op.writesPerJob!.toFixed(2)} |`,
+      );
+    }
+  }
+  console.log(
+    `\noperator RSS after ${SIZES.reduce((a, b) => a + b, 0)} FineTuneJobs (${what}): ${builds.map((b, i) => `${b.label} ${f(rssMiB[i]!)} MiB`).join(', ')}`,
+  );
+}
+
+// Namespaces go while Kueue still runs: it removes its finalizers from their Workloads.
+await Promise.all(created.map((name) => core.deleteNamespace({ name }).catch(() => undefined)));
+if (stopKueue) {
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline && (await core.listNamespace()).items.some((n) => created.includes(n.metadata!.name!)))
+    await new Promise((r) => setTimeout(r, 2000));
+  kubectl(['delete', '--ignore-not-found', 'clusterqueue/bench', 'resourceflavor/bench-nowhere']);
+  await stopKueue();
+}
 process.exit(0);

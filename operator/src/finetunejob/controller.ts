@@ -1,6 +1,7 @@
-// Wires the caches of the trainer Jobs, their pods and Kueue's Workloads, the reconciler and its work
-// queue. A FineTuneJob is reconciled on its own changes and on those of the Job and pods it owns
-// (found by the finetunejob label), and of the Workload Kueue made for its Job.
+// Wires the caches of the trainer Jobs, their pods and Kueue's Workloads (each slimmed to what the
+// reconciler reads: cache-shapes.ts), the reconciler and its work queue. A FineTuneJob is reconciled on
+// its own changes and on those of the Job and pods it owns (found by the finetunejob label), and of the
+// Workload Kueue made for its Job.
 import {
   ApisApi,
   BatchV1Api,
@@ -17,6 +18,7 @@ import type { CacheReader } from '../controller/cache.js';
 import { Controller } from '../controller/controller.js';
 import { Informer } from '../controller/informer.js';
 import { ExponentialBackoff } from '../controller/rate-limiter.js';
+import { slimJob, slimPod, slimWorkload } from './cache-shapes.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { OperatorMetrics } from '../ops/metrics.js';
 import { KUEUE_GROUP, KUEUE_VERSION, WORKLOADS, jobNameOf, type Workload } from './kueue.js';
@@ -52,6 +54,7 @@ export function createFineTuneJobController(o: FineTuneJobControllerOptions) {
     namespaces,
     log,
     labelSelector: ownedSelector,
+    transform: slimJob,
     path: (n) => `/apis/batch/v1${ns(n)}/jobs`,
     list: (n) =>
       n ? batch.listNamespacedJob({ namespace: n, labelSelector: ownedSelector }) : batch.listJobForAllNamespaces({ labelSelector: ownedSelector }),
@@ -61,6 +64,7 @@ export function createFineTuneJobController(o: FineTuneJobControllerOptions) {
     namespaces,
     log,
     labelSelector: ownedSelector,
+    transform: slimPod,
     path: (n) => `/api/v1${ns(n)}/pods`,
     list: (n) => (n ? core.listNamespacedPod({ namespace: n, labelSelector: ownedSelector }) : core.listPodForAllNamespaces({ labelSelector: ownedSelector })),
   });
@@ -71,6 +75,7 @@ export function createFineTuneJobController(o: FineTuneJobControllerOptions) {
     name: 'workloads',
     namespaces,
     log,
+    transform: slimWorkload,
     path: (n) => `/apis/${KUEUE_GROUP}/${KUEUE_VERSION}${ns(n)}/${WORKLOADS}`,
     list: (n) =>
       (n

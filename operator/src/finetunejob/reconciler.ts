@@ -123,12 +123,16 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
     );
   }
 
-  /** One event per phase change, plus one whenever a new problem appears while the phase stays. */
+  /**
+   * One event per phase change, plus one whenever a new problem appears while the phase stays. A new
+   * FineTuneJob's first phase is announced only when it is a problem: its JobCreated event said it started.
+   */
   async function announce(ftj: FineTuneJob, before: FineTuneJobStatus | undefined, after: FineTuneJobStatus): Promise<void> {
     const reason = after.conditions?.find((c) => c.type === 'Ready')?.reason ?? after.phase ?? 'Unknown';
     const beforeReason = before?.conditions?.find((c) => c.type === 'Ready')?.reason;
     const problem = after.phase === 'Failed' || WARNING_REASONS.has(reason);
     if (before?.phase === after.phase && (beforeReason === reason || !problem)) return;
+    if (!before?.phase && !problem) return;
     await deps.events.record(ftj, problem ? 'Warning' : 'Normal', reason, `${after.phase}: ${after.message}`);
   }
 
@@ -155,16 +159,20 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
     const log = deps.log.child({ finetunejob: `${namespace}/${ftj.metadata.name}`, resourceVersion: ftj.metadata.resourceVersion });
 
     const jobName = trainerJobName(ftj.metadata.name, uid);
-    let job = deps.jobs.get(namespace, jobName);
+    const job = deps.jobs.get(namespace, jobName);
     if (!job && isTerminal(ftj.status?.phase)) return {}; // finished and the Job was reaped by its TTL
 
     if (!job) {
       if (!ftj.spec.trainer?.serviceAccountName) await deps.ensureServiceAccount(namespace);
       const desired = renderTrainerJob({ ...ftj, metadata: { ...ftj.metadata, uid, namespace } }, deps.trainer);
       try {
-        job = await deps.batch.createNamespacedJob({ namespace, body: desired });
+        await deps.batch.createNamespacedJob({ namespace, body: desired });
         log.info({ job: jobName }, 'created trainer Job');
         await deps.events.record(ftj, 'Normal', 'JobCreated', `created trainer Job ${jobName}`);
+        // One step: the Job's watch event brings this FineTuneJob back to record its status. Under a
+        // burst the worker goes on to the next FineTuneJob's Job first (the status write waits its turn
+        // in the queue), so every Job exists sooner and no status is written for a Job not yet seen.
+        return {};
       } catch (err) {
         // Created by an earlier incarnation whose cache had not caught up: the watch will bring it.
         if (err instanceof ApiException && err.code === 409) return { requeueAfterMs: 1000 };
