@@ -1,7 +1,10 @@
 """Writes goldens/gguf/: types.gguf, one tensor of each GGUF type loraplane dequantizes (F32, F16, BF16,
 Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K) and metadata of every value type, written by gguf-py's GGUFWriter;
 dequant.safetensors, each tensor dequantized to fp32 by gguf-py's gguf.quants (numpy, independent of
-the runtime); metadata.json, the metadata values written.
+the runtime); metadata.json, the metadata values written. Then llama.gguf and qwen2.gguf: the llama and
+qwen2 golden models (goldens/<case>/model) in F32 as llama.cpp's convert_hf_to_gguf.py writes them (its
+tensor names and hyperparameter keys; Llama's q/k rows permuted for llama.cpp's RoPE, Qwen2's not), so the
+runtime loading either form must compute the same.
 
 The legacy types are quantized from seeded normal values with gguf.quants.quantize. gguf-py has no
 quantizer for the K-quants, so their blocks are seeded random bytes with finite fp16 scales: every bit
@@ -16,7 +19,7 @@ import os
 
 import gguf
 import numpy as np
-from safetensors.numpy import save_file
+from safetensors.numpy import load_file, save_file
 
 ROWS, COLS = 3, 512  # COLS: two 256-value K-quant super-blocks per row
 
@@ -31,6 +34,71 @@ def k_quant_blocks(rng, qtype, n_blocks):
     else:
         blocks[:, :4] = scales  # d and dmin lead the block
     return blocks
+
+
+def permute(w, n_head):
+    """convert_hf_to_gguf.py's LlamaModel.permute: each head's two RoPE halves interleaved row by row."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+HF_TO_GGUF = {
+    "input_layernorm.weight": "attn_norm.weight",
+    "self_attn.q_proj.weight": "attn_q.weight",
+    "self_attn.k_proj.weight": "attn_k.weight",
+    "self_attn.v_proj.weight": "attn_v.weight",
+    "self_attn.o_proj.weight": "attn_output.weight",
+    "self_attn.q_proj.bias": "attn_q.bias",
+    "self_attn.k_proj.bias": "attn_k.bias",
+    "self_attn.v_proj.bias": "attn_v.bias",
+    "post_attention_layernorm.weight": "ffn_norm.weight",
+    "mlp.gate_proj.weight": "ffn_gate.weight",
+    "mlp.up_proj.weight": "ffn_up.weight",
+    "mlp.down_proj.weight": "ffn_down.weight",
+}
+
+
+def write_model(case, out):
+    model_dir = os.path.join(os.path.dirname(__file__), "goldens", case, "model")
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    arch = cfg["model_type"]
+    heads, kv_heads = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    w = gguf.GGUFWriter(os.path.join(out, case + ".gguf"), arch=arch)
+    w.add_context_length(cfg["max_position_embeddings"])
+    w.add_embedding_length(cfg["hidden_size"])
+    w.add_feed_forward_length(cfg["intermediate_size"])
+    w.add_block_count(cfg["num_hidden_layers"])
+    w.add_head_count(heads)
+    w.add_head_count_kv(kv_heads)
+    w.add_rope_freq_base(cfg["rope_parameters"]["rope_theta"])
+    w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+    w.add_rope_dimension_count(cfg.get("head_dim", cfg["hidden_size"] // heads))
+    w.add_tokenizer_model("gpt2")
+    w.add_token_list([f"<t{i}>" for i in range(cfg["vocab_size"])])
+    if cfg.get("bos_token_id") is not None:
+        w.add_bos_token_id(cfg["bos_token_id"])
+    if cfg.get("eos_token_id") is not None:
+        w.add_eos_token_id(cfg["eos_token_id"])
+    tensors = load_file(os.path.join(model_dir, "model.safetensors"))
+    for name, t in tensors.items():
+        if name == "model.embed_tokens.weight":
+            gname = "token_embd.weight"
+        elif name == "model.norm.weight":
+            gname = "output_norm.weight"
+        elif name == "lm_head.weight":
+            gname = "output.weight"
+        else:
+            _, _, layer, rest = name.split(".", 3)
+            gname = f"blk.{layer}.{HF_TO_GGUF[rest]}"
+            if arch == "llama" and rest.startswith("self_attn.q_proj."):
+                t = permute(t, heads)
+            if arch == "llama" and rest.startswith("self_attn.k_proj."):
+                t = permute(t, kv_heads)
+        w.add_tensor(gname, np.ascontiguousarray(t, np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
 
 
 def main():
@@ -87,6 +155,8 @@ def main():
     with open(os.path.join(args.out, "metadata.json"), "w") as f:
         json.dump(metadata, f, indent=2, sort_keys=True, ensure_ascii=False)
         f.write("\n")
+    for case in ("llama", "qwen2"):
+        write_model(case, args.out)
 
 
 if __name__ == "__main__":
