@@ -69,7 +69,7 @@ GgufBase::GgufBase(const std::string& path) : file_(path) {
              path << ": rope scaling " << scaling->dump() << " is not supported");
 
   // Every tensor must be one the architecture has: a weight left unread would be silently wrong.
-  const std::regex block(R"(blk\.(\d+)\.(.+))");
+  const std::regex block(R"(blk\.(\d{1,6})\.(.+))");
   for (const GgufTensor& t : file_.tensors()) {
     std::string hf;
     std::smatch m;
@@ -122,7 +122,8 @@ const GgufBase::Entry* GgufBase::find(std::string_view hf_name) const {
 
 const std::vector<int64_t>& GgufBase::shape(std::string_view hf_name) const {
   const Entry* e = find(hf_name);
-  LP_CHECK(e, "tensor \"" << hf_name << "\" (llama.cpp's name for it absent) not found in " << path());
+  LP_CHECK(e,
+           path() << " has no tensor for \"" << hf_name << "\" (by llama.cpp's names: token_embd, blk.N.attn_q, ...)");
   return e->tensor->shape;
 }
 

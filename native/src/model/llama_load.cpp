@@ -96,7 +96,6 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
   std::unique_ptr<LlamaModel> model(new LlamaModel());
   Impl& m = *model->impl_;
   const std::unique_ptr<GgufBase> gg = gguf ? std::make_unique<GgufBase>(model_dir) : nullptr;
-  const std::unique_ptr<SafetensorsDir> st = gguf ? nullptr : std::make_unique<SafetensorsDir>(model_dir);
   m.be = make_backend(opts.backend, opts.precision);
   Backend* be = m.be.get();
   m.ws.bind(be);
@@ -107,6 +106,7 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
   m.scaling = opts.lora.scaling();
   m.inv_freq = compute_inv_freq(m.cfg);
   const ModelConfig& c = m.cfg;
+  const std::unique_ptr<SafetensorsDir> st = gguf ? nullptr : std::make_unique<SafetensorsDir>(model_dir);
 
   // A tensor by its HF name, checked against the shape config.json implies, read into fp32.
   auto read = [&](const std::string& name, const std::vector<int64_t>& shape, float* out) {
