@@ -1,15 +1,18 @@
-// A base model from a GGUF file (model/gguf_base.h through LlamaModel::load): the llama and qwen2 golden
-// models written as llama.cpp's converter writes them (test/reference/make_gguf_golden.py: F32, llama.cpp's
-// names and metadata, Llama's q/k rows permuted for its RoPE) compute what the same models loaded from
-// their HF folders compute; unsupported architectures, unknown tensors and missing metadata are errors
-// naming the file.
+// A base model from a GGUF file (model/gguf_base.h through LlamaModel::load): the llama, llama_gqa (GQA,
+// tied embeddings) and qwen2 golden models written as llama.cpp's converter writes them
+// (test/reference/make_gguf_golden.py: F32, llama.cpp's names and metadata, Llama's q/k rows permuted for its RoPE)
+// compute what the same models loaded from their HF folders compute; unsupported architectures, unknown tensors and
+// missing metadata are errors naming the file.
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <memory>
 #include <string>
 
 #include "core/check.h"
+#include "core/json.h"
 #include "model/llama.h"
 #include "model_test_util.h"
 #include "test_util.h"
@@ -39,9 +42,25 @@ std::string edited(const std::string& c, const std::string& from, const std::str
 
 class ModelGguf : public ::testing::TestWithParam<const char*> {};
 
+// The golden's HF folder; llama_gqa's without its llama3 rope scaling, which its GGUF does not carry.
+std::unique_ptr<LlamaModel> load_hf(const Golden& g, const testing::TempDir& tmp) {
+  if (g.name != "llama_gqa") return g.load();
+  Json cfg = read_json_file(g.dir + "/model/config.json");
+  Json rope = Json::object();
+  rope.set("rope_theta", cfg.at("rope_parameters").at("rope_theta"));
+  rope.set("rope_type", "default");
+  cfg.set("rope_parameters", std::move(rope));
+  write_file(tmp / "config.json", cfg.dump());
+  std::filesystem::copy_file(g.dir + "/model/model.safetensors", tmp / "model.safetensors");
+  auto m = LlamaModel::load(tmp.path(), g.opts);
+  g.set_lora_init(*m);
+  return m;
+}
+
 TEST_P(ModelGguf, ComputesWhatTheHfFolderComputes) {
   const Golden g(GetParam());
-  const auto hf = g.load();
+  const testing::TempDir tmp("gguf_hf");
+  const auto hf = load_hf(g, tmp);
   auto gg = LlamaModel::load(gguf_path(g.name), g.opts);
   g.set_lora_init(*gg);
 
@@ -67,7 +86,7 @@ TEST_P(ModelGguf, ComputesWhatTheHfFolderComputes) {
   EXPECT_LT(err, 1e-6);  // the same NF4 bytes; only rms_norm_eps differs (its f32 rounding)
 }
 
-INSTANTIATE_TEST_SUITE_P(Model, ModelGguf, ::testing::Values("llama", "qwen2"), testing::case_name);
+INSTANTIATE_TEST_SUITE_P(Model, ModelGguf, ::testing::Values("llama", "llama_gqa", "qwen2"), testing::case_name);
 
 TEST(ModelGgufErrors, UnsupportedArchitecture) {
   // general.architecture's value: u32 type 8 (string), u64 length 5, "llama".

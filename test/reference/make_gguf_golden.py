@@ -1,10 +1,12 @@
 """Writes goldens/gguf/: types.gguf, one tensor of each GGUF type loraplane dequantizes (F32, F16, BF16,
 Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K) and metadata of every value type, written by gguf-py's GGUFWriter;
 dequant.safetensors, each tensor dequantized to fp32 by gguf-py's gguf.quants (numpy, independent of
-the runtime); metadata.json, the metadata values written. Then llama.gguf and qwen2.gguf: the llama and
-qwen2 golden models (goldens/<case>/model) in F32 as llama.cpp's convert_hf_to_gguf.py writes them (its
+the runtime); metadata.json, the metadata values written. Then llama.gguf, llama_gqa.gguf and qwen2.gguf: those
+golden models (goldens/<case>/model) in F32 as llama.cpp's convert_hf_to_gguf.py writes them (its
 tensor names and hyperparameter keys; Llama's q/k rows permuted for llama.cpp's RoPE, Qwen2's not), so the
-runtime loading either form must compute the same.
+runtime loading either form must compute the same. llama_gqa.gguf (2 KV heads for 4, tied embeddings: no
+output.weight) carries the rope base only: llama.cpp keeps Llama 3's rope scaling as a rope_freqs tensor, which
+loraplane does not read, so the test compares it with that folder's config without the scaling.
 
 The legacy types are quantized from seeded normal values with gguf.quants.quantize. gguf-py has no
 quantizer for the K-quants, so their blocks are seeded random bytes with finite fp16 scales: every bit
@@ -155,7 +157,7 @@ def main():
     with open(os.path.join(args.out, "metadata.json"), "w") as f:
         json.dump(metadata, f, indent=2, sort_keys=True, ensure_ascii=False)
         f.write("\n")
-    for case in ("llama", "qwen2"):
+    for case in ("llama", "llama_gqa", "qwen2"):
         write_model(case, args.out)
 
 
