@@ -43,8 +43,8 @@ export class ModelLoadError extends Error {
 }
 
 // A failed check in the runtime names its place: "(check `...` failed in FUNC at FILE:LINE)". These
-// files parse the model folder (config.json, safetensors headers and shapes) and the LoRA options.
-const INPUT_CHECK = /failed in \S+ at \S*\b(?:core\/(?:model_config|json|safetensors)\.cpp|model\/llama_load\.cpp):\d+\)\s*$/;
+// files parse the model folder (config.json, safetensors headers and shapes) or .gguf file, and the LoRA options.
+const INPUT_CHECK = /failed in \S+ at \S*\b(?:core\/(?:model_config|json|safetensors|gguf)\.cpp|model\/(?:llama_load|gguf_base)\.cpp):\d+\)\s*$/;
 // ...unless the check reports the machine rather than the files.
 const SYSTEM_TROUBLE =
   /CUDA error|cuBLAS error|out of memory|bad_alloc|Cannot allocate memory|Too many open files|Input\/output error|Resource temporarily unavailable|Stale file handle|No space left/i;

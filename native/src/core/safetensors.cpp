@@ -32,26 +32,6 @@ constexpr DTypeInfo kDTypes[] = {
 
 constexpr size_t kMaxHeader = 100'000'000;  // the Python library's own limit
 
-// Exact: every fp16 value (subnormals, inf, NaN payloads included) is representable in fp32.
-float half_to_float(uint16_t h) {
-  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1Fu;
-  uint32_t mant = h & 0x3FFu;
-  uint32_t bits;
-  if (exp == 0x1F) {
-    bits = sign | 0x7F800000u | (mant << 13);
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112u) << 23) | (mant << 13);
-  } else {
-    float f = std::ldexp(static_cast<float>(mant), -24);  // zero or subnormal, exact
-    std::memcpy(&bits, &f, 4);
-    bits |= sign;
-  }
-  float out;
-  std::memcpy(&out, &bits, 4);
-  return out;
-}
-
 template <class T>
 void convert(const uint8_t* src, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) {
@@ -88,6 +68,25 @@ std::string missing_message(std::string_view name, const std::string& where, con
 }
 
 }  // namespace
+
+float half_to_float(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1Fu;
+  uint32_t mant = h & 0x3FFu;
+  uint32_t bits;
+  if (exp == 0x1F) {
+    bits = sign | 0x7F800000u | (mant << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112u) << 23) | (mant << 13);
+  } else {
+    float f = std::ldexp(static_cast<float>(mant), -24);  // zero or subnormal, exact
+    std::memcpy(&bits, &f, 4);
+    bits |= sign;
+  }
+  float out;
+  std::memcpy(&out, &bits, 4);
+  return out;
+}
 
 const char* dtype_name(DType t) { return kDTypes[static_cast<int>(t)].name; }
 size_t dtype_size(DType t) { return kDTypes[static_cast<int>(t)].size; }

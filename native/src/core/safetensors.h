@@ -36,6 +36,9 @@ struct TensorView {
 
 std::string shape_str(const std::vector<int64_t>& shape);  // "[64, 80]", for messages
 
+// One IEEE fp16 value as fp32, exactly (every fp16 value, subnormals, inf and NaN payloads included, is an fp32).
+float half_to_float(uint16_t h);
+
 // Element-wise conversion to float32: bf16/fp16 exactly, f64 rounded to nearest, integers and bool by value.
 void to_float32(const TensorView& t, float* out);  // out: numel() floats
 std::vector<float> to_float32(const TensorView& t);

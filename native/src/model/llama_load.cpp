@@ -9,6 +9,7 @@
 #include "core/check.h"
 #include "core/rng.h"
 #include "core/safetensors.h"
+#include "model/gguf_base.h"
 #include "model/llama_impl.h"
 #include "model/rope_tables.h"
 
@@ -83,34 +84,49 @@ std::vector<float> compute_inv_freq(const ModelConfig& c) {
 }  // namespace
 
 std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const LoadOptions& opts) {
-  LP_CHECK(is_dir(model_dir), "model dir \"" << model_dir << "\" does not exist or is not a directory");
-  const std::string config_path = model_dir + "/config.json";
-  LP_CHECK(is_file(config_path),
+  // A .gguf file is a base model too: its tensors by their HF names, its metadata as config.json.
+  const bool gguf = is_file(model_dir) && model_dir.size() > 5 && model_dir.substr(model_dir.size() - 5) == ".gguf";
+  LP_CHECK(gguf || is_dir(model_dir),
+           "model dir \"" << model_dir << "\" does not exist or is not a directory (nor a .gguf file)");
+  const std::string config_path = gguf ? model_dir : model_dir + "/config.json";
+  LP_CHECK(gguf || is_file(config_path),
            "model dir \"" << model_dir << "\" has no config.json (expected a Hugging Face model folder)");
   check_options(opts);
 
   std::unique_ptr<LlamaModel> model(new LlamaModel());
   Impl& m = *model->impl_;
+  const std::unique_ptr<GgufBase> gg = gguf ? std::make_unique<GgufBase>(model_dir) : nullptr;
   m.be = make_backend(opts.backend, opts.precision);
   Backend* be = m.be.get();
   m.ws.bind(be);
   m.dir = model_dir;
-  m.hf_config = read_json_file(config_path);
+  m.hf_config = gguf ? gg->hf_config() : read_json_file(config_path);
   m.cfg = parse_model_config(m.hf_config, config_path);
   m.opts = opts;
   m.scaling = opts.lora.scaling();
   m.inv_freq = compute_inv_freq(m.cfg);
   const ModelConfig& c = m.cfg;
-  const SafetensorsDir st(model_dir);
+  const std::unique_ptr<SafetensorsDir> st = gguf ? nullptr : std::make_unique<SafetensorsDir>(model_dir);
+
+  // A tensor by its HF name, checked against the shape config.json implies, read into fp32.
+  auto read = [&](const std::string& name, const std::vector<int64_t>& shape, float* out) {
+    const std::vector<int64_t>& got = gguf ? gg->shape(name) : st->get(name).shape;
+    LP_CHECK(got == shape, "tensor \"" << name << "\" in " << model_dir << " has shape " << shape_str(got)
+                                       << ", expected " << shape_str(shape) << " from "
+                                       << (gguf ? "its metadata" : "config.json"));
+    if (gguf) return gg->read(name, out);
+    const TensorView& t = st->get(name);
+    to_float32(t, out);
+    release_pages(t);
+  };
 
   // Dense frozen tensors are converted to fp32 copies; their names are indexed for export.
   std::vector<std::pair<std::string, std::vector<float>*>> dense;
   auto load_dense = [&](const std::string& name, std::vector<int64_t> shape, std::vector<float>& out) {
-    const TensorView& t = st.get(name);
-    LP_CHECK(t.shape == shape, "tensor \"" << name << "\" in " << model_dir << " has shape " << shape_str(t.shape)
-                                           << ", expected " << shape_str(shape) << " from config.json");
-    out = to_float32(t);
-    release_pages(t);
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    out.resize(static_cast<size_t>(n));
+    read(name, shape, out.data());
     dense.emplace_back(name, &out);
     m.dense_index.push_back({name, std::move(shape), nullptr});
   };
@@ -132,27 +148,22 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
                                                         : c.intermediate_size);
       pr.in = static_cast<int>(p == kO ? c.q_dim() : p == kDown ? c.intermediate_size : c.hidden_size);
       const std::vector<int64_t> shape{pr.out, pr.in};
-      if (st.contains(prefix + ".weight.quant_state.bitsandbytes__nf4") ||
-          st.contains(prefix + ".weight.quant_state.bitsandbytes__fp4")) {
+      if (!gguf && (st->contains(prefix + ".weight.quant_state.bitsandbytes__nf4") ||
+                    st->contains(prefix + ".weight.quant_state.bitsandbytes__fp4"))) {
         pr.quantized = true;
-        pr.qs = load_quant_state(st, prefix);
+        pr.qs = load_quant_state(*st, prefix);
         LP_CHECK(pr.qs.shape == shape, "4-bit weight \"" << prefix << ".weight\" in " << model_dir << " has shape "
                                                          << shape_str(pr.qs.shape) << ", expected " << shape_str(shape)
                                                          << " from config.json");
       } else {
-        const TensorView& t = st.get(prefix + ".weight");
-        LP_CHECK(t.shape == shape, "tensor \"" << prefix << ".weight\" in " << model_dir << " has shape "
-                                               << shape_str(t.shape) << ", expected " << shape_str(shape)
-                                               << " from config.json");
+        tmp.resize(static_cast<size_t>(pr.out) * pr.in);
+        read(prefix + ".weight", shape, tmp.data());
         if (opts.quantize) {
-          tmp.resize(static_cast<size_t>(t.numel()));
-          to_float32(t, tmp.data());
           pr.quantized = true;
           pr.qs = quantize_weight(tmp.data(), shape, opts.quant_type, opts.blocksize, opts.double_quant, c.torch_dtype);
         } else {
-          pr.dense = to_float32(t);
+          pr.dense = tmp;
         }
-        release_pages(t);
       }
       const bool has_bias = p <= kV ? c.attention_bias : p == kO ? c.o_proj_bias : c.mlp_bias;
       if (has_bias) load_dense(prefix + ".bias", {pr.out}, pr.bias);

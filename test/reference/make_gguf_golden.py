@@ -1,0 +1,165 @@
+"""Writes goldens/gguf/: types.gguf, one tensor of each GGUF type loraplane dequantizes (F32, F16, BF16,
+Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K) and metadata of every value type, written by gguf-py's GGUFWriter;
+dequant.safetensors, each tensor dequantized to fp32 by gguf-py's gguf.quants (numpy, independent of
+the runtime); metadata.json, the metadata values written. Then llama.gguf, llama_gqa.gguf and qwen2.gguf: those
+golden models (goldens/<case>/model) in F32 as llama.cpp's convert_hf_to_gguf.py writes them (its
+tensor names and hyperparameter keys; Llama's q/k rows permuted for llama.cpp's RoPE, Qwen2's not), so the
+runtime loading either form must compute the same. llama_gqa.gguf (2 KV heads for 4, tied embeddings: no
+output.weight) carries the rope base only: llama.cpp keeps Llama 3's rope scaling as a rope_freqs tensor, which
+loraplane does not read, so the test compares it with that folder's config without the scaling.
+
+The legacy types are quantized from seeded normal values with gguf.quants.quantize. gguf-py has no
+quantizer for the K-quants, so their blocks are seeded random bytes with finite fp16 scales: every bit
+pattern of the quants, scales and mins is exercised.
+
+    python test/reference/make_gguf_golden.py [--out test/reference/goldens/gguf]
+"""
+
+import argparse
+import json
+import os
+
+import gguf
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+ROWS, COLS = 3, 512  # COLS: two 256-value K-quant super-blocks per row
+
+
+def k_quant_blocks(rng, qtype, n_blocks):
+    """Random K-quant blocks whose fp16 super-block scales are finite and of a weight's magnitude."""
+    block_bytes = gguf.GGML_QUANT_SIZES[qtype][1]
+    blocks = rng.integers(0, 256, size=(n_blocks, block_bytes), dtype=np.uint8)
+    scales = rng.uniform(1e-4, 1e-2, size=(n_blocks, 2)).astype(np.float16).view(np.uint8)
+    if qtype == gguf.GGMLQuantizationType.Q6_K:
+        blocks[:, -2:] = scales[:, :2]  # d is the block's last field
+    else:
+        blocks[:, :4] = scales  # d and dmin lead the block
+    return blocks
+
+
+def permute(w, n_head):
+    """convert_hf_to_gguf.py's LlamaModel.permute: each head's two RoPE halves interleaved row by row."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+HF_TO_GGUF = {
+    "input_layernorm.weight": "attn_norm.weight",
+    "self_attn.q_proj.weight": "attn_q.weight",
+    "self_attn.k_proj.weight": "attn_k.weight",
+    "self_attn.v_proj.weight": "attn_v.weight",
+    "self_attn.o_proj.weight": "attn_output.weight",
+    "self_attn.q_proj.bias": "attn_q.bias",
+    "self_attn.k_proj.bias": "attn_k.bias",
+    "self_attn.v_proj.bias": "attn_v.bias",
+    "post_attention_layernorm.weight": "ffn_norm.weight",
+    "mlp.gate_proj.weight": "ffn_gate.weight",
+    "mlp.up_proj.weight": "ffn_up.weight",
+    "mlp.down_proj.weight": "ffn_down.weight",
+}
+
+
+def write_model(case, out):
+    model_dir = os.path.join(os.path.dirname(__file__), "goldens", case, "model")
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    arch = cfg["model_type"]
+    heads, kv_heads = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    w = gguf.GGUFWriter(os.path.join(out, case + ".gguf"), arch=arch)
+    w.add_context_length(cfg["max_position_embeddings"])
+    w.add_embedding_length(cfg["hidden_size"])
+    w.add_feed_forward_length(cfg["intermediate_size"])
+    w.add_block_count(cfg["num_hidden_layers"])
+    w.add_head_count(heads)
+    w.add_head_count_kv(kv_heads)
+    w.add_rope_freq_base(cfg["rope_parameters"]["rope_theta"])
+    w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+    w.add_rope_dimension_count(cfg.get("head_dim", cfg["hidden_size"] // heads))
+    w.add_tokenizer_model("gpt2")
+    w.add_token_list([f"<t{i}>" for i in range(cfg["vocab_size"])])
+    if cfg.get("bos_token_id") is not None:
+        w.add_bos_token_id(cfg["bos_token_id"])
+    if cfg.get("eos_token_id") is not None:
+        w.add_eos_token_id(cfg["eos_token_id"])
+    tensors = load_file(os.path.join(model_dir, "model.safetensors"))
+    for name, t in tensors.items():
+        if name == "model.embed_tokens.weight":
+            gname = "token_embd.weight"
+        elif name == "model.norm.weight":
+            gname = "output_norm.weight"
+        elif name == "lm_head.weight":
+            gname = "output.weight"
+        else:
+            _, _, layer, rest = name.split(".", 3)
+            gname = f"blk.{layer}.{HF_TO_GGUF[rest]}"
+            if arch == "llama" and rest.startswith("self_attn.q_proj."):
+                t = permute(t, heads)
+            if arch == "llama" and rest.startswith("self_attn.k_proj."):
+                t = permute(t, kv_heads)
+        w.add_tensor(gname, np.ascontiguousarray(t, np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "goldens", "gguf"))
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    rng = np.random.default_rng(20261207)
+    T = gguf.GGMLQuantizationType
+
+    writer = gguf.GGUFWriter(os.path.join(args.out, "types.gguf"), arch="llama")
+    metadata = {"general.architecture": "llama"}
+
+    def kv(key, value, vtype, sub_type=None):
+        writer.add_key_value(key, value, vtype, sub_type=sub_type)
+        metadata[key] = value
+
+    V = gguf.GGUFValueType
+    kv("test.uint8", 200, V.UINT8)
+    kv("test.int8", -100, V.INT8)
+    kv("test.uint16", 60000, V.UINT16)
+    kv("test.int16", -30000, V.INT16)
+    kv("test.uint32", 4000000000, V.UINT32)
+    kv("test.int32", -2000000000, V.INT32)
+    kv("test.uint64", 2**62 + 1, V.UINT64)
+    kv("test.int64", -(2**62) - 1, V.INT64)
+    kv("test.float32", float(np.float32(0.1)), V.FLOAT32)
+    kv("test.float64", 0.1, V.FLOAT64)
+    kv("test.bool", True, V.BOOL)
+    kv("test.string", "héllo, GGUF", V.STRING)
+    kv("test.array_int32", [1, -2, 3], V.ARRAY, V.INT32)
+    kv("test.array_string", ["a", "", "Ġthe"], V.ARRAY, V.STRING)
+    kv("test.array_nested", [[1, 2], [3]], V.ARRAY, V.ARRAY)
+
+    expected = {}
+    for qtype in (T.F32, T.F16, T.BF16, T.Q8_0, T.Q4_0, T.Q4_1, T.Q4_K, T.Q5_K, T.Q6_K):
+        name = qtype.name.lower()
+        values = rng.standard_normal((ROWS, COLS)).astype(np.float32) * 0.05
+        if qtype in (T.Q4_K, T.Q5_K, T.Q6_K):
+            block_values, block_bytes = gguf.GGML_QUANT_SIZES[qtype]
+            data = k_quant_blocks(rng, qtype, ROWS * COLS // block_values).reshape(ROWS, -1)
+        elif qtype == T.F32:
+            data = values
+        else:
+            data = gguf.quants.quantize(values, qtype)
+        writer.add_tensor(name, data, raw_dtype=qtype)
+        expected[name] = np.ascontiguousarray(gguf.quants.dequantize(data, qtype).reshape(ROWS, COLS), np.float32)
+
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    save_file(expected, os.path.join(args.out, "dequant.safetensors"))
+    with open(os.path.join(args.out, "metadata.json"), "w") as f:
+        json.dump(metadata, f, indent=2, sort_keys=True, ensure_ascii=False)
+        f.write("\n")
+    for case in ("llama", "llama_gqa", "qwen2"):
+        write_model(case, args.out)
+
+
+if __name__ == "__main__":
+    main()
