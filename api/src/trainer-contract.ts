@@ -18,6 +18,8 @@ export const METRICS_PORT = 9090;
 export const COMPLETION_INDEX_ENV = 'JOB_COMPLETION_INDEX';
 /** In a multi-pod group (spec.resources.nodes > 1): rank 0's address, pod 0's DNS name under the Job's headless Service. */
 export const RENDEZVOUS_ADDR_ENV = 'LORAPLANE_RENDEZVOUS_ADDR';
+/** How long the ranks of a multi-pod group wait for every rank to join (the operator's TRAINER_RENDEZVOUS_TIMEOUT_SECONDS); 600 when unset. */
+export const RENDEZVOUS_TIMEOUT_ENV = 'LORAPLANE_RENDEZVOUS_TIMEOUT_SECONDS';
 /** The port rank 0 serves the rendezvous store on in a multi-pod group (torchrun's default). */
 export const RENDEZVOUS_PORT = 29500;
 

@@ -34,6 +34,7 @@ type Pod = {
 };
 
 const TRAINER_IMAGE = 'ghcr.io/loraplane/trainer:0.1.0';
+const RENDEZVOUS_TIMEOUT_SECONDS = 60;
 const BUCKET = 'adapters';
 /** Without dropout (each rank draws its own masks) and in fp32 (bf16 rounding would turn last-bit GEMM differences between batch shapes into visible ones). */
 const TRAINING = { maxSteps: 12, batchSize: 2, gradientAccumulationSteps: 1, learningRate: 0.002, maxSeqLength: 256, saveSteps: 3, saveTotalLimit: 2 };
@@ -127,7 +128,11 @@ beforeAll(async () => {
   await stageExampleSources(s3);
   ns = await freshNamespace('dp-nodes');
   await mustKubectl(['apply', '-n', ns, '-f', '-'], toYaml(exampleForTestServer().find((d) => d.kind === 'Secret')!));
-  operator = await startOperator(process.env.LORAPLANE_E2E_KUBECONFIG!, 'operator-dp-nodes', { PROGRESS_INTERVAL_SECONDS: '1' });
+  operator = await startOperator(process.env.LORAPLANE_E2E_KUBECONFIG!, 'operator-dp-nodes', {
+    PROGRESS_INTERVAL_SECONDS: '1',
+    // Short, for the group that cannot be placed whole; long enough for pods that start a few seconds apart.
+    TRAINER_RENDEZVOUS_TIMEOUT_SECONDS: String(RENDEZVOUS_TIMEOUT_SECONDS),
+  });
 });
 
 afterAll(async () => {
@@ -210,4 +215,30 @@ describe('a FineTuneJob on 2 pods x 2 GPUs', () => {
     console.log(`killed and restarted, 2 pods x 2 ranks vs 1 rank: adapter difference ${d.toExponential(2)} (relative)`);
     expect(d).toBeLessThan(1e-4);
   }, 1_200_000);
+
+  it('fails a group the cluster cannot place whole after the rendezvous timeout, instead of leaving its pods running', async () => {
+    // 3 pods of 1 GPU, one per node: the third has no GPU node left and stays Pending.
+    await mustKubectl(['apply', '-n', ns, '-f', '-'], toYaml(realFtj('too-wide', { nodes: 3, gpus: 1, batchSize: 2 }, (spec) => (spec.backoffLimit = 0))));
+    const pending = await waitFor(
+      async () => {
+        const f = await getFtj('too-wide');
+        return f.status?.phase === 'Pending' && /nodes are available/.test(f.status.message ?? '') ? f : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500, description: 'too-wide Pending with the scheduler’s words' },
+    );
+    console.log(`too-wide: ${pending.status?.message}`);
+    const started = Date.now();
+    const failed = await waitForPhase('too-wide', 'Failed', 300_000);
+    console.log(`too-wide failed ${Math.round((Date.now() - started) / 1000)} s later: ${failed.status?.message}`);
+    // The ranks that started name the one that never came (or, when pod 0 is the one left out, that rank 0's store was never there).
+    expect(failed.status?.message).toMatch(
+      /^trainer failed \d time\(s\), backoffLimit=0; last attempt: trainer exited with code \d+: rank \d exited with code \d+: collective gloo \(rank \d of 3\): (rank \d did not join the group at .* within 60000 ms|cannot join the group)/,
+    );
+    // Nothing of the group is left running.
+    await waitFor(async () => ((await podsOf('too-wide')).every((p) => p.status.phase === 'Failed' || p.status.phase === 'Succeeded') ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+      description: 'no pod of too-wide left running or pending',
+    });
+  }, 600_000);
 });

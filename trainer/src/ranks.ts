@@ -13,6 +13,7 @@ import {
   COMPLETION_INDEX_ENV,
   RENDEZVOUS_ADDR_ENV,
   RENDEZVOUS_PORT,
+  RENDEZVOUS_TIMEOUT_ENV,
   TRAINER_EXIT,
   isPeerFailure,
   type TrainerConfig,
@@ -28,6 +29,8 @@ export interface RankEnv {
   localRank: number;
   masterAddr: string;
   masterPort: number;
+  /** How long to wait for every rank to join; the runtime's default when undefined. */
+  joinTimeoutMs?: number;
 }
 
 /** The rank this process is, from torchrun's variables; undefined in a process that is no rank of a group. */
@@ -38,12 +41,18 @@ export function rankFromEnv(env: NodeJS.ProcessEnv = process.env): RankEnv | und
     if (!Number.isInteger(value) || value < 0) throw new Error(`${name}=${env[name]} is not a rank number`);
     return value;
   };
+  const seconds = (name: string) => {
+    const value = Number(env[name]);
+    if (!Number.isInteger(value) || value < 1) throw new Error(`${name}=${env[name]} is not a whole number of seconds`);
+    return value;
+  };
   return {
     rank: int('RANK'),
     worldSize: int('WORLD_SIZE'),
     localRank: int('LOCAL_RANK'),
     masterAddr: env.MASTER_ADDR ?? '127.0.0.1',
     masterPort: int('MASTER_PORT'),
+    ...(env[RENDEZVOUS_TIMEOUT_ENV] ? { joinTimeoutMs: seconds(RENDEZVOUS_TIMEOUT_ENV) * 1000 } : {}),
   };
 }
 

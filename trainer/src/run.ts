@@ -123,8 +123,8 @@ export async function runFineTune(o: RunOptions & { group?: RankEnv }): Promise<
     log.info({ model: model.info }, 'base model loaded');
     await o.onModel?.(model, 'before', modelDir);
     if (o.group) {
-      const { rank, worldSize, masterAddr, masterPort } = o.group;
-      await model.joinGroup({ rank, worldSize, masterAddr, masterPort });
+      const { rank, worldSize, masterAddr, masterPort, joinTimeoutMs } = o.group;
+      await model.joinGroup({ rank, worldSize, masterAddr, masterPort, ...(joinTimeoutMs ? { joinTimeoutMs } : {}) });
     }
     const plan = planTraining(spec.training, data.train.length, shard.worldSize);
     log.info({ plan, worldSize: shard.worldSize, globalBatchSize: spec.training.batchSize * plan.accumulation * shard.worldSize }, 'training plan');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { credentialEnv, RENDEZVOUS_ADDR_ENV, trainerConfig, TRAINER_CONFIG_ENV, TRAINER_EXIT } from '@loraplane/api/trainer-contract';
+import { credentialEnv, RENDEZVOUS_ADDR_ENV, RENDEZVOUS_TIMEOUT_ENV, trainerConfig, TRAINER_CONFIG_ENV, TRAINER_EXIT } from '@loraplane/api/trainer-contract';
 import { exampleFineTuneJob } from '../../../test/fixtures/finetunejob.js';
 import { trainerJobName, trainerServiceName } from './naming.js';
 import { renderTrainerJob, renderTrainerService } from './render-job.js';
@@ -130,7 +130,7 @@ describe('renderTrainerJob', () => {
 describe('renderTrainerJob with spec.resources.nodes > 1', () => {
   const base = exampleFineTuneJob();
   const ftj = { ...base, spec: { ...base.spec, resources: { ...base.spec.resources, gpus: 2, nodes: 2 } } };
-  const job = renderTrainerJob(ftj, defaults);
+  const job = renderTrainerJob(ftj, { ...defaults, rendezvousTimeoutSeconds: 120 });
   const service = renderTrainerService(ftj);
   const pod = job.spec!.template.spec!;
   const env = pod.containers[0]!.env!;
@@ -146,6 +146,8 @@ describe('renderTrainerJob with spec.resources.nodes > 1', () => {
     expect(service.metadata!.ownerReferences).toEqual(job.metadata!.ownerReferences);
     expect(pod.subdomain).toBe(service.metadata!.name);
     expect(env.find((e) => e.name === RENDEZVOUS_ADDR_ENV)?.value).toBe(`${jobName}-0.${service.metadata!.name}.team-a.svc`);
+    // A group the cluster cannot place whole gives up after the operator's rendezvous timeout.
+    expect(env.find((e) => e.name === RENDEZVOUS_TIMEOUT_ENV)?.value).toBe('120');
   });
 
   it('does not count a pod that stopped with its group (SIGTERM) against backoffLimit', () => {
@@ -164,10 +166,10 @@ describe('renderTrainerJob with spec.resources.nodes > 1', () => {
   });
 
   it('keeps a one-pod Job as it was: not indexed, no subdomain, no rendezvous address', () => {
-    const single = renderTrainerJob(base, defaults);
+    const single = renderTrainerJob(base, { ...defaults, rendezvousTimeoutSeconds: 120 });
     expect(single.spec).toMatchObject({ completions: 1, parallelism: 1 });
     expect(single.spec!.completionMode).toBeUndefined();
     expect(single.spec!.template.spec!.subdomain).toBeUndefined();
-    expect(single.spec!.template.spec!.containers[0]!.env!.some((e) => e.name === RENDEZVOUS_ADDR_ENV)).toBe(false);
+    expect(single.spec!.template.spec!.containers[0]!.env!.some((e) => e.name === RENDEZVOUS_ADDR_ENV || e.name === RENDEZVOUS_TIMEOUT_ENV)).toBe(false);
   });
 });

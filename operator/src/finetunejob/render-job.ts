@@ -5,6 +5,7 @@ import type { FineTuneJob } from '@loraplane/api/finetunejob';
 import {
   METRICS_PORT,
   RENDEZVOUS_ADDR_ENV,
+  RENDEZVOUS_TIMEOUT_ENV,
   SCRATCH_PATH,
   SCRATCH_PATH_ENV,
   STORAGE_ROLES,
@@ -33,6 +34,8 @@ export interface TrainerDefaults {
   image: string;
   serviceAccountName: string;
   imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  /** How long a multi-pod group's ranks wait for each other to join; the trainer's default (600) when unset. */
+  rendezvousTimeoutSeconds?: number;
 }
 
 export const GPU_RESOURCE = 'nvidia.com/gpu';
@@ -135,6 +138,7 @@ export function renderTrainerJob(ftj: Identified, defaults: TrainerDefaults): V1
     { name: 'HOME', value: SCRATCH_PATH },
     ...credentialEnvVars(ftj),
     ...(multiPod ? [{ name: RENDEZVOUS_ADDR_ENV, value: rendezvousAddress(jobName, metadata.namespace) }] : []),
+    ...(multiPod && defaults.rendezvousTimeoutSeconds ? [{ name: RENDEZVOUS_TIMEOUT_ENV, value: String(defaults.rendezvousTimeoutSeconds) }] : []),
   ];
 
   return {
