@@ -2,10 +2,11 @@
 // in its own user and mount namespace (`unshare -Urm`, no privileges needed) with this file
 // bind-mounted over /etc/hosts, so getaddrinfo (glibc, Node's dns.lookup) finds the names CoreDNS
 // serves for a headless Service: a pod with spec.hostname and spec.subdomain (an Indexed Job's pods)
-// is `<hostname>.<subdomain>.<namespace>.svc[.cluster.local]` at its pod IP. What it does not fake: it
+// is `<hostname>.<subdomain>.<namespace>.svc[.cluster.local]` at its pod IP, below the machine's own
+// /etc/hosts (where a kubelet writes localhost and the pod's own name). What it does not fake: it
 // does not check that a Service named after the subdomain exists and selects the pod (CoreDNS does),
 // it serves only the pods of this agent's nodes, no Service or SRV records, and no search domains.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type * as k8s from '@kubernetes/client-node';
 import { resolveCommand } from './process.js';
 
@@ -25,7 +26,13 @@ export class ClusterDns {
   /** The wrapper that runs a command in its own namespaces with the hosts file as /etc/hosts. */
   readonly wrap: (argv: string[]) => string[];
 
-  constructor(readonly file: string) {
+  private readonly base: string;
+
+  constructor(
+    readonly file: string,
+    hostsFile = '/etc/hosts',
+  ) {
+    this.base = readFileSync(hostsFile, 'utf8');
     this.write();
     const path = (process.env.PATH ?? '').split(':');
     const unshare = resolveCommand('unshare', path);
@@ -49,7 +56,8 @@ export class ClusterDns {
   }
 
   private write(): void {
-    const lines = ['127.0.0.1 localhost', '::1 localhost ip6-localhost ip6-loopback'];
+    // The machine's own entries first (localhost, its hostname), as the pods saw them before.
+    const lines = [this.base.trimEnd()];
     for (const { ip, names } of this.entries.values()) lines.push(`${ip} ${names.join(' ')}`);
     // In place (not a rename): a bind mount holds the file's inode.
     writeFileSync(this.file, `${lines.join('\n')}\n`);
