@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { trainerConfigOf } from '@loraplane/api/trainer-contract';
 import { exampleFineTuneJob } from '../../test/fixtures/finetunejob.js';
+import { TrainerConfigError } from './errors.js';
 import { podGroupOf } from './ranks.js';
 
 const configWith = (gpus: number, nodes: number) => {
@@ -24,5 +25,6 @@ describe('podGroupOf', () => {
     );
     expect(() => podGroupOf(configWith(2, 2), { JOB_COMPLETION_INDEX: '2', LORAPLANE_RENDEZVOUS_ADDR: 'a' })).toThrow(/JOB_COMPLETION_INDEX=2/);
     expect(() => podGroupOf(configWith(2, 2), { JOB_COMPLETION_INDEX: '0' })).toThrow(/LORAPLANE_RENDEZVOUS_ADDR is not set/);
+    expect(() => podGroupOf(configWith(2, 2), { JOB_COMPLETION_INDEX: '', LORAPLANE_RENDEZVOUS_ADDR: 'a' })).toThrow(TrainerConfigError);
   });
 });

@@ -1,6 +1,7 @@
 // Data-parallel ranks in one pod, as torchrun runs them: the pod's entry supervises one process per
 // GPU (per CPU rank on the CPU backend), each a rank of one group that meets at a rendezvous the
-// supervisor picks (torchrun's RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT). When a rank
+// supervisor picks (torchrun's RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT), or, for a
+// multi-pod job, at pod 0's DNS name, the pod's ranks numbered from its Indexed Job index. When a rank
 // exits with an error, the supervisor stops the others and exits with that rank's code, naming it,
 // so the Job restarts the whole group from the newest checkpoint. SIGTERM reaches every rank; they
 // agree on the step to stop after (loop.ts) and rank 0 checkpoints it.
@@ -19,6 +20,7 @@ import {
   type TrainerConfig,
   type TrainerResult,
 } from '@loraplane/api/trainer-contract';
+import { TrainerConfigError } from './errors.js';
 
 /** How long a rank has to stop after its peers' failure before it is killed. */
 const STOP_GRACE_MS = 30_000;
@@ -72,11 +74,14 @@ export interface PodGroup {
 export function podGroupOf(config: TrainerConfig, env: NodeJS.ProcessEnv = process.env): PodGroup {
   const { gpus, nodes } = config.spec.resources;
   if (nodes === 1) return { nodeIndex: 0, localRanks: gpus, worldSize: gpus };
-  const index = Number(env[COMPLETION_INDEX_ENV]);
-  if (!Number.isInteger(index) || index < 0 || index >= nodes)
-    throw new Error(`${COMPLETION_INDEX_ENV}=${env[COMPLETION_INDEX_ENV]} is not a pod index below spec.resources.nodes=${nodes} (the Indexed Job sets it)`);
+  const raw = env[COMPLETION_INDEX_ENV] ?? '';
+  const index = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(index < nodes))
+    throw new TrainerConfigError(
+      `${COMPLETION_INDEX_ENV}=${env[COMPLETION_INDEX_ENV]} is not a pod index below spec.resources.nodes=${nodes} (the Indexed Job sets it)`,
+    );
   const addr = env[RENDEZVOUS_ADDR_ENV];
-  if (!addr) throw new Error(`${RENDEZVOUS_ADDR_ENV} is not set: the operator passes rank 0's address to every pod of a multi-pod job`);
+  if (!addr) throw new TrainerConfigError(`${RENDEZVOUS_ADDR_ENV} is not set: the operator passes rank 0's address to every pod of a multi-pod job`);
   return { nodeIndex: index, localRanks: gpus, worldSize: nodes * gpus, master: { addr, port: RENDEZVOUS_PORT } };
 }
 
