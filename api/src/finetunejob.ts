@@ -102,7 +102,11 @@ const resources = z
   .object({
     gpus: z.number().int().min(1).max(64).default(1).meta({
       description:
-        'nvidia.com/gpu per trainer pod; at least 1. One data-parallel rank per GPU (NCCL between them; a CPU rank each, over Gloo, on the CPU backend): each rank takes training.batchSize rows of every micro-batch, so an optimizer step sees batchSize x gradientAccumulationSteps x gpus rows (status.parallelism).',
+        'nvidia.com/gpu per trainer pod; at least 1. One data-parallel rank per GPU (NCCL between them; a CPU rank each, over Gloo, on the CPU backend): each rank takes training.batchSize rows of every micro-batch, so an optimizer step sees batchSize x gradientAccumulationSteps x nodes x gpus rows (status.parallelism).',
+    }),
+    nodes: z.number().int().min(1).max(64).default(1).meta({
+      description:
+        'Trainer pods, each with `gpus` GPUs; at least 1. The world size is nodes x gpus ranks. More than one pod runs as an Indexed Job with a headless Service: rank 0 lives in pod 0 and the other pods reach it by its DNS name. If any pod fails, every pod stops and the group restarts from the newest checkpoint; each failed pod counts against backoffLimit.',
     }),
     gpuProduct: z.string().min(1).max(63).optional().meta({
       description: 'Value of the node label nvidia.com/gpu.product, e.g. NVIDIA-H100-80GB-HBM3.',
@@ -177,7 +181,7 @@ export const fineTuneJobSpec = z
     quantization: quantization.default({ type: 'nf4', doubleQuant: true, blockSize: 64, computeDtype: 'bfloat16' }).meta(cel(immutable('spec.quantization'))),
     lora: lora.default({ r: 16, alpha: 32, dropout: 0.05, targetModules: [...TARGET_MODULES], useRslora: false }).meta(cel(immutable('spec.lora'))),
     training: training.meta(cel(...trainingRules, immutable('spec.training'))),
-    resources: resources.default({ gpus: 1, sharedMemory: '8Gi', scratch: '50Gi' }).meta(cel(immutable('spec.resources'))),
+    resources: resources.default({ gpus: 1, nodes: 1, sharedMemory: '8Gi', scratch: '50Gi' }).meta(cel(immutable('spec.resources'))),
     queueName: labelValueName
       .optional()
       .meta({ description: 'Kueue LocalQueue; the Job is created suspended for Kueue to admit.', ...cel(immutable('spec.queueName')) }),
@@ -187,7 +191,10 @@ export const fineTuneJobSpec = z
       ...cel(immutable('spec.workloadPriorityClassName')),
     }),
     suspend: z.boolean().default(false).meta({ description: 'Suspends the trainer (its pods are deleted; it resumes from the last checkpoint).' }),
-    backoffLimit: z.number().int().min(0).max(100).default(3),
+    backoffLimit: z.number().int().min(0).max(100).default(3).meta({
+      description:
+        'Trainer pod failures the Job retries (from the newest checkpoint) before it fails. With resources.nodes > 1 a group restart counts every pod that failed: the rank that failed and its peers, which stop with it.',
+    }),
     activeDeadlineSeconds: z.number().int().min(1).optional(),
     ttlSecondsAfterFinished: z.number().int().min(0).optional(),
     output: output.meta(cel(immutable('spec.output'))),
@@ -247,7 +254,7 @@ export const fineTuneJobStatus = z.object({
   checkpoint: z.object({ step: z.number().int(), uri: z.string() }).optional(),
   parallelism: z
     .object({
-      worldSize: z.number().int().min(1).meta({ description: 'Data-parallel ranks: one per GPU.' }),
+      worldSize: z.number().int().min(1).meta({ description: 'Data-parallel ranks: one per GPU, nodes x gpus.' }),
       globalBatchSize: z.number().int().min(1).meta({ description: 'Rows per optimizer step: batchSize x gradientAccumulationSteps x worldSize.' }),
     })
     .optional()
@@ -273,9 +280,9 @@ export const fineTuneJobStatus = z.object({
 });
 export type FineTuneJobStatus = z.infer<typeof fineTuneJobStatus>;
 
-/** The data-parallel shape of a spec: one rank per GPU, and the rows each optimizer step sees. */
+/** The data-parallel shape of a spec: one rank per GPU of every pod, and the rows each optimizer step sees. */
 export function parallelismOf(spec: FineTuneJobSpec): NonNullable<FineTuneJobStatus['parallelism']> {
-  const worldSize = spec.resources.gpus;
+  const worldSize = spec.resources.nodes * spec.resources.gpus;
   return { worldSize, globalBatchSize: spec.training.batchSize * spec.training.gradientAccumulationSteps * worldSize };
 }
 
@@ -296,6 +303,7 @@ export const fineTuneJobPrinterColumns = [
   { name: 'Loss', type: 'number', jsonPath: '.status.progress.trainLoss' },
   { name: 'Eval-Loss', type: 'number', jsonPath: '.status.progress.evalLoss', priority: 1 },
   { name: 'GPUs', type: 'integer', jsonPath: '.spec.resources.gpus', priority: 1 },
+  { name: 'Nodes', type: 'integer', jsonPath: '.spec.resources.nodes', priority: 1 },
   { name: 'Adapter', type: 'string', jsonPath: '.spec.output.adapterName' },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
 ] as const;

@@ -14,6 +14,18 @@ export const SCRATCH_PATH = '/scratch';
 export const SCRATCH_PATH_ENV = 'LORAPLANE_SCRATCH_PATH';
 export const METRICS_PORT = 9090;
 
+/** Set by the Job controller in an Indexed Job's pods: this pod's index, its place in a multi-pod group. */
+export const COMPLETION_INDEX_ENV = 'JOB_COMPLETION_INDEX';
+/** In a multi-pod group (spec.resources.nodes > 1): rank 0's address, pod 0's DNS name under the Job's headless Service. */
+export const RENDEZVOUS_ADDR_ENV = 'LORAPLANE_RENDEZVOUS_ADDR';
+/** How long the ranks of a multi-pod group wait for every rank to join (the operator's TRAINER_RENDEZVOUS_TIMEOUT_SECONDS); 600 when unset. */
+export const RENDEZVOUS_TIMEOUT_ENV = 'LORAPLANE_RENDEZVOUS_TIMEOUT_SECONDS';
+/** The port rank 0 serves the rendezvous store on in a multi-pod group (torchrun's default). */
+export const RENDEZVOUS_PORT = 29500;
+
+/** How the runtime's collectives say a peer failed (native/src/collective): a consequence of another rank's failure, not a cause. */
+export const isPeerFailure = (error: string | undefined): boolean => /\bcollective \w+ \(rank \d+ of \d+\)/.test(error ?? '');
+
 /**
  * How the trainer exits. A permanent failure (bad config, missing or forbidden storage, malformed
  * data, diverged training) fails the Job at once through podFailurePolicy instead of burning

@@ -28,6 +28,11 @@ const env = z.object({
   TRAINER_IMAGE: z.string().min(1).default('ghcr.io/loraplane/trainer:0.1.0'),
   TRAINER_SERVICE_ACCOUNT: z.string().min(1).default('loraplane-trainer'),
   TRAINER_IMAGE_PULL_POLICY: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
+  /**
+   * How long the pods of a multi-pod FineTuneJob (spec.resources.nodes > 1) wait for all their ranks to
+   * join; a group that cannot be placed whole fails after it, and backoffLimit ends the job.
+   */
+  TRAINER_RENDEZVOUS_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(600),
   /** How often a running trainer's /metrics is read into FineTuneJob status.progress. */
   PROGRESS_INTERVAL_SECONDS: z.coerce.number().min(0.1).default(10),
   /** How often a LoraAdapter's stored artifact is verified again (drift: deleted or changed objects). */

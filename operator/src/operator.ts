@@ -44,7 +44,12 @@ export function createOperator(kc: KubeConfig, cfg: OperatorConfig, log: Logger)
     fineTuneJobs,
     events,
     metrics,
-    trainer: { image: cfg.TRAINER_IMAGE, serviceAccountName: cfg.TRAINER_SERVICE_ACCOUNT, imagePullPolicy: cfg.TRAINER_IMAGE_PULL_POLICY },
+    trainer: {
+      image: cfg.TRAINER_IMAGE,
+      serviceAccountName: cfg.TRAINER_SERVICE_ACCOUNT,
+      imagePullPolicy: cfg.TRAINER_IMAGE_PULL_POLICY,
+      rendezvousTimeoutSeconds: cfg.TRAINER_RENDEZVOUS_TIMEOUT_SECONDS,
+    },
     progressIntervalMs: cfg.PROGRESS_INTERVAL_SECONDS * 1000,
     concurrency: cfg.MAX_CONCURRENT_RECONCILES,
     log,

@@ -224,6 +224,43 @@ describe('test cluster', () => {
     expect(readFileSync(logFile, 'utf8')).toContain('received SIGTERM');
   });
 
+  it('resolves a pod of a headless Service by its DNS name from another pod, as cluster DNS would', async () => {
+    // An Indexed Job's pods look like this: hostname <job>-<index>, subdomain the headless Service.
+    await core.createNamespacedService({
+      namespace: ns,
+      body: { metadata: { name: 'group' }, spec: { clusterIP: 'None', publishNotReadyAddresses: true, selector: { app: 'group' } } },
+    });
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: 'member-0', namespace: ns, labels: { app: 'group' } },
+        spec: {
+          hostname: 'member-0',
+          subdomain: 'group',
+          restartPolicy: 'Never',
+          terminationGracePeriodSeconds: 1,
+          containers: [{ name: 'c', image: 'busybox', command: ['sleep', '60'] }],
+        },
+      },
+    });
+    const member = await waitForPhase('member-0', 'Running');
+    const names = [`member-0.group.${ns}.svc`, `member-0.group.${ns}.svc.cluster.local`];
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: 'resolver', namespace: ns },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', names.map((n) => `getent hosts ${n}`).join(' && ')] }],
+        },
+      },
+    });
+    const done = await waitForPhase('resolver', 'Succeeded');
+    const log = readFileSync(join(podDir(ns, 'resolver', done.metadata?.uid ?? ''), 'container.log'), 'utf8');
+    for (const name of names) expect(log).toMatch(new RegExp(`^${member.status?.podIP?.replace(/\./g, '\\.')}\\s+.*\\b${name.replace(/\./g, '\\.')}\\b`, 'm'));
+    await core.deleteNamespacedPod({ name: 'member-0', namespace: ns });
+  });
+
   it('makes client identities for RBAC tests with make-user.sh', async () => {
     const run = promisify(execFile);
     const script = fileURLToPath(new URL('make-user.sh', import.meta.url));

@@ -130,3 +130,19 @@ export async function createNamespace(core: k8s.CoreV1Api, prefix: string): Prom
   });
   return name;
 }
+
+/**
+ * Waits until the API server serves the CRDs. kubectl wait errors out (instead of waiting) on a CRD whose
+ * status has no conditions yet, which a loaded API server leaves so for a moment after the create.
+ */
+export async function waitForCrds(names: string[], timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const r = await kubectl(['wait', '--for=condition=Established', `--timeout=${Math.ceil(timeoutMs / 1000)}s`, ...names.map((n) => `crd/${n}`)]);
+      if (r.code === 0) return true;
+      if (/\.status\.conditions accessor error/.test(r.stderr)) return undefined;
+      throw new Error(`kubectl wait for CRDs ${names.join(', ')} failed (${r.code}): ${r.stderr}`);
+    },
+    { timeoutMs, intervalMs: 200, description: `CRDs ${names.join(', ')} Established` },
+  );
+}

@@ -37,6 +37,12 @@ export const SERVED_NAMESPACE_PERMISSIONS: Permission[] = [
   { apiGroup: '', resource: 'secrets', verbs: ['get'], why: 'S3 credentials named by credentialsSecret, to verify adapters' },
   { apiGroup: '', resource: 'serviceaccounts', verbs: ['create'], why: 'finetunejob/service-account.ts: createNamespacedServiceAccount' },
   {
+    apiGroup: '',
+    resource: 'services',
+    verbs: ['create'],
+    why: "finetunejob/controller.ts: createNamespacedService (a multi-pod trainer Job's headless Service)",
+  },
+  {
     apiGroup: 'kueue.x-k8s.io',
     resource: 'workloads',
     verbs: ['list', 'watch', 'patch'],

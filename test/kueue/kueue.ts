@@ -14,7 +14,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import { clusterDir, kubeconfigPath, kubectl, waitFor } from '../cluster/cluster.js';
+import { clusterDir, kubeconfigPath, kubectl, waitFor, waitForCrds } from '../cluster/cluster.js';
 import { cachedBinDir } from '../lib/cached-build.js';
 
 export const KUEUE_BIN_DIR_ENV = 'LORAPLANE_KUEUE_BIN_DIR';
@@ -174,7 +174,7 @@ async function installCrds(webhookPort: number, caBundle: string): Promise<void>
     };
   }
   await apply(crds);
-  await must(['wait', '--for=condition=Established', '--timeout=60s', ...crds.map((c) => `crd/${c.metadata.name}`)]);
+  await waitForCrds(crds.map((c) => c.metadata.name));
 }
 
 /** Kueue's ServiceAccount and what its release binds to it; returns a kubeconfig with that identity's token. */

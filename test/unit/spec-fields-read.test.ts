@@ -259,6 +259,7 @@ const baseSpec = () => ({
   } as Record<string, unknown>,
   resources: {
     gpus: 2,
+    nodes: 2,
     gpuProduct: 'NVIDIA-H100-80GB-HBM3',
     cpu: '4',
     memory: '16Gi',

@@ -15,7 +15,7 @@ import { PUSHGATEWAY_URL_ENV, createTrainerMetrics, pushMetrics, serveMetrics, t
 import { progressLine } from './progress.js';
 import { chatPrompt } from './prompt.js';
 import { redactingDestination, redactor, type LineSink } from './redact.js';
-import { groupFailure, superviseRanks } from './ranks.js';
+import { groupFailure, podGroupOf, superviseRanks } from './ranks.js';
 import { fetchInputs, runFineTune, type RunOptions } from './run.js';
 import { writeTerminationMessage } from './termination.js';
 
@@ -43,17 +43,20 @@ export async function pushAtEnd(metrics: TrainerMetrics | undefined, labels: Job
 
 const jobLabels = (config: { job: { namespace: string; name: string } }): JobLabels => ({ namespace: config.job.namespace, finetunejob: config.job.name });
 
-/** One rank per GPU: the inputs are fetched once, then the ranks train (rank 0 serves /metrics and pushes them). */
+/**
+ * One rank per GPU: the pod's inputs are fetched once, then its ranks train (rank 0 serves /metrics and
+ * pushes them). In a multi-pod group the pods without rank 0 end without a result.
+ */
 async function trainerGroup(config: TrainerConfig, workDir: string, log: Logger, stop: AbortSignal): Promise<number> {
+  const group = podGroupOf(config);
   await fetchInputs({ config, workDir, log, stop });
-  const worldSize = config.spec.resources.gpus;
-  log.info({ worldSize }, 'starting the data-parallel ranks');
-  const outcome = await superviseRanks(worldSize, log, stop);
+  log.info({ worldSize: group.worldSize, nodeIndex: group.nodeIndex, localRanks: group.localRanks, master: group.master }, 'starting the data-parallel ranks');
+  const outcome = await superviseRanks(group, log, stop);
   if (outcome.failed) {
     writeTerminationMessage({ error: groupFailure(outcome.failed) });
     return outcome.exitCode;
   }
-  writeTerminationMessage(outcome.result!);
+  if (outcome.result) writeTerminationMessage(outcome.result);
   return outcome.interrupted ? TRAINER_EXIT.stopped : TRAINER_EXIT.succeeded;
 }
 
@@ -66,7 +69,7 @@ export async function trainerPod(): Promise<number> {
     labels = jobLabels(config);
     const workDir = resolve(process.env[SCRATCH_PATH_ENV] ?? SCRATCH_PATH, 'run');
     const stop = stopOnSigterm(log);
-    if (config.spec.resources.gpus > 1) return await trainerGroup(config, workDir, log, stop);
+    if (config.spec.resources.gpus > 1 || config.spec.resources.nodes > 1) return await trainerGroup(config, workDir, log, stop);
     metrics = createTrainerMetrics(labels);
     const server = await serveMetrics(metrics.registry, process.env.POD_IP ?? '0.0.0.0', config.metricsPort);
     const result = await runFineTune({ config, workDir, log, metrics, stop });

@@ -115,14 +115,16 @@ export async function runFineTune(o: RunOptions & { group?: RankEnv }): Promise<
   });
   const s3 = spec.output.storage.s3;
   const storage = storageCallOptions(log, o.storageRetry);
-  // Only rank 0 writes to storage.
-  const output = o.outputDir || !writer ? undefined : s3ClientFor(s3, 'output');
+  // Only rank 0 writes to storage. The first rank of every other pod of a group reads the newest
+  // checkpoint from it: a pod's ranks resume from their pod's checkpoint folder.
+  const restorer = writer || o.group?.localRank === 0;
+  const output = o.outputDir || !restorer ? undefined : s3ClientFor(s3, 'output');
   try {
     log.info({ model: model.info }, 'base model loaded');
     await o.onModel?.(model, 'before', modelDir);
     if (o.group) {
-      const { rank, worldSize, masterAddr, masterPort } = o.group;
-      await model.joinGroup({ rank, worldSize, masterAddr, masterPort });
+      const { rank, worldSize, masterAddr, masterPort, joinTimeoutMs } = o.group;
+      await model.joinGroup({ rank, worldSize, masterAddr, masterPort, ...(joinTimeoutMs ? { joinTimeoutMs } : {}) });
     }
     const plan = planTraining(spec.training, data.train.length, shard.worldSize);
     log.info({ plan, worldSize: shard.worldSize, globalBatchSize: spec.training.batchSize * plan.accumulation * shard.worldSize }, 'training plan');
@@ -130,14 +132,15 @@ export async function runFineTune(o: RunOptions & { group?: RankEnv }): Promise<
     // In a pod the output is S3 and the scratch volume does not outlive the pod: checkpoints go to
     // storage too, and a fresh scratch volume starts from the newest one there.
     const checkpointDir = join(o.workDir, 'checkpoints');
-    const store =
+    const checkpoints =
       output && new CheckpointStore({ client: output, bucket: s3.bucket, outputPrefix: s3.prefix, stateDir: join(o.workDir, 'upload-state'), log, ...storage });
+    const store = writer ? checkpoints : undefined;
     let lastCheckpoint: StoredCheckpoint | undefined;
-    if (store && listCheckpoints(checkpointDir).length === 0) {
-      lastCheckpoint = await store.restoreLatest(checkpointDir, { keepBest: spec.training.loadBestModelAtEnd });
+    if (checkpoints && listCheckpoints(checkpointDir).length === 0) {
+      lastCheckpoint = await checkpoints.restoreLatest(checkpointDir, { keepBest: spec.training.loadBestModelAtEnd });
       if (lastCheckpoint) log.info({ checkpoint: lastCheckpoint }, 'restored the newest checkpoint from storage');
     }
-    // The other ranks resume from what rank 0 restored into the pod's checkpoint folder.
+    // The other ranks resume from what their pod's first rank restored into the pod's checkpoint folder.
     if (o.group) await model.allReduceSum(new Float32Array(1));
     const loop = await trainLoop({
       model,
@@ -163,7 +166,11 @@ export async function runFineTune(o: RunOptions & { group?: RankEnv }): Promise<
     });
     const checkpoint = lastCheckpoint ? { checkpoint: lastCheckpoint } : {};
     if (loop.interrupted) return { interrupted: true, step: loop.step, ...checkpoint };
-    if (!writer) return { interrupted: false, follower: true, step: loop.step };
+    // Every rank waits for rank 0's adapter: a pod that ended before it could not rejoin a restarted rank 0.
+    if (!writer) {
+      await model.allReduceSum(new Float32Array(1));
+      return { interrupted: false, follower: true, step: loop.step };
+    }
     await o.onModel?.(model, 'after', modelDir);
 
     const outDir = o.outputDir ?? join(o.workDir, 'output');
@@ -182,6 +189,7 @@ export async function runFineTune(o: RunOptions & { group?: RankEnv }): Promise<
       adapterUri = uploaded.uri;
       log.info({ uri: adapterUri, files: uploaded.manifest.files.length }, 'adapter uploaded; manifest written last');
     }
+    if (o.group) await model.allReduceSum(new Float32Array(1));
     return {
       interrupted: false,
       loop,

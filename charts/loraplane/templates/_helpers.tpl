@@ -102,6 +102,10 @@ names the code behind each verb; the chart test holds the two equal).
 - apiGroups: [""]
   resources: [serviceaccounts]
   verbs: [create]
+# The headless Service of a multi-pod trainer Job (spec.resources.nodes > 1): its pods' DNS names.
+- apiGroups: [""]
+  resources: [services]
+  verbs: [create]
 # Kueue's Workloads (when Kueue is installed): read to say in a queued FineTuneJob's status what Kueue
 # decided; patched for spec.suspend only (spec.active, Kueue's own switch). Kueue alone admits,
 # suspends and unsuspends the trainer Job.

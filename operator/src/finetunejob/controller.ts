@@ -3,6 +3,7 @@
 // its own changes and on those of the Job and pods it owns (found by the finetunejob label), and of the
 // Workload Kueue made for its Job.
 import {
+  ApiException,
   ApisApi,
   BatchV1Api,
   type CoreV1Api,
@@ -105,6 +106,13 @@ export function createFineTuneJobController(o: FineTuneJobControllerOptions) {
       return items.sort((a, b) => time(a) - time(b)).at(-1)?.message;
     },
     ensureServiceAccount: createServiceAccountEnsurer(core, o.trainer.serviceAccountName),
+    ensureService: async (service) => {
+      try {
+        await core.createNamespacedService({ namespace: service.metadata!.namespace!, body: service });
+      } catch (err) {
+        if (!(err instanceof ApiException && err.code === 409)) throw err;
+      }
+    },
     log,
     progressIntervalMs: o.progressIntervalMs,
   });

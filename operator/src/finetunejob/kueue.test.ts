@@ -240,6 +240,7 @@ describe('the reconciler never fights Kueue', () => {
       trainer: { image: 'img', serviceAccountName: 'sa', imagePullPolicy: 'IfNotPresent' },
       failedCreate: async () => undefined,
       ensureServiceAccount: async () => {},
+      ensureService: async () => {},
       log: pino({ level: 'silent' }),
       progressIntervalMs: 10_000,
     });

@@ -166,4 +166,35 @@ describe('nextStatus', () => {
       ['Scheduled', 'True'],
     ]);
   });
+
+  describe('a multi-pod group (spec.resources.nodes: 2)', () => {
+    const group = { ...ftj, spec: { ...ftj.spec, resources: { ...ftj.spec.resources, gpus: 2, nodes: 2 } } };
+
+    it("takes the result from pod 0's termination message; the other pod ends without one", () => {
+      const digest = `sha256:${'b'.repeat(64)}`;
+      const message = JSON.stringify({ adapterUri: 's3://adapters/support-assistant/v1/', digest });
+      const o = observe(group, job({ succeeded: 2, completionTime: t0, conditions: [{ type: 'Complete', status: 'True' }] }), [
+        pod('p-1', { phase: 'Succeeded', ...terminated(0, 'Completed', message) }),
+        pod('p-2', { phase: 'Succeeded', ...terminated(0, 'Completed') }),
+      ]);
+      expect(o).toMatchObject({ phase: 'Succeeded', attempts: 1, result: { digest } });
+    });
+
+    it('names the rank that failed, not the peers that stopped with it, and counts the restart as one attempt', () => {
+      const cause = JSON.stringify({ error: 'rank 3 was killed by SIGKILL; the group stopped and restarts from the newest checkpoint' });
+      const peer = JSON.stringify({
+        error:
+          'rank 0 exited with code 1: collective gloo (rank 0 of 4): allreduce failed: connection closed by peer; the group stopped and restarts from the newest checkpoint',
+      });
+      const o = observe(group, job({ active: 2, failed: 2 }), [
+        pod('p-1', { phase: 'Failed', ...terminated(1, 'Error', cause) }, 'n1'),
+        pod('p-2', { phase: 'Failed', ...terminated(1, 'Error', peer) }, 'n0'),
+        pod('p-3', { phase: 'Running' }, 'n0'),
+        pod('p-4', { phase: 'Running' }, 'n1'),
+      ]);
+      expect(o).toMatchObject({ phase: 'Running', attempts: 2 });
+      expect(o.message).toContain('2 trainer pods running: p-3 on n0, p-4 on n1');
+      expect(o.message).toContain('previous attempt: trainer exited with code 1: rank 3 was killed by SIGKILL');
+    });
+  });
 });

@@ -2,7 +2,7 @@
 // names the cause (unschedulable and for which resource, image pull, OOMKilled, deadline, backoff).
 import type { V1Job, V1JobCondition, V1Pod } from '@kubernetes/client-node';
 import type { FineTuneJob, Phase } from '@loraplane/api/finetunejob';
-import { TRAINER_EXIT, parseTrainerResult, type TrainerResult } from '@loraplane/api/trainer-contract';
+import { TRAINER_EXIT, isPeerFailure, parseTrainerResult, type TrainerResult } from '@loraplane/api/trainer-contract';
 import { s3Uri } from '@loraplane/storage/errors';
 import { folderPrefix } from '@loraplane/storage/location';
 import type { KueueView } from './kueue.js';
@@ -89,15 +89,28 @@ export function observe(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[],
   return checkpoint ? { ...observation, checkpoint } : observation;
 }
 
+/**
+ * The failed pod that says why: in a multi-pod group the rank that failed, not the peers that stopped
+ * because of it (their collectives report the peer's failure).
+ */
+function lastFailure(sorted: V1Pod[]): V1Pod | undefined {
+  const failed = sorted.filter((p) => p.status?.phase === 'Failed');
+  return failed.findLast((p) => !isPeerFailure(describeTermination(p))) ?? failed.at(-1);
+}
+
 function observeJob(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[], kueue: KueueView | undefined): Observation {
-  const attempts = job ? (job.status?.active ?? 0) + (job.status?.failed ?? 0) + (job.status?.succeeded ?? 0) : 0;
+  // An attempt runs every pod of the group: a multi-pod group's restart is one attempt, however many pods it took.
+  const podCount = job ? (job.status?.active ?? 0) + (job.status?.failed ?? 0) + (job.status?.succeeded ?? 0) : 0;
+  const attempts = Math.ceil(podCount / ftj.spec.resources.nodes);
   if (!job) return { phase: 'Pending', reason: 'JobCreating', message: 'creating the trainer Job', attempts };
 
   const sorted = [...pods].sort(byCreation);
   const startTime = iso(job.status?.startTime);
   const complete = jobCondition(job, 'Complete');
   if (complete) {
-    const succeededPod = sorted.findLast((p) => p.status?.phase === 'Succeeded');
+    // Rank 0 reports the result: the only pod, or pod 0 of a group (the others end without one).
+    const succeeded = sorted.filter((p) => p.status?.phase === 'Succeeded');
+    const succeededPod = succeeded.findLast((p) => parseTrainerResult(terminationMessage(p))) ?? succeeded.at(-1);
     const parsed = parseTrainerResult(succeededPod && terminationMessage(succeededPod));
     const result = parsed && 'adapterUri' in parsed ? parsed : undefined;
     const finished = { startTime, completionTime: iso(job.status?.completionTime ?? complete.lastTransitionTime), attempts };
@@ -127,7 +140,7 @@ function observeJob(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[], kue
   }
   const failed = jobCondition(job, 'Failed');
   if (failed) {
-    const lastFailed = sorted.findLast((p) => p.status?.phase === 'Failed');
+    const lastFailed = lastFailure(sorted);
     const cause = lastFailed ? describeTermination(lastFailed) : undefined;
     const what =
       failed.reason === 'DeadlineExceeded'
@@ -160,14 +173,19 @@ function observeJob(ftj: FineTuneJob, job: V1Job | undefined, pods: V1Pod[], kue
   }
 
   const live = sorted.filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase !== 'Failed' && p.status?.phase !== 'Succeeded');
-  const previousFailure = sorted.findLast((p) => p.status?.phase === 'Failed');
+  const previousFailure = lastFailure(sorted);
   const retryNote = previousFailure ? ` (retrying; previous attempt: ${describeTermination(previousFailure)})` : '';
   const current = live.at(-1);
   if (current?.status?.phase === 'Running') {
+    const running = live.filter((p) => p.status?.phase === 'Running');
+    const where =
+      running.length > 1
+        ? `${running.length} trainer pods running: ${running.map((p) => `${p.metadata?.name} on ${p.spec?.nodeName}`).join(', ')}`
+        : `trainer pod ${current.metadata?.name} running on ${current.spec?.nodeName}`;
     return {
       phase: 'Running',
       reason: 'TrainerRunning',
-      message: `trainer pod ${current.metadata?.name} running on ${current.spec?.nodeName}${retryNote}`,
+      message: `${where}${retryNote}`,
       scheduled: { status: 'True', reason: 'Scheduled', message: `bound to node ${current.spec?.nodeName}` },
       startTime: startTime ?? iso(current.status.startTime),
       attempts,

@@ -54,6 +54,7 @@ function runningTrainer(port: number, now: () => Date) {
     trainer: { image: 'img', serviceAccountName: 'sa', imagePullPolicy: 'IfNotPresent' },
     failedCreate: async () => undefined,
     ensureServiceAccount: async () => {},
+    ensureService: async () => {},
     log: pino({ level: 'silent' }),
     progressIntervalMs: 10_000,
     now,

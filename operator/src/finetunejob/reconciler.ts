@@ -1,7 +1,16 @@
 // The FineTuneJob reconciler: level-triggered and idempotent. Reads the FineTuneJob, its Job and
 // pods from the informer caches, creates the Job when missing, keeps Job.spec.suspend in step with
 // spec.suspend, and writes what it observed to the status subresource. One step per call.
-import { ApiException, PatchStrategy, setHeaderOptions, type BatchV1Api, type CustomObjectsApi, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import {
+  ApiException,
+  PatchStrategy,
+  setHeaderOptions,
+  type BatchV1Api,
+  type CustomObjectsApi,
+  type V1Job,
+  type V1Pod,
+  type V1Service,
+} from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { fineTuneJob, parallelismOf, type FineTuneJob, type FineTuneJobStatus } from '@loraplane/api/finetunejob';
@@ -22,9 +31,9 @@ import {
   type KueueView,
   type Workload,
 } from './kueue.js';
-import { LABEL_FINETUNEJOB, LABEL_JOB_NAME, LABEL_KUEUE_QUEUE, trainerJobName } from './naming.js';
+import { ANNOTATION_COMPLETION_INDEX, LABEL_FINETUNEJOB, LABEL_JOB_NAME, LABEL_KUEUE_QUEUE, trainerJobName } from './naming.js';
 import { observe } from './observe.js';
-import { renderTrainerJob, type TrainerDefaults } from './render-job.js';
+import { renderTrainerJob, renderTrainerService, type TrainerDefaults } from './render-job.js';
 import { scrapeProgress } from './progress.js';
 import { ADAPTER_PUBLISHED, publishAdapter } from './publish-adapter.js';
 import { isTerminal, nextStatus, type Extras } from './status.js';
@@ -44,6 +53,8 @@ export interface FineTuneJobReconcilerDeps {
   failedCreate: (namespace: string, jobName: string) => Promise<string | undefined>;
   /** Makes the default trainer ServiceAccount exist in a namespace. */
   ensureServiceAccount: (namespace: string) => Promise<void>;
+  /** Creates a multi-pod trainer Job's headless Service (one that exists already is left as is). */
+  ensureService: (service: V1Service) => Promise<void>;
   log: Logger;
   /** How often a running trainer's /metrics is read into status.progress. */
   progressIntervalMs: number;
@@ -158,13 +169,16 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
     if (ftj.metadata.deletionTimestamp || !uid || !namespace) return {};
     const log = deps.log.child({ finetunejob: `${namespace}/${ftj.metadata.name}`, resourceVersion: ftj.metadata.resourceVersion });
 
-    const jobName = trainerJobName(ftj.metadata.name, uid);
+    const jobName = trainerJobName(ftj.metadata.name, uid, ftj.spec.resources.nodes);
     const job = deps.jobs.get(namespace, jobName);
     if (!job && isTerminal(ftj.status?.phase)) return {}; // finished and the Job was reaped by its TTL
 
     if (!job) {
       if (!ftj.spec.trainer?.serviceAccountName) await deps.ensureServiceAccount(namespace);
-      const desired = renderTrainerJob({ ...ftj, metadata: { ...ftj.metadata, uid, namespace } }, deps.trainer);
+      const identified = { ...ftj, metadata: { ...ftj.metadata, uid, namespace } };
+      // The pods' names resolve through the Service; it is there before the first pod.
+      if (ftj.spec.resources.nodes > 1) await deps.ensureService(renderTrainerService(identified));
+      const desired = renderTrainerJob(identified, deps.trainer);
       try {
         await deps.batch.createNamespacedJob({ namespace, body: desired });
         log.info({ job: jobName }, 'created trainer Job');
@@ -244,7 +258,10 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
     const extras: Extras = {};
     let requeueAfterMs: number | undefined;
     if (observation.phase === 'Running') {
-      const running = pods.find((p) => p.status?.phase === 'Running' && p.status.podIP);
+      // Rank 0 serves the progress: the only pod, or pod 0 of a multi-pod group.
+      const running = pods.find(
+        (p) => p.status?.phase === 'Running' && p.status.podIP && (p.metadata?.annotations?.[ANNOTATION_COMPLETION_INDEX] ?? '0') === '0',
+      );
       const wait = (lastScrapeMs.get(keyOf(key)) ?? -Infinity) + deps.progressIntervalMs - now().getTime();
       if (running && wait <= 0) {
         lastScrapeMs.set(keyOf(key), now().getTime());

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { credentialEnv, trainerConfig, TRAINER_CONFIG_ENV, TRAINER_EXIT } from '@loraplane/api/trainer-contract';
+import { credentialEnv, RENDEZVOUS_ADDR_ENV, RENDEZVOUS_TIMEOUT_ENV, trainerConfig, TRAINER_CONFIG_ENV, TRAINER_EXIT } from '@loraplane/api/trainer-contract';
 import { exampleFineTuneJob } from '../../../test/fixtures/finetunejob.js';
-import { trainerJobName } from './naming.js';
-import { renderTrainerJob } from './render-job.js';
+import { trainerJobName, trainerServiceName } from './naming.js';
+import { renderTrainerJob, renderTrainerService } from './render-job.js';
 
 const defaults = { image: 'ghcr.io/loraplane/trainer:test', serviceAccountName: 'loraplane-trainer', imagePullPolicy: 'IfNotPresent' as const };
 
@@ -124,5 +124,52 @@ describe('renderTrainerJob', () => {
     expect(spec.containers[0]!.resources!.limits!['nvidia.com/gpu']).toBe('4');
     expect(custom.spec!.activeDeadlineSeconds).toBe(3600);
     expect(custom.spec!.backoffLimit).toBe(1);
+  });
+});
+
+describe('renderTrainerJob with spec.resources.nodes > 1', () => {
+  const base = exampleFineTuneJob();
+  const ftj = { ...base, spec: { ...base.spec, resources: { ...base.spec.resources, gpus: 2, nodes: 2 } } };
+  const job = renderTrainerJob(ftj, { ...defaults, rendezvousTimeoutSeconds: 120 });
+  const service = renderTrainerService(ftj);
+  const pod = job.spec!.template.spec!;
+  const env = pod.containers[0]!.env!;
+
+  it('is an Indexed Job of one pod per node, Kueue counting them as one podSet', () => {
+    expect(job.spec).toMatchObject({ completionMode: 'Indexed', completions: 2, parallelism: 2 });
+    expect(pod.containers[0]!.resources!.limits!['nvidia.com/gpu']).toBe('2');
+  });
+
+  it('puts the pods under a headless Service owned by the FineTuneJob, and points every pod at pod 0', () => {
+    const jobName = job.metadata!.name!;
+    expect(service.spec).toEqual({ clusterIP: 'None', publishNotReadyAddresses: true, selector: { 'batch.kubernetes.io/job-name': jobName } });
+    expect(service.metadata!.ownerReferences).toEqual(job.metadata!.ownerReferences);
+    expect(pod.subdomain).toBe(service.metadata!.name);
+    expect(env.find((e) => e.name === RENDEZVOUS_ADDR_ENV)?.value).toBe(`${jobName}-0.${service.metadata!.name}.team-a.svc`);
+    // A group the cluster cannot place whole gives up after the operator's rendezvous timeout.
+    expect(env.find((e) => e.name === RENDEZVOUS_TIMEOUT_ENV)?.value).toBe('120');
+  });
+
+  it('does not count a pod that stopped with its group (SIGTERM) against backoffLimit', () => {
+    expect(job.spec!.podFailurePolicy!.rules).toContainEqual({
+      action: 'Ignore',
+      onExitCodes: { containerName: 'trainer', operator: 'In', values: [TRAINER_EXIT.stopped] },
+    });
+  });
+
+  it('names the Job so that every pod hostname <job>-<index> is a DNS label, and the Service starts with a letter', () => {
+    const name = trainerJobName(`7.${'x'.repeat(250)}`, 'u', 64);
+    expect(`${name}-63`.length).toBeLessThanOrEqual(63);
+    expect(name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    expect(trainerServiceName(name)).toMatch(/^[a-z]([-a-z0-9]*[a-z0-9])?$/);
+    expect(trainerServiceName(name).length).toBeLessThanOrEqual(63);
+  });
+
+  it('keeps a one-pod Job as it was: not indexed, no subdomain, no rendezvous address', () => {
+    const single = renderTrainerJob(base, { ...defaults, rendezvousTimeoutSeconds: 120 });
+    expect(single.spec).toMatchObject({ completions: 1, parallelism: 1 });
+    expect(single.spec!.completionMode).toBeUndefined();
+    expect(single.spec!.template.spec!.subdomain).toBeUndefined();
+    expect(single.spec!.template.spec!.containers[0]!.env!.some((e) => e.name === RENDEZVOUS_ADDR_ENV || e.name === RENDEZVOUS_TIMEOUT_ENV)).toBe(false);
   });
 });

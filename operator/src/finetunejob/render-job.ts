@@ -1,9 +1,11 @@
 // FineTuneJob → batch/v1 Job for the trainer. Pure: same inputs, same Job.
-import type { V1Affinity, V1EnvVar, V1Job, V1Toleration } from '@kubernetes/client-node';
+import type { V1Affinity, V1EnvVar, V1Job, V1Service, V1Toleration } from '@kubernetes/client-node';
 import { API_VERSION } from '@loraplane/api/group';
 import type { FineTuneJob } from '@loraplane/api/finetunejob';
 import {
   METRICS_PORT,
+  RENDEZVOUS_ADDR_ENV,
+  RENDEZVOUS_TIMEOUT_ENV,
   SCRATCH_PATH,
   SCRATCH_PATH_ENV,
   STORAGE_ROLES,
@@ -18,12 +20,22 @@ import {
   type StorageRole,
   trainerConfigOf,
 } from '@loraplane/api/trainer-contract';
-import { LABEL_KUEUE_PRIORITY_CLASS, LABEL_KUEUE_QUEUE, trainerJobName, trainerLabels } from './naming.js';
+import {
+  LABEL_JOB_NAME,
+  LABEL_KUEUE_PRIORITY_CLASS,
+  LABEL_KUEUE_QUEUE,
+  rendezvousAddress,
+  trainerJobName,
+  trainerLabels,
+  trainerServiceName,
+} from './naming.js';
 
 export interface TrainerDefaults {
   image: string;
   serviceAccountName: string;
   imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  /** How long a multi-pod group's ranks wait for each other to join; the trainer's default (600) when unset. */
+  rendezvousTimeoutSeconds?: number;
 }
 
 export const GPU_RESOURCE = 'nvidia.com/gpu';
@@ -65,9 +77,41 @@ function pvcVolumes(ftj: FineTuneJob) {
   }));
 }
 
+const ownerOf = (ftj: Identified) => ({
+  apiVersion: API_VERSION,
+  kind: 'FineTuneJob',
+  name: ftj.metadata.name,
+  uid: ftj.metadata.uid,
+  controller: true,
+  blockOwnerDeletion: true,
+});
+
+/**
+ * The headless Service of a multi-pod trainer Job: cluster DNS gives each pod the name
+ * `<job>-<index>.<service>.<namespace>.svc`, and the other pods find rank 0 (pod 0) by its name. Its
+ * addresses are published before the pods are ready: the ranks meet before any readiness could pass.
+ */
+export function renderTrainerService(ftj: Identified): V1Service {
+  const jobName = trainerJobName(ftj.metadata.name, ftj.metadata.uid, ftj.spec.resources.nodes);
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: trainerServiceName(jobName),
+      namespace: ftj.metadata.namespace,
+      labels: trainerLabels(ftj.metadata.name),
+      ownerReferences: [ownerOf(ftj)],
+    },
+    spec: { clusterIP: 'None', publishNotReadyAddresses: true, selector: { [LABEL_JOB_NAME]: jobName } },
+  };
+}
+
 export function renderTrainerJob(ftj: Identified, defaults: TrainerDefaults): V1Job {
   const { spec, metadata } = ftj;
   const res = spec.resources;
+  const jobName = trainerJobName(metadata.name, metadata.uid, res.nodes);
+  // One pod per node of a multi-pod group: an Indexed Job (the pod's index is its node rank) under a headless Service.
+  const multiPod = res.nodes > 1;
   const labels = { ...trainerLabels(metadata.name), ...(spec.queueName ? { [LABEL_KUEUE_QUEUE]: spec.queueName } : {}) };
   const limits: Record<string, string> = { [GPU_RESOURCE]: String(res.gpus) };
   const requests: Record<string, string> = { [GPU_RESOURCE]: String(res.gpus) };
@@ -93,17 +137,19 @@ export function renderTrainerJob(ftj: Identified, defaults: TrainerDefaults): V1
     { name: SCRATCH_PATH_ENV, value: SCRATCH_PATH },
     { name: 'HOME', value: SCRATCH_PATH },
     ...credentialEnvVars(ftj),
+    ...(multiPod ? [{ name: RENDEZVOUS_ADDR_ENV, value: rendezvousAddress(jobName, metadata.namespace) }] : []),
+    ...(multiPod && defaults.rendezvousTimeoutSeconds ? [{ name: RENDEZVOUS_TIMEOUT_ENV, value: String(defaults.rendezvousTimeoutSeconds) }] : []),
   ];
 
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
     metadata: {
-      name: trainerJobName(metadata.name, metadata.uid),
+      name: jobName,
       namespace: metadata.namespace,
       // Kueue reads the WorkloadPriorityClass from the Job's own labels (not its pods').
       labels: { ...labels, ...(spec.queueName && spec.workloadPriorityClassName ? { [LABEL_KUEUE_PRIORITY_CLASS]: spec.workloadPriorityClassName } : {}) },
-      ownerReferences: [{ apiVersion: API_VERSION, kind: 'FineTuneJob', name: metadata.name, uid: metadata.uid, controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [ownerOf(ftj)],
     },
     spec: {
       // Kueue admits a queued Job by unsuspending it; without a queue, spec.suspend decides.
@@ -111,21 +157,28 @@ export function renderTrainerJob(ftj: Identified, defaults: TrainerDefaults): V1
       backoffLimit: spec.backoffLimit,
       activeDeadlineSeconds: spec.activeDeadlineSeconds,
       ttlSecondsAfterFinished: spec.ttlSecondsAfterFinished,
-      completions: 1,
-      parallelism: 1,
+      // Kueue admits the pods of a multi-pod Job as one podSet of count `parallelism`: all or none.
+      completions: res.nodes,
+      parallelism: res.nodes,
+      ...(multiPod ? { completionMode: 'Indexed' } : {}),
       // A preempted or evicted pod is not the trainer's fault; it resumes from its checkpoint. A
       // permanent failure (bad config or data, storage that refuses, diverged training) fails the
-      // Job at once: another attempt would fail the same way.
+      // Job at once: another attempt would fail the same way. In a multi-pod group, a pod whose
+      // ranks stopped because a peer pod was stopped (SIGTERM: evicted, deleted) checkpointed with
+      // it and is not at fault either.
       podFailurePolicy: {
         rules: [
           { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
           { action: 'FailJob', onExitCodes: { containerName: 'trainer', operator: 'In', values: [TRAINER_EXIT.permanent] } },
+          ...(multiPod ? [{ action: 'Ignore', onExitCodes: { containerName: 'trainer', operator: 'In', values: [TRAINER_EXIT.stopped] } }] : []),
         ],
       },
       template: {
         metadata: { labels },
         spec: {
           restartPolicy: 'Never',
+          // Indexed pods get the hostname <job>-<index>; with the headless Service as subdomain they resolve by name.
+          subdomain: multiPod ? trainerServiceName(jobName) : undefined,
           serviceAccountName: spec.trainer?.serviceAccountName ?? defaults.serviceAccountName,
           // Progress is read from the trainer's /metrics; it needs no API access.
           automountServiceAccountToken: false,

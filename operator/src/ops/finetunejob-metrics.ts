@@ -3,7 +3,7 @@
 // scrapes, so a restarted or newly elected operator reports the same values from the same objects.
 //
 // GPU-seconds (loraplane_finetunejob_gpu_seconds_total{namespace,queue,finetunejob}) is a counter computed
-// at scrape time, one series per FineTuneJob: spec.resources.gpus × the time from status.startTime (the
+// at scrape time, one series per FineTuneJob: spec.resources.gpus × nodes × the time from status.startTime (the
 // trainer Job's first start; with Kueue, its admission) to its end (status.completionTime, or when the
 // operator recorded the end if later), or until now while it runs. A Prometheus counter must never go down,
 // and a sum over the jobs of a namespace would, whenever a FineTuneJob is deleted: rate() would read the drop
@@ -46,7 +46,7 @@ export interface FineTuneJobFacts {
 type Condition = { type?: unknown; status?: unknown; reason?: unknown; lastTransitionTime?: unknown };
 type RawFineTuneJob = {
   metadata?: { uid?: unknown; name?: unknown; namespace?: unknown; creationTimestamp?: unknown };
-  spec?: { queueName?: unknown; resources?: { gpus?: unknown } };
+  spec?: { queueName?: unknown; resources?: { gpus?: unknown; nodes?: unknown } };
   status?: { phase?: unknown; startTime?: unknown; completionTime?: unknown; attempts?: unknown; conditions?: unknown };
 };
 
@@ -74,6 +74,8 @@ export function factsOf(obj: unknown): FineTuneJobFacts | undefined {
   const conditions = (Array.isArray(status.conditions) ? status.conditions : []) as Condition[];
   const condition = (type: string) => conditions.find((c) => c.type === type && c.status === 'True');
   const gpus = o.spec?.resources?.gpus;
+  const nodes = o.spec?.resources?.nodes;
+  const count = (n: unknown) => (typeof n === 'number' && n > 0 ? n : 1);
   const attempts = status.attempts;
   const facts: FineTuneJobFacts = {
     uid,
@@ -81,7 +83,7 @@ export function factsOf(obj: unknown): FineTuneJobFacts | undefined {
     name,
     queue: typeof o.spec?.queueName === 'string' ? o.spec.queueName : '',
     phase,
-    gpus: typeof gpus === 'number' && gpus > 0 ? gpus : 1,
+    gpus: count(gpus) * count(nodes),
     createdAt: time(o.metadata?.creationTimestamp),
     startedAt: time(status.startTime),
     attempts: typeof attempts === 'number' && attempts > 0 ? attempts : 0,
@@ -203,7 +205,7 @@ export function createFineTuneJobMetrics(registry: Registry, list: () => Iterabl
     }),
     gpuSeconds: new Counter({
       name: 'loraplane_finetunejob_gpu_seconds_total',
-      help: 'GPU-seconds a FineTuneJob has used: spec.resources.gpus x the time since its trainer Job first started, until it ended; not counting while it is suspended or preempted.',
+      help: 'GPU-seconds a FineTuneJob has used: spec.resources.gpus x nodes x the time since its trainer Job first started, until it ended; not counting while it is suspended or preempted.',
       labelNames: ['namespace', 'queue', 'finetunejob'] as const,
       registers: [registry],
       collect() {

@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadNodesFile, settingsFromEnv } from './config.js';
+import { ClusterDns } from './cluster-dns.js';
 import { apiConfigSource } from './config-source.js';
 import { ImageStore } from './images.js';
 import { IpPool } from './ip-pool.js';
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
     source: apiConfigSource(kube),
     images: new ImageStore(file.images),
     ips: new IpPool(),
+    dns: new ClusterDns(join(settings.root, 'hosts')),
     memory,
     settings,
     log,

@@ -5,6 +5,7 @@
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
+import type { ClusterDns } from './cluster-dns.js';
 import type { AgentSettings, NodeDef } from './config.js';
 import type { ConfigSource } from './config-source.js';
 import { type PreparedContainer, prepareContainer, supportedContainer } from './container-spec.js';
@@ -24,6 +25,7 @@ export interface WorkerDeps {
   source: ConfigSource;
   images: ImageStore;
   ips: IpPool;
+  dns: ClusterDns;
   memory: MemoryWatcher;
   settings: AgentSettings;
   log: Logger;
@@ -184,7 +186,8 @@ export class PodWorker {
     writeFileSync(prepared.terminationMessageFile, '');
     let proc: ContainerProcess;
     try {
-      proc = ContainerProcess.start(prepared);
+      this.deps.dns.add(this.pod.metadata?.uid ?? '', this.pod, this.podIP ?? '');
+      proc = ContainerProcess.start({ ...prepared, wrap: this.deps.dns.wrap });
     } catch (err) {
       // Any failure to start (not just a missing command) is the runtime's StartError, exit 128.
       const now = new Date();
@@ -302,6 +305,7 @@ export class PodWorker {
   }
 
   private releaseIP(): void {
+    this.deps.dns.remove(this.pod.metadata?.uid ?? '');
     if (this.podIP !== undefined) this.deps.ips.release(this.podIP);
   }
 

@@ -17,6 +17,8 @@ export interface StartSpec {
   env: Record<string, string>;
   cwd: string;
   logFile: string;
+  /** Runs the resolved command through a wrapper (cluster-dns.ts: its own namespaces), keeping its process id. */
+  wrap?: (argv: string[]) => string[];
 }
 
 /** The runtime's "executable not found" for a command that does not resolve. */
@@ -58,8 +60,9 @@ export class ContainerProcess {
     }
     const log = openSync(spec.logFile, 'a');
     try {
-      const child = spawn(resolved, args, {
-        argv0: file,
+      const [command, ...rest] = spec.wrap ? spec.wrap([resolved, ...args]) : [resolved, ...args];
+      const child = spawn(command!, rest, {
+        argv0: spec.wrap ? command : file,
         cwd: spec.cwd,
         env: spec.env,
         detached: true,

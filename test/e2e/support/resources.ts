@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
-import { kubectl } from '../../cluster/cluster.js';
+import { kubectl, waitForCrds } from '../../cluster/cluster.js';
 
 const repo = join(import.meta.dirname, '../../..');
 
@@ -11,7 +11,7 @@ export type Json = { [key: string]: unknown };
 /** Applies crds/ and waits until the API server serves them. */
 export async function installCrds(): Promise<void> {
   await mustKubectl(['apply', '--server-side', '--force-conflicts', '-f', join(repo, 'crds')]);
-  await mustKubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/finetunejobs.loraplane.io', 'crd/loraadapters.loraplane.io']);
+  await waitForCrds(['finetunejobs.loraplane.io', 'loraadapters.loraplane.io']);
 }
 
 export async function mustKubectl(args: string[], input?: string): Promise<string> {
