@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { SCRATCH_PATH, SCRATCH_PATH_ENV, TRAINER_EXIT, type TrainerConfig } from '@loraplane/api/trainer-contract';
+import { outputFormats } from '@loraplane/api/finetunejob';
 import { TrainerConfigError } from './errors.js';
 import { exitCodeFor } from './exit-code.js';
 import { configFromEnv, configFromManifest } from './job-config.js';
@@ -96,7 +97,7 @@ export async function trainerPod(): Promise<number> {
 }
 
 const USAGE =
-  'usage: loraplane run finetune.yaml [--output DIR] [--work DIR] [--pvc CLAIM=DIR]... [--prompt TEXT [--system TEXT]] [--metrics-port N] [--max-steps N]';
+  'usage: loraplane run finetune.yaml [--output DIR] [--work DIR] [--pvc CLAIM=DIR]... [--prompt TEXT [--system TEXT]] [--metrics-port N] [--max-steps N] [--formats peft,gguf,merged]';
 
 /** The local run's log: pretty on a terminal, JSON lines otherwise; redacted either way. */
 async function localLogger(): Promise<Logger> {
@@ -119,6 +120,7 @@ function parseRunArgs(argv: string[]) {
         system: { type: 'string' },
         'metrics-port': { type: 'string' },
         'max-steps': { type: 'string' },
+        formats: { type: 'string' },
       },
     });
   } catch (err) {
@@ -140,6 +142,16 @@ export async function localRun(argv: string[]): Promise<number> {
   if (maxSteps !== undefined) {
     if (!/^[1-9]\d*$/.test(maxSteps)) throw new TrainerConfigError(`Expected a positive integer for --max-steps but received ${maxSteps}`);
     config.spec.training = { ...config.spec.training, epochs: undefined, maxSteps: Number(maxSteps) };
+  }
+  // --formats overrides spec.output.formats, checked by the same schema as the manifest's.
+  const formats = values.formats as string | undefined;
+  if (formats !== undefined) {
+    const parsed = outputFormats.safeParse(formats.split(',').map((f) => f.trim()));
+    if (!parsed.success) {
+      const why = parsed.error.issues.map((i) => i.message).join('; ');
+      throw new TrainerConfigError(`Expected --formats to list peft, gguf and merged (peft included) but received "${formats}": ${why}`);
+    }
+    config.spec.output = { ...config.spec.output, formats: parsed.data };
   }
   const options: RunOptions = {
     config,

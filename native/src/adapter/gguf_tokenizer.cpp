@@ -56,7 +56,7 @@ std::string pre_tokenizer_name(const Json& tok, const std::string& path) {
   }
   if (shape == "split-llama3 bytelevel ") return "llama-bpe";
   if (shape == "split-qwen2 bytelevel ") return "qwen2";
-  if (shape == "bytelevel-regex ") return "gpt2";
+  if (shape == "bytelevel-regex ") return "gpt-2";
   if (shape == "digits bytelevel-regex ") return "smollm";
   LP_CHECK(false, path << ": pre_tokenizer (" << shape
                        << ") is none llama.cpp names; the GGUF export knows Llama 3's and Qwen2's splits, GPT-2's "
