@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getLlama, type Llama, type LlamaModel, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { relativeError } from '@loraplane/native/golden.test-support';
+import { GOLDENS, relativeError } from '@loraplane/native/golden.test-support';
 import { QLoraModel } from '@loraplane/native/runtime';
 import { TextTokenizer } from './data/tokenize.js';
 
@@ -62,35 +62,71 @@ async function llamaCppLogits(model: LlamaModel, vocab: number, ids: number[], a
   }
 }
 
+// GPT-2's bytes_to_unicode for bytes 0..127: a byte-level vocabulary llama.cpp loads, for the golden models
+// (vocab 128) that ship no tokenizer; their prompts are token ids.
+function byteVocab(): Record<string, number> {
+  let extra = 0;
+  const vocab: Record<string, number> = {};
+  for (let b = 0; b < 128; b++) vocab[String.fromCodePoint(b >= 0x21 && b <= 0x7e ? b : 256 + extra++)] = b;
+  return vocab;
+}
+
+const GOLDEN_PROMPT = Array.from({ length: 24 }, (_, i) => (i * 37 + 5) % 128);
+
+/** A golden model (test/reference/goldens) with a byte-level tokenizer beside it. */
+function goldenWithTokenizer(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `lp-gguf-${name}-`));
+  cpSync(join(GOLDENS, name, 'model'), dir, { recursive: true });
+  const tokenizer = {
+    version: '1.0',
+    added_tokens: [],
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    model: { type: 'BPE', vocab: byteVocab(), merges: [] },
+  };
+  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer));
+  return dir;
+}
+
+interface Exported {
+  runtime: QLoraModel;
+  base: string;
+  adapter: string;
+  merged: string;
+}
+
+/** Loads `modelDir` unquantized in fp32, exports the base (B = 0), trains the adapter a few steps on `ids`, exports it and the merged model. */
+async function exportAll(modelDir: string, ids: number[]): Promise<Exported> {
+  const dir = mkdtempSync(join(tmpdir(), 'lp-gguf-'));
+  const out = { base: join(dir, 'base.gguf'), adapter: join(dir, 'adapter.gguf'), merged: join(dir, 'merged.gguf') };
+  const runtime = await QLoraModel.load(modelDir, { backend: 'cpu', quantize: false, precision: 'fp32', lora: { r: 8, alpha: 16, dropout: 0, seed: 1 } });
+  await runtime.exportMergedGguf(out.base, 'base');
+  // A few large steps so that every B is far from zero and the adapter moves the logits visibly.
+  runtime.configureTraining({ learningRate: 2e-2, totalSteps: 4, lrScheduler: 'constant' });
+  for (let s = 0; s < 4; s++) await runtime.step([{ inputIds: [ids], labels: [ids] }]);
+  await runtime.exportGgufAdapter(out.adapter, 'base');
+  await runtime.exportMergedGguf(out.merged, 'base');
+  return { runtime, ...out };
+}
+
 describe('GGUF exports in llama.cpp', () => {
   let llama: Llama;
-  let runtime: QLoraModel;
   let ids: number[];
-  const dir = mkdtempSync(join(tmpdir(), 'lp-gguf-'));
-  const base = join(dir, 'base.gguf');
-  const adapter = join(dir, 'adapter.gguf');
-  const merged = join(dir, 'merged.gguf');
+  let tiny: Exported;
 
   beforeAll(async () => {
     // The prebuilt binaries only: nothing is built or downloaded at run time.
     llama = await getLlama({ gpu: false, build: 'never', skipDownload: true, usePrebuiltBinaries: true, progressLogs: false, logLevel: LlamaLogLevel.error });
     ids = (await TextTokenizer.fromDir(TINY).encode(TEXT, true, false)).ids;
-    runtime = await QLoraModel.load(TINY, { backend: 'cpu', quantize: false, precision: 'fp32', lora: { r: 8, alpha: 16, dropout: 0, seed: 1 } });
-    await runtime.exportMergedGguf(base, 'tiny-llama');
-    // A few large steps so that every B is far from zero and the adapter moves the logits visibly.
-    runtime.configureTraining({ learningRate: 2e-2, totalSteps: 4, lrScheduler: 'constant' });
-    for (let s = 0; s < 4; s++) await runtime.step([{ inputIds: [ids], labels: [ids] }]);
-    await runtime.exportGgufAdapter(adapter, 'tiny-llama');
-    await runtime.exportMergedGguf(merged, 'tiny-llama');
+    tiny = await exportAll(TINY, ids);
   }, 120_000);
 
   afterAll(async () => {
-    runtime?.free();
+    tiny?.runtime.free();
     await llama?.dispose();
   });
 
   it('tokenizes as the Hugging Face tokenizer does (the exported vocabulary, merges and pre-tokenizer)', async () => {
-    const model = await llama.loadModel({ modelPath: base });
+    const model = await llama.loadModel({ modelPath: tiny.base });
     try {
       // The tiny tokenizer adds no BOS (add_bos_token false, no post-processor): the ids are the text's alone.
       expect(model.tokenize(TEXT).map(Number)).toEqual(ids);
@@ -101,35 +137,45 @@ describe('GGUF exports in llama.cpp', () => {
     }
   });
 
-  it('gives the runtime logits for the base, base + adapter and the merged model', async () => {
-    const model = await llama.loadModel({ modelPath: base });
-    const mergedModel = await llama.loadModel({ modelPath: merged });
-    try {
-      const v = runtime.info.vocabSize;
-      runtime.setAdaptersEnabled(false);
-      const plain = await runtimeLogits(runtime, ids);
-      runtime.setAdaptersEnabled(true);
-      const adapted = await runtimeLogits(runtime, ids);
-      const errBase = relativeError(await llamaCppLogits(model, v, ids), plain);
-      const errAdapter = relativeError(await llamaCppLogits(model, v, ids, adapter), adapted);
-      const errMerged = relativeError(await llamaCppLogits(mergedModel, v, ids), adapted);
-      const moved = relativeError(adapted, plain);
-      console.log(
-        `llama.cpp vs the runtime (${ids.length} positions, relative): base ${errBase.toExponential(2)}, ` +
-          `base + GGUF adapter ${errAdapter.toExponential(2)}, merged GGUF ${errMerged.toExponential(2)}; the adapter moves the logits by ${moved.toExponential(2)}`,
-      );
-      expect(moved).toBeGreaterThan(0.1);
-      expect(errBase).toBeLessThan(BOUND);
-      expect(errAdapter).toBeLessThan(BOUND);
-      expect(errMerged).toBeLessThan(BOUND);
-    } finally {
-      await model.dispose();
-      await mergedModel.dispose();
-    }
-  }, 120_000);
+  // tiny-llama: Llama, GQA 4:2, head_dim 40, untied. llama_gqa: Llama with llama3 RoPE scaling (rope_freqs) and tied
+  // embeddings (no output.weight). qwen2: q/k/v biases, no Q/K permutation.
+  it.each(['tiny-llama', 'llama_gqa', 'qwen2'])(
+    '%s: llama.cpp gives the runtime logits for the base, base + adapter and the merged model',
+    async (name) => {
+      const golden = name === 'tiny-llama' ? undefined : await exportAll(goldenWithTokenizer(name), GOLDEN_PROMPT);
+      const e = golden ?? tiny;
+      const prompt = golden ? GOLDEN_PROMPT : ids;
+      const model = await llama.loadModel({ modelPath: e.base });
+      const mergedModel = await llama.loadModel({ modelPath: e.merged });
+      try {
+        const v = e.runtime.info.vocabSize;
+        e.runtime.setAdaptersEnabled(false);
+        const plain = await runtimeLogits(e.runtime, prompt);
+        e.runtime.setAdaptersEnabled(true);
+        const adapted = await runtimeLogits(e.runtime, prompt);
+        const errBase = relativeError(await llamaCppLogits(model, v, prompt), plain);
+        const errAdapter = relativeError(await llamaCppLogits(model, v, prompt, e.adapter), adapted);
+        const errMerged = relativeError(await llamaCppLogits(mergedModel, v, prompt), adapted);
+        const moved = relativeError(adapted, plain);
+        console.log(
+          `${name}: llama.cpp vs the runtime (${prompt.length} positions, relative): base ${errBase.toExponential(2)}, ` +
+            `base + GGUF adapter ${errAdapter.toExponential(2)}, merged GGUF ${errMerged.toExponential(2)}; the adapter moves the logits by ${moved.toExponential(2)}`,
+        );
+        expect(moved).toBeGreaterThan(0.1);
+        expect(errBase).toBeLessThan(BOUND);
+        expect(errAdapter).toBeLessThan(BOUND);
+        expect(errMerged).toBeLessThan(BOUND);
+      } finally {
+        await model.dispose();
+        await mergedModel.dispose();
+        golden?.runtime.free();
+      }
+    },
+    120_000,
+  );
 
   it('writes GGUF v3 with 32-byte aligned data', () => {
-    for (const f of [base, adapter, merged]) {
+    for (const f of [tiny.base, tiny.adapter, tiny.merged]) {
       const head = readFileSync(f).subarray(0, 8);
       expect(head.subarray(0, 4).toString('latin1')).toBe('GGUF');
       expect(head.readUInt32LE(4)).toBe(3);
