@@ -92,12 +92,13 @@ interface Exported {
   base: string;
   adapter: string;
   merged: string;
+  mergedDir: string;
 }
 
 /** Loads `modelDir` unquantized in fp32, exports the base (B = 0), trains the adapter a few steps on `ids`, exports it and the merged model. */
 async function exportAll(modelDir: string, ids: number[]): Promise<Exported> {
   const dir = mkdtempSync(join(tmpdir(), 'lp-gguf-'));
-  const out = { base: join(dir, 'base.gguf'), adapter: join(dir, 'adapter.gguf'), merged: join(dir, 'merged.gguf') };
+  const out = { base: join(dir, 'base.gguf'), adapter: join(dir, 'adapter.gguf'), merged: join(dir, 'merged.gguf'), mergedDir: join(dir, 'merged') };
   const runtime = await QLoraModel.load(modelDir, { backend: 'cpu', quantize: false, precision: 'fp32', lora: { r: 8, alpha: 16, dropout: 0, seed: 1 } });
   await runtime.exportMergedGguf(out.base, 'base');
   // A few large steps so that every B is far from zero and the adapter moves the logits visibly.
@@ -105,6 +106,7 @@ async function exportAll(modelDir: string, ids: number[]): Promise<Exported> {
   for (let s = 0; s < 4; s++) await runtime.step([{ inputIds: [ids], labels: [ids] }]);
   await runtime.exportGgufAdapter(out.adapter, 'base');
   await runtime.exportMergedGguf(out.merged, 'base');
+  await runtime.exportMerged(out.mergedDir);
   return { runtime, ...out };
 }
 
@@ -157,9 +159,14 @@ describe('GGUF exports in llama.cpp', () => {
         const errAdapter = relativeError(await llamaCppLogits(model, v, prompt, e.adapter), adapted);
         const errMerged = relativeError(await llamaCppLogits(mergedModel, v, prompt), adapted);
         const moved = relativeError(adapted, plain);
+        // The merged HF folder (same merge) loaded back into the runtime as a plain model.
+        const reloaded = await QLoraModel.load(e.mergedDir, { backend: 'cpu', quantize: false, precision: 'fp32', lora: { r: 1, dropout: 0 } });
+        reloaded.setAdaptersEnabled(false);
+        const errMergedDir = relativeError(await runtimeLogits(reloaded, prompt), adapted);
+        reloaded.free();
         console.log(
           `${name}: llama.cpp vs the runtime (${prompt.length} positions, relative): base ${errBase.toExponential(2)}, ` +
-            `base + GGUF adapter ${errAdapter.toExponential(2)}, merged GGUF ${errMerged.toExponential(2)}; the adapter moves the logits by ${moved.toExponential(2)}`,
+            `base + GGUF adapter ${errAdapter.toExponential(2)}, merged GGUF ${errMerged.toExponential(2)}; runtime on merged/ ${errMergedDir.toExponential(2)}; the adapter moves the logits by ${moved.toExponential(2)}`,
         );
         expect(moved).toBeGreaterThan(0.1);
         expect(errBase).toBeLessThan(BOUND);
