@@ -134,8 +134,7 @@ void export_merged_gguf(const LlamaModel& model, const std::string& path, const 
                      out = merged_weight(model, l, module);
                      if (heads) out = permute_rows(out, shape[0], shape[1], heads);
                    });
-      add_dense(hf + (m < 4 ? "self_attn." : "mlp.") + module + ".bias", blk(l) + kGgufModuleNames[m] + ".bias",
-                heads);
+      add_dense(hf + (m < 4 ? "self_attn." : "mlp.") + module + ".bias", blk(l) + kGgufModuleNames[m] + ".bias", heads);
     }
     add_dense(hf + "post_attention_layernorm.weight", blk(l) + "ffn_norm.weight");
   }

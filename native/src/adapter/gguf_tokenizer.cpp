@@ -105,8 +105,9 @@ bool template_adds_bos(const Json& tok) {
 
 void set_gguf_tokenizer(gguf::Writer& w, const std::string& model_dir, const ModelConfig& c) {
   const std::string path = model_dir + "/tokenizer.json";
-  LP_CHECK(std::filesystem::is_regular_file(path),
-           "model dir \"" << model_dir << "\" has no tokenizer.json; the GGUF export needs it for llama.cpp's vocabulary");
+  LP_CHECK(
+      std::filesystem::is_regular_file(path),
+      "model dir \"" << model_dir << "\" has no tokenizer.json; the GGUF export needs it for llama.cpp's vocabulary");
   const Json tok = read_json_file(path);
   const Json& model = tok.at("model");
   LP_CHECK(model.at("type").as_string() == "BPE",

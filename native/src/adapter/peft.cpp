@@ -204,10 +204,10 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
 }
 
 std::vector<int64_t> projection_shape(const ModelConfig& c, const std::string& module) {
-  const int64_t out = module == "q_proj"                             ? c.q_dim()
-                      : module == "k_proj" || module == "v_proj"     ? c.kv_dim()
+  const int64_t out = module == "q_proj"                            ? c.q_dim()
+                      : module == "k_proj" || module == "v_proj"    ? c.kv_dim()
                       : module == "o_proj" || module == "down_proj" ? c.hidden_size
-                                                                     : c.intermediate_size;
+                                                                    : c.intermediate_size;
   const int64_t in = module == "o_proj" ? c.q_dim() : module == "down_proj" ? c.intermediate_size : c.hidden_size;
   return {out, in};
 }
