@@ -5,8 +5,7 @@
 // adapter_config.json fits the spec. The weights are hashed again only when their ETag or size moved
 // since the last hash: a period's check costs a listing, two small GETs and no re-read of the weights.
 import type { S3Client } from '@aws-sdk/client-s3';
-import { OUTPUT_FORMATS } from '@loraplane/api/finetunejob';
-import { formatOf } from '@loraplane/api/output-layout';
+import { formatsOf } from '@loraplane/api/output-layout';
 import { sha256Hex, toPrefixed } from '@loraplane/storage/digest';
 import { StorageError, s3Uri } from '@loraplane/storage/errors';
 import { folderPrefix } from '@loraplane/storage/location';
@@ -104,9 +103,6 @@ async function verify(client: S3Client, bucket: string, folder: string, baseMode
   const facts = checkAdapterConfig(Buffer.from(config.body).toString('utf8'), baseModelName);
   if ('kind' in facts) return facts;
 
-  const formats = OUTPUT_FORMATS.map((format) => ({ format, files: manifest.files.filter((f) => formatOf(f.path) === format) })).filter(
-    (f) => f.files.length > 0,
-  );
   return {
     kind: 'verified',
     artifact: {
@@ -114,7 +110,7 @@ async function verify(client: S3Client, bucket: string, folder: string, baseMode
       digest: weights.sha256,
       sizeBytes: weights.size,
       verifiedObject: { key: object.key, etag: object.etag, size: object.size },
-      formats,
+      formats: formatsOf(manifest.files),
       ...facts,
       hashedBytes,
     },
