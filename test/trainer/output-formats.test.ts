@@ -27,6 +27,8 @@ describe('loraplane run --formats', () => {
       'tokenizer_config.json',
     ]);
     for (const f of [GGUF_ADAPTER_FILE, MERGED_GGUF_FILE]) expect(readFileSync(join(out, f)).subarray(0, 4).toString('latin1')).toBe('GGUF');
+    expect(r.output()).toContain(`llama-cli -m ${join(out, MERGED_GGUF_FILE)}`);
+    expect(r.output()).toContain(`--lora ${join(out, GGUF_ADAPTER_FILE)}`);
   }, 120_000);
 
   it('the default writes the PEFT files alone', async () => {
