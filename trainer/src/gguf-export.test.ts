@@ -1,7 +1,9 @@
 // The llama.cpp exports against the real llama.cpp: node-llama-cpp's prebuilt CPU binaries (never built or
-// downloaded here) load the tiny model's F32 GGUF (the merged export of an untrained adapter: B = 0, so exactly
-// the base), the GGUF LoRA adapter and the merged GGUF. Their next-token distributions at every position must
-// equal the runtime's on the unquantized base (quantize: false, fp32) within 1e-5 relative (the bound: 1e-3).
+// downloaded here) load a model's F32 GGUF (the merged export of an untrained adapter: B = 0, so exactly the
+// base), the GGUF LoRA adapter and the merged GGUF, for the tiny model and two golden models (llama3 RoPE with
+// tied embeddings; Qwen2). Their next-token distributions at every position must equal the runtime's on the
+// unquantized base (quantize: false, fp32) within 1e-5 relative (the bound: 1e-3); so must the runtime's
+// on the merged Hugging Face folder.
 //
 // node-llama-cpp gives a position's probabilities (softmax of llama.cpp's logits, every token: no top-k/top-p
 // at temperature 0), not the raw logits; log p minus its mean over the vocabulary is the logits minus theirs,
