@@ -1,9 +1,9 @@
 // The llama.cpp exports against the real llama.cpp: node-llama-cpp's prebuilt CPU binaries (never built or
 // downloaded here) load a model's F32 GGUF (the merged export of an untrained adapter: B = 0, so exactly the
-// base), the GGUF LoRA adapter and the merged GGUF, for the tiny model and two golden models (llama3 RoPE with
-// tied embeddings; Qwen2). Their next-token distributions at every position must equal the runtime's on the
-// unquantized base (quantize: false, fp32) within 1e-5 relative (the issue's bound: 1e-3); so must the runtime's
-// on the merged Hugging Face folder.
+// base), the GGUF LoRA adapter and the merged GGUF, for the tiny model and three golden models (llama3 RoPE
+// with tied embeddings; Qwen2; a Llama with an rsLoRA adapter). Their next-token distributions at every
+// position must equal the runtime's on the unquantized base (quantize: false, fp32) within 1e-5 relative (the
+// issue's bound: 1e-3); so must the runtime's on the merged Hugging Face folder.
 //
 // node-llama-cpp gives a position's probabilities (softmax of llama.cpp's logits, every token: no top-k/top-p
 // at temperature 0), not the raw logits; log p minus its mean over the vocabulary is the logits minus theirs,
@@ -98,10 +98,15 @@ interface Exported {
 }
 
 /** Loads `modelDir` unquantized in fp32, exports the base (B = 0), trains the adapter a few steps on `ids`, exports it and the merged model. */
-async function exportAll(modelDir: string, ids: number[]): Promise<Exported> {
+async function exportAll(modelDir: string, ids: number[], useRslora = false): Promise<Exported> {
   const dir = mkdtempSync(join(tmpdir(), 'lp-gguf-'));
   const out = { base: join(dir, 'base.gguf'), adapter: join(dir, 'adapter.gguf'), merged: join(dir, 'merged.gguf'), mergedDir: join(dir, 'merged') };
-  const runtime = await QLoraModel.load(modelDir, { backend: 'cpu', quantize: false, precision: 'fp32', lora: { r: 8, alpha: 16, dropout: 0, seed: 1 } });
+  const runtime = await QLoraModel.load(modelDir, {
+    backend: 'cpu',
+    quantize: false,
+    precision: 'fp32',
+    lora: { r: 8, alpha: 16, dropout: 0, seed: 1, useRslora },
+  });
   await runtime.exportMergedGguf(out.base, 'base');
   // A few large steps so that every B is far from zero and the adapter moves the logits visibly.
   runtime.configureTraining({ learningRate: 2e-2, totalSteps: 4, lrScheduler: 'constant' });
@@ -142,11 +147,12 @@ describe('GGUF exports in llama.cpp', () => {
   });
 
   // tiny-llama: Llama, GQA 4:2, head_dim 40, untied. llama_gqa: Llama with llama3 RoPE scaling (rope_freqs) and tied
-  // embeddings (no output.weight). qwen2: q/k/v biases, no Q/K permutation.
-  it.each(['tiny-llama', 'llama_gqa', 'qwen2'])(
+  // embeddings (no output.weight). qwen2: q/k/v biases, no Q/K permutation. llama_rslora: rsLoRA's alpha / sqrt(r),
+  // which llama.cpp gets as adapter.lora.alpha = scaling · r.
+  it.each(['tiny-llama', 'llama_gqa', 'qwen2', 'llama_rslora'])(
     '%s: llama.cpp gives the runtime logits for the base, base + adapter and the merged model',
     async (name) => {
-      const golden = name === 'tiny-llama' ? undefined : await exportAll(goldenWithTokenizer(name), GOLDEN_PROMPT);
+      const golden = name === 'tiny-llama' ? undefined : await exportAll(goldenWithTokenizer(name), GOLDEN_PROMPT, name === 'llama_rslora');
       const e = golden ?? tiny;
       const prompt = golden ? GOLDEN_PROMPT : ids;
       const model = await llama.loadModel({ modelPath: e.base });
