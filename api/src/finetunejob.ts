@@ -122,10 +122,30 @@ const resources = z
   })
   .strict();
 
+export const OUTPUT_FORMATS = ['peft', 'gguf', 'merged'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+const PEFT_REQUIRED = 'peft is always written: the LoraAdapter verifies and serves the PEFT files';
+
+/** What the trainer writes beside the PEFT adapter. peft is required: the LoraAdapter's digest is its weights'. */
+export const outputFormats = z
+  .array(z.enum(OUTPUT_FORMATS))
+  .min(1)
+  .max(OUTPUT_FORMATS.length)
+  .default(['peft'])
+  .refine((f) => new Set(f).size === f.length, 'each format at most once')
+  .refine((f) => f.includes('peft'), PEFT_REQUIRED)
+  .meta({
+    'x-kubernetes-list-type': 'set',
+    ...cel({ rule: "'peft' in self", message: PEFT_REQUIRED }),
+    description:
+      'Files written: peft (adapter_config.json + adapter_model.safetensors, always), gguf (adapter.gguf: a GGUF LoRA adapter for llama.cpp --lora and Ollama ADAPTER, F32), merged (the base with the adapter merged over the dequantized weights the training used: merged/ as a Hugging Face folder in fp32 safetensors, and merged.gguf, F32, with the tokenizer).',
+  });
+
 const output = z
   .object({
     adapterName: objectName.meta({ description: 'Name of the LoraAdapter this job creates or updates.' }),
     storage: z.object({ s3: s3Location }).strict().meta({ description: 'Where the adapter is written.' }),
+    formats: outputFormats,
     labels: labelMap(
       'Labels for the LoraAdapter this job creates (e.g. team, use case), beside the ones the operator sets (loraplane.io/finetunejob, app.kubernetes.io/managed-by), which win.',
     ).optional(),

@@ -1,7 +1,7 @@
 // LoraAdapter: a verified adapter artifact in object storage, declared in Git or produced by a FineTuneJob.
 import { z } from 'zod';
 import { cel, conditionList, immutable, objectMeta, objectName, s3Location, sha256Digest, timestamp } from './common.js';
-import { TARGET_MODULES } from './finetunejob.js';
+import { OUTPUT_FORMATS, TARGET_MODULES } from './finetunejob.js';
 
 export const loraAdapterSpec = z
   .object({
@@ -54,6 +54,20 @@ export const loraAdapterStatus = z.object({
   targetModules: z.array(z.enum(TARGET_MODULES)).optional(),
   baseModel: z.string().optional(),
   metrics: z.record(z.string(), z.number()).optional(),
+  formats: z
+    .array(
+      z.object({
+        format: z.enum(OUTPUT_FORMATS),
+        files: z.array(z.object({ path: z.string(), sha256: sha256Digest, size: z.number().int().min(0) })),
+      }),
+    )
+    .optional()
+    .meta({
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['format'],
+      description:
+        "The formats the artifact holds (peft; gguf and merged when the job's spec.output.formats asked for them), each with its files as the verified manifest lists them.",
+    }),
   provenance: z
     .object({
       fineTuneJob: z.object({ name: z.string(), uid: z.string() }).optional(),

@@ -59,6 +59,8 @@ export interface NativeModel {
   saveAdapter(dir: string, baseModelName: string): Promise<void>;
   loadAdapter(dir: string): Promise<void>;
   exportMerged(dir: string): Promise<void>;
+  exportGgufAdapter(path: string, baseModelName: string): Promise<void>;
+  exportMergedGguf(path: string, baseModelName: string): Promise<void>;
   saveTrainerState(path: string): Promise<void>;
   loadTrainerState(path: string): Promise<void>;
   loraParameters(): { name: string; shape: number[]; value: Float32Array }[];

@@ -115,8 +115,19 @@ export class QLoraModel {
     return this.native.loadAdapter(dir);
   }
 
+  /** The base with the adapter merged (W + scaling·B·A over the dequantized base, fp32) as an HF folder in safetensors. */
   exportMerged(dir: string): Promise<void> {
     return this.native.exportMerged(dir);
+  }
+
+  /** The adapter as a GGUF LoRA file (F32) for llama.cpp's --lora, as convert_lora_to_gguf.py writes it. */
+  exportGgufAdapter(path: string, baseModelName: string): Promise<void> {
+    return this.native.exportGgufAdapter(path, baseModelName);
+  }
+
+  /** The merged model (as exportMerged) as one F32 GGUF file with the tokenizer's metadata, for llama.cpp and Ollama. */
+  exportMergedGguf(path: string, baseModelName: string): Promise<void> {
+    return this.native.exportMergedGguf(path, baseModelName);
   }
 
   saveTrainerState(path: string): Promise<void> {

@@ -41,6 +41,8 @@ const creationCases: [string, (spec: Spec) => void, RegExp][] = [
   ['negative validationSplit', (s) => (at(s, 'dataset').validationSplit = -0.1), /spec\.dataset\.validationSplit: Invalid value: -0\.1/],
   ['unknown target module', (s) => (at(s, 'lora').targetModules = ['q_proj', 'lm_head']), /spec\.lora\.targetModules\[1\]: Unsupported value: "lm_head"/],
   ['repeated target module', (s) => (at(s, 'lora').targetModules = ['q_proj', 'q_proj']), /spec\.lora\.targetModules\[1\]: Duplicate value: "q_proj"/],
+  ['formats without peft', (s) => (at(s, 'output').formats = ['gguf']), /spec\.output\.formats: Invalid value: .*peft is always written/],
+  ['repeated format', (s) => (at(s, 'output').formats = ['peft', 'gguf', 'gguf']), /spec\.output\.formats\[2\]: Duplicate value: "gguf"/],
   ['lora r 0', (s) => (at(s, 'lora').r = 0), /spec\.lora\.r: Invalid value: 0/],
   ['dropout 1', (s) => (at(s, 'lora').dropout = 1), /spec\.lora\.dropout: Invalid value: 1/],
   ['blockSize not a power of two', (s) => (s.quantization = { blockSize: 100 }), /spec\.quantization\.blockSize: Invalid value: .*power of two/],
@@ -170,6 +172,7 @@ describe('FineTuneJob validation by the API server', () => {
     expect(stored.spec.quantization).toEqual({ type: 'nf4', doubleQuant: true, blockSize: 64, computeDtype: 'bfloat16' });
     expect(stored.spec.training.warmupRatio).toBe(0.03);
     expect(stored.spec.backoffLimit).toBe(3);
+    expect(stored.spec.output.formats).toEqual(['peft']);
   });
 
   it('accepts core/v1 node selectors, tolerations and affinity, and stores them as given', async () => {

@@ -65,6 +65,15 @@ describe('LoraAdapter verification', () => {
       targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
       baseModel: BASE_MODEL,
       verifiedObject: { key: `${prefix}/adapter_model.safetensors`, size: weights.length },
+      formats: [
+        {
+          format: 'peft',
+          files: [
+            { path: 'adapter_config.json', sha256: expect.stringMatching(/^sha256:/), size: expect.any(Number) },
+            { path: 'adapter_model.safetensors', sha256: digest, size: weights.length },
+          ],
+        },
+      ],
     });
     expect(condition(ready, 'Reconciling')).toMatchObject({ status: 'False' });
     expect(condition(ready, 'Stalled')).toMatchObject({ status: 'False' });

@@ -276,7 +276,12 @@ const baseSpec = () => ({
   backoffLimit: 2,
   activeDeadlineSeconds: 3600,
   ttlSecondsAfterFinished: 600,
-  output: { adapterName: 'support-v1', storage: { s3: s3('adapters', 'support/v1', 'output-creds') }, labels: { team: 'a' } },
+  output: {
+    adapterName: 'support-v1',
+    storage: { s3: s3('adapters', 'support/v1', 'output-creds') },
+    labels: { team: 'a' },
+    formats: ['peft', 'gguf', 'merged'],
+  },
   trainer: { image: 'registry.example/loraplane-trainer:test', serviceAccountName: 'trainer', env: [{ name: 'EXTRA', value: 'yes' }] },
 });
 

@@ -4,10 +4,12 @@
 // `loraplane run finetune.yaml`: the same run on a laptop, no cluster, the adapter written to --output.
 // Both exit with TRAINER_EXIT's codes (exitCodeFor: a failure no retry can fix exits `permanent`) and
 // never print the values of the credential env vars (redact.ts).
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { SCRATCH_PATH, SCRATCH_PATH_ENV, TRAINER_EXIT, type TrainerConfig } from '@loraplane/api/trainer-contract';
+import { outputFormats } from '@loraplane/api/finetunejob';
+import { GGUF_ADAPTER_FILE, MERGED_DIR, MERGED_GGUF_FILE } from '@loraplane/api/output-layout';
 import { TrainerConfigError } from './errors.js';
 import { exitCodeFor } from './exit-code.js';
 import { configFromEnv, configFromManifest } from './job-config.js';
@@ -99,7 +101,7 @@ export async function trainerPod(): Promise<number> {
 }
 
 const USAGE =
-  'usage: loraplane run finetune.yaml [--output DIR] [--work DIR] [--pvc CLAIM=DIR]... [--prompt TEXT [--system TEXT]] [--metrics-port N] [--max-steps N]';
+  'usage: loraplane run finetune.yaml [--output DIR] [--work DIR] [--pvc CLAIM=DIR]... [--prompt TEXT [--system TEXT]] [--metrics-port N] [--max-steps N] [--formats peft,gguf,merged]';
 
 /** The local run's log: pretty on a terminal, JSON lines otherwise; redacted either way. */
 async function localLogger(): Promise<Logger> {
@@ -122,6 +124,7 @@ function parseRunArgs(argv: string[]) {
         system: { type: 'string' },
         'metrics-port': { type: 'string' },
         'max-steps': { type: 'string' },
+        formats: { type: 'string' },
       },
     });
   } catch (err) {
@@ -144,10 +147,21 @@ export async function localRun(argv: string[]): Promise<number> {
     if (!/^[1-9]\d*$/.test(maxSteps)) throw new TrainerConfigError(`Expected a positive integer for --max-steps but received ${maxSteps}`);
     config.spec.training = { ...config.spec.training, epochs: undefined, maxSteps: Number(maxSteps) };
   }
+  // --formats overrides spec.output.formats, checked by the same schema as the manifest's.
+  const formats = values.formats as string | undefined;
+  if (formats !== undefined) {
+    const parsed = outputFormats.safeParse(formats.split(',').map((f) => f.trim()));
+    if (!parsed.success) {
+      const why = parsed.error.issues.map((i) => i.message).join('; ');
+      throw new TrainerConfigError(`Expected --formats to list peft, gguf and merged (peft included) but received "${formats}": ${why}`);
+    }
+    config.spec.output = { ...config.spec.output, formats: parsed.data };
+  }
+  const outDir = resolve(values.output as string);
   const options: RunOptions = {
     config,
     workDir: resolve(values.work as string),
-    outputDir: resolve(values.output as string),
+    outputDir: outDir,
     log,
     stop: stopOnSigterm(log),
     resolve: { pvcRoot: (claim) => resolve(claims.get(claim) ?? manifestDir) },
@@ -175,5 +189,8 @@ export async function localRun(argv: string[]): Promise<number> {
   const result = await runFineTune(options).finally(() => pushAtEnd(options.metrics, labels, log));
   if (result.interrupted) return TRAINER_EXIT.stopped;
   console.log(redactor()(`\nadapter written to ${result.adapterUri} (${result.digest})`));
+  const written = config.spec.output.formats;
+  if (written.includes('gguf')) console.log(`llama.cpp: llama-cli -m <the base model's GGUF> --lora ${join(outDir, GGUF_ADAPTER_FILE)}`);
+  if (written.includes('merged')) console.log(`llama.cpp: llama-cli -m ${join(outDir, MERGED_GGUF_FILE)} (Hugging Face folder: ${join(outDir, MERGED_DIR)})`);
   return TRAINER_EXIT.succeeded;
 }

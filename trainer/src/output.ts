@@ -1,8 +1,10 @@
-// The finished adapter as a directory: PEFT files, the tokenizer, training_metrics.json and a model card.
+// The finished adapter as a directory: PEFT files, the formats spec.output.formats adds (api/output-layout), the
+// tokenizer, training_metrics.json and a model card.
 // Uploading it (manifest last) is the storage layer's job; the digest is that of the weights file.
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { GGUF_ADAPTER_FILE, MERGED_DIR, MERGED_GGUF_FILE } from '@loraplane/api/output-layout';
 import { digestFile, toPrefixed } from '@loraplane/storage/digest';
 import type { QLoraModel } from '@loraplane/native/runtime';
 import type { LoopResult } from './loop.js';
@@ -39,6 +41,13 @@ export async function writeOutput(
 ): Promise<WrittenOutput> {
   mkdirSync(dir, { recursive: true });
   await model.saveAdapter(dir, card.spec.baseModel.name);
+  // The extra formats (spec.output.formats) beside the PEFT files; the manifest lists them with their digests.
+  const formats = card.spec.output.formats;
+  if (formats.includes('gguf')) await model.exportGgufAdapter(join(dir, GGUF_ADAPTER_FILE), card.spec.baseModel.name);
+  if (formats.includes('merged')) {
+    await model.exportMerged(join(dir, MERGED_DIR));
+    await model.exportMergedGguf(join(dir, MERGED_GGUF_FILE), card.spec.baseModel.name);
+  }
   for (const f of TOKENIZER_FILES) if (existsSync(join(baseModelDir, f))) copyFileSync(join(baseModelDir, f), join(dir, f));
   const last = loop.history.at(-1);
   const metrics: Record<string, number> = {

@@ -203,11 +203,42 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
   for (size_t i = 0; i < params.size(); ++i) params[i].value = std::move(staged[i]);
 }
 
+std::vector<int64_t> projection_shape(const ModelConfig& c, const std::string& module) {
+  const int64_t out = module == "q_proj"                            ? c.q_dim()
+                      : module == "k_proj" || module == "v_proj"    ? c.kv_dim()
+                      : module == "o_proj" || module == "down_proj" ? c.hidden_size
+                                                                    : c.intermediate_size;
+  const int64_t in = module == "o_proj" ? c.q_dim() : module == "down_proj" ? c.intermediate_size : c.hidden_size;
+  return {out, in};
+}
+
+std::string lora_key(int layer, const std::string& module, char ab) {
+  const bool attn = module == "q_proj" || module == "k_proj" || module == "v_proj" || module == "o_proj";
+  return "base_model.model.model.layers." + std::to_string(layer) + (attn ? ".self_attn." : ".mlp.") + module +
+         ".lora_" + ab + ".weight";
+}
+
+std::vector<float> merged_weight(const LlamaModel& model, int layer, const std::string& module) {
+  std::vector<float> w = model.dense_weight(layer, module);
+  const LoraParam *A = nullptr, *B = nullptr;
+  for (const LoraParam& p : model.lora_params()) {
+    if (p.name == lora_key(layer, module, 'A')) A = &p;
+    if (p.name == lora_key(layer, module, 'B')) B = &p;
+  }
+  if (!A) return w;
+  LP_CHECK(B, "LoRA parameter " << lora_key(layer, module, 'B') << " is missing");
+  // PEFT's get_delta_weight: (B @ A) * scaling in fp32, then W + delta.
+  const float scaling = model.options().lora.scaling();
+  const int out = static_cast<int>(B->shape[0]), r = static_cast<int>(A->shape[0]), in = static_cast<int>(A->shape[1]);
+  std::vector<float> delta(static_cast<size_t>(out) * in);
+  cpu::sgemm(false, false, out, in, r, 1.f, B->value.data(), r, A->value.data(), in, 0.f, delta.data(), in);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = w[i] + delta[i] * scaling;
+  return w;
+}
+
 void export_merged(const LlamaModel& model, const std::string& dir) {
   make_dir(dir);
   const ModelConfig& c = model.config();
-  const LoraSpec& spec = model.options().lora;
-  const float scaling = spec.scaling();
 
   // config.json: the source config as a plain fp32 model (no quantization_config).
   Json cfg = Json::object();
@@ -237,9 +268,6 @@ void export_merged(const LlamaModel& model, const std::string& dir) {
                          out.assign(t.data, t.data + n);
                        }});
   };
-  std::map<std::string, const LoraParam*> lora;
-  for (const LoraParam& p : model.lora_params()) lora.emplace(p.name, &p);
-
   add_dense("model.embed_tokens.weight");
   for (int l = 0; l < static_cast<int>(c.num_hidden_layers); ++l) {
     const std::string lp = "model.layers." + std::to_string(l);
@@ -247,26 +275,8 @@ void export_merged(const LlamaModel& model, const std::string& dir) {
     for (int p = 0; p < 7; ++p) {
       const std::string module = kLoraModuleNames[p];
       const std::string prefix = lp + (p < 4 ? ".self_attn." : ".mlp.") + module;
-      const auto a = lora.find("base_model.model." + prefix + ".lora_A.weight");
-      const LoraParam* A = a == lora.end() ? nullptr : a->second;
-      const LoraParam* B = A ? lora.at("base_model.model." + prefix + ".lora_B.weight") : nullptr;
-      const int64_t out = p == 0             ? c.q_dim()
-                          : p <= 2           ? c.kv_dim()
-                          : p == 3 || p == 6 ? c.hidden_size
-                                             : c.intermediate_size;
-      const int64_t in = p == 3 ? c.q_dim() : p == 6 ? c.intermediate_size : c.hidden_size;
-      const std::vector<int64_t> shape{out, in};
-      entries.push_back({prefix + ".weight", shape, [&model, l, module, A, B, scaling](std::vector<float>& w) {
-                           w = model.dense_weight(l, module);
-                           if (!A) return;
-                           // PEFT's get_delta_weight: (B @ A) * scaling in fp32, then W + delta.
-                           const int out = static_cast<int>(B->shape[0]), r = static_cast<int>(A->shape[0]),
-                                     in = static_cast<int>(A->shape[1]);
-                           std::vector<float> delta(static_cast<size_t>(out) * in);
-                           cpu::sgemm(false, false, out, in, r, 1.f, B->value.data(), r, A->value.data(), in, 0.f,
-                                      delta.data(), in);
-                           for (size_t i = 0; i < w.size(); ++i) w[i] = w[i] + delta[i] * scaling;
-                         }});
+      entries.push_back({prefix + ".weight", projection_shape(c, module),
+                         [&model, l, module](std::vector<float>& w) { w = merged_weight(model, l, module); }});
       add_dense(prefix + ".bias");
     }
     add_dense(lp + ".post_attention_layernorm.weight");

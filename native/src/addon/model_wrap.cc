@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "adapter/gguf_export.h"
 #include "adapter/peft.h"
 #include "addon/convert.h"
 #include "addon/worker.h"
@@ -34,6 +35,8 @@ void ModelWrap::Init(Napi::Env env, Napi::Object exports) {
                                        InstanceMethod("saveAdapter", &ModelWrap::SaveAdapter),
                                        InstanceMethod("loadAdapter", &ModelWrap::LoadAdapter),
                                        InstanceMethod("exportMerged", &ModelWrap::ExportMerged),
+                                       InstanceMethod("exportGgufAdapter", &ModelWrap::ExportGgufAdapter),
+                                       InstanceMethod("exportMergedGguf", &ModelWrap::ExportMergedGguf),
                                        InstanceMethod("saveTrainerState", &ModelWrap::SaveTrainerState),
                                        InstanceMethod("loadTrainerState", &ModelWrap::LoadTrainerState),
                                        InstanceMethod("loraParameters", &ModelWrap::LoraParameters),
@@ -256,6 +259,24 @@ Napi::Value ModelWrap::ExportMerged(const Napi::CallbackInfo& info) {
   require_path(info, "exportMerged");
   return path_call(info, "loraplane.exportMerged", claim(info.Env(), "exportMerged"),
                    [](Session& s, const std::string& dir) { export_merged(*s.model, dir); });
+}
+
+Napi::Value ModelWrap::ExportGgufAdapter(const Napi::CallbackInfo& info) {
+  require_path(info, "exportGgufAdapter");
+  if (info.Length() < 2 || !info[1].IsString())
+    throw Napi::TypeError::New(info.Env(), "Expected (path, baseModelName) for exportGgufAdapter");
+  auto base = info[1].As<Napi::String>().Utf8Value();
+  return path_call(info, "loraplane.exportGgufAdapter", claim(info.Env(), "exportGgufAdapter"),
+                   [base](Session& s, const std::string& path) { export_gguf_adapter(*s.model, path, base); });
+}
+
+Napi::Value ModelWrap::ExportMergedGguf(const Napi::CallbackInfo& info) {
+  require_path(info, "exportMergedGguf");
+  if (info.Length() < 2 || !info[1].IsString())
+    throw Napi::TypeError::New(info.Env(), "Expected (path, baseModelName) for exportMergedGguf");
+  auto base = info[1].As<Napi::String>().Utf8Value();
+  return path_call(info, "loraplane.exportMergedGguf", claim(info.Env(), "exportMergedGguf"),
+                   [base](Session& s, const std::string& path) { export_merged_gguf(*s.model, path, base); });
 }
 
 Napi::Value ModelWrap::SaveTrainerState(const Napi::CallbackInfo& info) {

@@ -39,6 +39,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value SaveAdapter(const Napi::CallbackInfo& info);
   Napi::Value LoadAdapter(const Napi::CallbackInfo& info);
   Napi::Value ExportMerged(const Napi::CallbackInfo& info);
+  Napi::Value ExportGgufAdapter(const Napi::CallbackInfo& info);
+  Napi::Value ExportMergedGguf(const Napi::CallbackInfo& info);
   Napi::Value SaveTrainerState(const Napi::CallbackInfo& info);
   Napi::Value LoadTrainerState(const Napi::CallbackInfo& info);
   Napi::Value LoraParameters(const Napi::CallbackInfo& info);

@@ -17,6 +17,10 @@ const verified: Verdict = {
     alpha: 32,
     targetModules: ['q_proj', 'v_proj'],
     baseModel: 'meta-llama/Llama-3.2-3B-Instruct',
+    formats: [
+      { format: 'peft', files: [{ path: 'adapter_model.safetensors', sha256: DIGEST, size: 124360 }] },
+      { format: 'gguf', files: [{ path: 'adapter.gguf', sha256: DIGEST, size: 125024 }] },
+    ],
     hashedBytes: 124360,
   },
 };
@@ -42,6 +46,7 @@ describe('nextStatus', () => {
       alpha: 32,
       targetModules: ['q_proj', 'v_proj'],
       baseModel: 'meta-llama/Llama-3.2-3B-Instruct',
+      formats: verified.artifact.formats,
       verifiedAt: T0,
       verifiedObject: { key: 'support/v1/adapter_model.safetensors', etag: '"e"', size: 124360 },
     });

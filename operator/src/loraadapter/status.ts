@@ -70,6 +70,7 @@ export function nextStatus(adapter: LoraAdapter, v: Verdict, now: string): LoraA
     alpha: a.alpha,
     targetModules: a.targetModules,
     baseModel: a.baseModel,
+    formats: a.formats,
     verifiedAt: now,
     verifiedObject: a.verifiedObject,
   };

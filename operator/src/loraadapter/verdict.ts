@@ -1,7 +1,7 @@
 // What one verification concluded. A verdict is either final for now (verified, pending, failed:
 // the status says so until the next check) or a retry (the storage did not answer): a retry is
 // retried with back-off and never changes the Ready verdict an earlier check reached.
-import type { AdapterReason } from '@loraplane/api/loraadapter';
+import type { AdapterReason, LoraAdapterStatus } from '@loraplane/api/loraadapter';
 import type { TARGET_MODULES } from '@loraplane/api/finetunejob';
 
 export interface VerifiedArtifact {
@@ -16,6 +16,8 @@ export interface VerifiedArtifact {
   alpha: number;
   targetModules: (typeof TARGET_MODULES)[number][];
   baseModel: string;
+  /** The formats found in the manifest (api/output-layout), with their files. */
+  formats: NonNullable<LoraAdapterStatus['formats']>;
   /** Bytes read to hash the weights in this check (0 when the object was unchanged). */
   hashedBytes: number;
 }

@@ -5,6 +5,7 @@
 // adapter_config.json fits the spec. The weights are hashed again only when their ETag or size moved
 // since the last hash: a period's check costs a listing, two small GETs and no re-read of the weights.
 import type { S3Client } from '@aws-sdk/client-s3';
+import { formatsOf } from '@loraplane/api/output-layout';
 import { sha256Hex, toPrefixed } from '@loraplane/storage/digest';
 import { StorageError, s3Uri } from '@loraplane/storage/errors';
 import { folderPrefix } from '@loraplane/storage/location';
@@ -109,6 +110,7 @@ async function verify(client: S3Client, bucket: string, folder: string, baseMode
       digest: weights.sha256,
       sizeBytes: weights.size,
       verifiedObject: { key: object.key, etag: object.etag, size: object.size },
+      formats: formatsOf(manifest.files),
       ...facts,
       hashedBytes,
     },
