@@ -24,7 +24,10 @@ const baseModel = z
     name: z.string().min(1).max(256).meta({
       description: 'Model id recorded in adapter_config.json, e.g. meta-llama/Llama-3.2-3B-Instruct.',
     }),
-    source: storageSource.meta({ description: 'Where the HF model directory (config.json, safetensors, tokenizer) is.' }),
+    source: storageSource.meta({
+      description:
+        'Where the base model is: a Hugging Face model folder (config.json, safetensors, tokenizer), or one llama.cpp .gguf file (an S3 key or PVC path ending in .gguf; llama/Mistral and qwen2, F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q4_K/Q5_K/Q6_K weights; the tokenizer, a byte-level BPE one, and the chat template from its metadata).',
+    }),
   })
   .strict();
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { digestFile, toPrefixed } from '@loraplane/storage/digest';
 import type { QLoraModel } from '@loraplane/native/runtime';
 import type { LoopResult } from './loop.js';
+import { isGgufPath, ggufTokenizer } from './data/model-tokenizer.js';
 import { modelCard, type CardInput } from './model-card.js';
 
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'chat_template.jinja'];
@@ -33,13 +34,22 @@ export interface WrittenOutput {
 export async function writeOutput(
   dir: string,
   model: QLoraModel,
+  /** The base model's folder or .gguf file. */
   baseModelDir: string,
   loop: LoopResult,
   card: Omit<CardInput, 'steps' | 'trainLoss' | 'evalLoss'>,
 ): Promise<WrittenOutput> {
   mkdirSync(dir, { recursive: true });
   await model.saveAdapter(dir, card.spec.baseModel.name);
-  for (const f of TOKENIZER_FILES) if (existsSync(join(baseModelDir, f))) copyFileSync(join(baseModelDir, f), join(dir, f));
+  if (isGgufPath(baseModelDir)) {
+    // A GGUF carries its tokenizer as metadata: written out as the files a PEFT adapter folder has, so
+    // that transformers loads the adapter's tokenizer without the GGUF.
+    const files = ggufTokenizer(baseModelDir);
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(files.tokenizerJson));
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(files.tokenizerConfigJson, null, 2));
+  } else {
+    for (const f of TOKENIZER_FILES) if (existsSync(join(baseModelDir, f))) copyFileSync(join(baseModelDir, f), join(dir, f));
+  }
   const last = loop.history.at(-1);
   const metrics: Record<string, number> = {
     steps: loop.step,

@@ -49,6 +49,6 @@ describe('ggufTokenizerFiles', () => {
     const golden = join(import.meta.dirname, '../../../test/reference/goldens/gguf/llama.gguf');
     expect(() => ggufTokenizer(golden)).toThrow(/llama\.gguf: has no tokenizer\.ggml\.merges/);
     const notGguf = join(import.meta.dirname, '../../../test/reference/goldens/gguf/metadata.json');
-    expect(() => ggufTokenizer(notGguf)).toThrow(/cannot read the tokenizer of .*metadata\.json: .*metadata\.json/);
+    expect(() => ggufTokenizer(notGguf)).toThrow(/cannot read the metadata of the GGUF: .*metadata\.json/);
   });
 });

@@ -25,7 +25,7 @@ export function ggufTokenizer(path: string): GgufTokenizerFiles {
     // The reader's message names the file and what is wrong; drop its source location.
     throw new DatasetError(
       'config',
-      `cannot read the tokenizer of ${path}: ${(err as Error).message.replace(/\s*\(check `[\s\S]*` failed in [\s\S]*\)\s*$/, '')}`,
+      `cannot read the metadata of the GGUF: ${(err as Error).message.replace(/\s*\(check `[\s\S]*` failed in [\s\S]*\)\s*$/, '')}`,
     );
   }
   return ggufTokenizerFiles(metadata, path);
