@@ -50,6 +50,7 @@ describe('loraplane run on a .gguf base model', () => {
       'training_metrics.json',
     ]);
     expect(readFileSync(join(out, 'adapter_model.safetensors')).equals(readFileSync(join(folder, 'out', 'adapter_model.safetensors')))).toBe(true);
+    expect(readFileSync(join(out, 'README.md'), 'utf8')).toContain('| base weights | `tiny-llama.gguf` (llama.cpp GGUF)');
     const history = (JSON.parse(readFileSync(join(out, 'training_metrics.json'), 'utf8')) as Metrics).history;
     expect(history.map((h) => h.loss)).toEqual(
       (JSON.parse(readFileSync(join(folder, 'out', 'training_metrics.json'), 'utf8')) as Metrics).history.map((h) => h.loss),
