@@ -149,7 +149,8 @@ export type GgufValue = number | boolean | string | GgufValue[];
 
 /**
  * The metadata of a .gguf file (key → value, in file order), read by the reader that loads the model
- * from it; the whole file is validated first, so a malformed one throws naming the file.
+ * from it; the whole file is validated first, so a malformed one throws naming the file. 64-bit integers
+ * past 2^53 come as the nearest double (no tokenizer key holds one).
  */
 export function ggufMetadata(path: string): Record<string, GgufValue> {
   return JSON.parse(loadNative().ggufMetadata(path)) as Record<string, GgufValue>;
