@@ -19,12 +19,21 @@ import { affinity, labelMap, nodeSelector, nonNegativeQuantity, toleration } fro
 
 export const TARGET_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 
+/** A base model given as one llama.cpp .gguf file rather than a Hugging Face folder (by its path's suffix). */
+export const isGgufPath = (path: string): boolean => path.toLowerCase().endsWith('.gguf');
+
+export const MERGED_NEEDS_FOLDER =
+  "output.formats 'merged' needs the base model as a Hugging Face folder: the merged model carries the base's tokenizer files, which a .gguf base does not have (peft and gguf work with a .gguf base)";
+
 const baseModel = z
   .object({
     name: z.string().min(1).max(256).meta({
       description: 'Model id recorded in adapter_config.json, e.g. meta-llama/Llama-3.2-3B-Instruct.',
     }),
-    source: storageSource.meta({ description: 'Where the HF model directory (config.json, safetensors, tokenizer) is.' }),
+    source: storageSource.meta({
+      description:
+        'Where the base model is: a Hugging Face model folder (config.json, safetensors, tokenizer), or one llama.cpp .gguf file (an S3 key or PVC path ending in .gguf; llama/Mistral and qwen2, F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q4_K/Q5_K/Q6_K weights; the tokenizer, a byte-level BPE one, and the chat template from its metadata).',
+    }),
   })
   .strict();
 
@@ -232,6 +241,11 @@ export const fineTuneJobSpec = z
         rule: 'has(self.workloadPriorityClassName) == has(oldSelf.workloadPriorityClassName)',
         message: 'spec.workloadPriorityClassName cannot be added or removed after creation',
         fieldPath: '.workloadPriorityClassName',
+      },
+      {
+        rule: "!('merged' in self.output.formats) || !(has(self.baseModel.source.s3) ? self.baseModel.source.s3.prefix : self.baseModel.source.pvc.path).lowerAscii().endsWith('.gguf')",
+        message: MERGED_NEEDS_FOLDER,
+        fieldPath: '.output.formats',
       },
       {
         rule: '!has(self.workloadPriorityClassName) || has(self.queueName)',

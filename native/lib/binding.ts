@@ -80,6 +80,8 @@ export interface NativeBuildInfo {
 
 export interface NativeModule {
   buildInfo(): NativeBuildInfo;
+  /** A .gguf file's metadata as a JSON string (one object, in file order); throws naming the file and what is wrong. */
+  ggufMetadata(path: string): string;
   NativeModel: { load(modelDir: string, options: NativeLoadOptions): Promise<NativeModel> };
 }
 

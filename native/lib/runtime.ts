@@ -155,6 +155,18 @@ export function buildInfo(): NativeBuildInfo {
   return loadNative().buildInfo();
 }
 
+/** A metadata value of a .gguf file: integers and floats as numbers, bools, strings, and arrays of these. */
+export type GgufValue = number | boolean | string | GgufValue[];
+
+/**
+ * The metadata of a .gguf file (key → value, in file order), read by the reader that loads the model
+ * from it; the whole file is validated first, so a malformed one throws naming the file. 64-bit integers
+ * past 2^53 come as the nearest double (no tokenizer key holds one).
+ */
+export function ggufMetadata(path: string): Record<string, GgufValue> {
+  return JSON.parse(loadNative().ggufMetadata(path)) as Record<string, GgufValue>;
+}
+
 /** The backends this build of the runtime has: ['cpu'] or ['cpu', 'cuda']. A model's info.backend says which one it runs on. */
 export function backends(): string[] {
   return buildInfo().backends;

@@ -7,6 +7,8 @@ tensor names and hyperparameter keys; Llama's q/k rows permuted for llama.cpp's 
 runtime loading either form must compute the same. llama_gqa.gguf (2 KV heads for 4, tied embeddings: no
 output.weight) carries the rope base only: llama.cpp keeps Llama 3's rope scaling as a rope_freqs tensor, which
 loraplane does not read, so the test compares it with that folder's config without the scaling.
+tiny-llama.gguf: the bundled examples/tiny-llama in BF16 (its own dtype, so exact) with its tokenizer (tokens,
+types, merges, special token ids) and chat template as metadata, for the trainer's runs on a .gguf base.
 
 The legacy types are quantized from seeded normal values with gguf.quants.quantize. gguf-py has no
 quantizer for the K-quants, so their blocks are seeded random bytes with finite fp16 scales: every bit
@@ -59,8 +61,56 @@ HF_TO_GGUF = {
 }
 
 
-def write_model(case, out):
-    model_dir = os.path.join(os.path.dirname(__file__), "goldens", case, "model")
+def load_tensors(model_dir):
+    """The folder's tensors as numpy fp32 (safetensors.numpy cannot read bf16: widened by bit shifting)."""
+    path = os.path.join(model_dir, "model.safetensors")
+    with open(path, "rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        raw = data[start:end]
+        if info["dtype"] == "BF16":
+            t = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
+        elif info["dtype"] == "F32":
+            t = np.frombuffer(raw, np.float32)
+        else:
+            raise ValueError(f"{path}: {name} is {info['dtype']}")
+        out[name] = t.reshape(info["shape"])
+    return out
+
+
+def add_hf_tokenizer(w, model_dir):
+    """The folder's byte-level BPE tokenizer as convert_hf_to_gguf.py writes it: tokens by id, token types
+    (added special tokens CONTROL, the rest NORMAL), merges as "a b", special token ids, the chat template."""
+    with open(os.path.join(model_dir, "tokenizer.json")) as f:
+        tok = json.load(f)
+    with open(os.path.join(model_dir, "tokenizer_config.json")) as f:
+        tok_cfg = json.load(f)
+    vocab = tok["model"]["vocab"]
+    tokens = [None] * len(vocab)
+    for token, i in vocab.items():
+        tokens[i] = token
+    special = {t["id"] for t in tok["added_tokens"] if t["special"]}
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("gpt2")
+    w.add_token_list(tokens)
+    w.add_token_types([gguf.TokenType.CONTROL if i in special else gguf.TokenType.NORMAL for i in range(len(tokens))])
+    w.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in tok["model"]["merges"]])
+    for key, add in (("bos_token", w.add_bos_token_id), ("eos_token", w.add_eos_token_id), ("pad_token", w.add_pad_token_id)):
+        if tok_cfg.get(key) is not None:
+            add(vocab[tok_cfg[key]])
+    w.add_add_bos_token(False)
+    w.add_chat_template(tok_cfg["chat_template"])
+
+
+def write_model(case, out, model_dir=None, raw_dtype=None):
+    """model_dir with its tokenizer, else goldens/<case>/model with placeholder tokens; raw_dtype: F32 unless BF16."""
+    with_tokenizer = model_dir is not None
+    model_dir = model_dir or os.path.join(os.path.dirname(__file__), "goldens", case, "model")
     with open(os.path.join(model_dir, "config.json")) as f:
         cfg = json.load(f)
     arch = cfg["model_type"]
@@ -75,13 +125,16 @@ def write_model(case, out):
     w.add_rope_freq_base(cfg["rope_parameters"]["rope_theta"])
     w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
     w.add_rope_dimension_count(cfg.get("head_dim", cfg["hidden_size"] // heads))
-    w.add_tokenizer_model("gpt2")
-    w.add_token_list([f"<t{i}>" for i in range(cfg["vocab_size"])])
-    if cfg.get("bos_token_id") is not None:
-        w.add_bos_token_id(cfg["bos_token_id"])
-    if cfg.get("eos_token_id") is not None:
-        w.add_eos_token_id(cfg["eos_token_id"])
-    tensors = load_file(os.path.join(model_dir, "model.safetensors"))
+    if with_tokenizer:
+        add_hf_tokenizer(w, model_dir)
+    else:
+        w.add_tokenizer_model("gpt2")
+        w.add_token_list([f"<t{i}>" for i in range(cfg["vocab_size"])])
+        if cfg.get("bos_token_id") is not None:
+            w.add_bos_token_id(cfg["bos_token_id"])
+        if cfg.get("eos_token_id") is not None:
+            w.add_eos_token_id(cfg["eos_token_id"])
+    tensors = load_tensors(model_dir) if with_tokenizer else load_file(os.path.join(model_dir, "model.safetensors"))
     for name, t in tensors.items():
         if name == "model.embed_tokens.weight":
             gname = "token_embd.weight"
@@ -96,7 +149,11 @@ def write_model(case, out):
                 t = permute(t, heads)
             if arch == "llama" and rest.startswith("self_attn.k_proj."):
                 t = permute(t, kv_heads)
-        w.add_tensor(gname, np.ascontiguousarray(t, np.float32))
+        t = np.ascontiguousarray(t, np.float32)
+        if raw_dtype is None:
+            w.add_tensor(gname, t)
+        else:
+            w.add_tensor(gname, gguf.quants.quantize(t, raw_dtype), raw_dtype=raw_dtype)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -159,6 +216,9 @@ def main():
         f.write("\n")
     for case in ("llama", "llama_gqa", "qwen2"):
         write_model(case, args.out)
+    # The bundled tiny model (bf16) with its tokenizer and chat template, for `loraplane run` on a .gguf.
+    tiny = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "tiny-llama")
+    write_model("tiny-llama", args.out, model_dir=tiny, raw_dtype=T.BF16)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,11 @@ export function modelCard(c: CardInput): string {
   const { spec } = c;
   const t = spec.training;
   const fmt = (x: number | undefined) => (x === undefined ? 'n/a' : x.toFixed(4));
+  // A GGUF base is named with its file: the adapter's tokenizer files were rebuilt from its metadata.
+  const source = spec.baseModel.source.pvc?.path ?? spec.baseModel.source.s3?.prefix ?? '';
+  const ggufRow = source.toLowerCase().endsWith('.gguf')
+    ? `| base weights | \`${source.split('/').at(-1)}\` (llama.cpp GGUF); tokenizer.json and tokenizer_config.json here are rebuilt from its metadata |\n`
+    : '';
   return `---
 base_model: ${spec.baseModel.name}
 library_name: peft
@@ -34,7 +39,7 @@ A LoRA adapter for \`${spec.baseModel.name}\`, trained by loraplane (FineTuneJob
 | training | ${c.steps} steps, batch ${t.batchSize} x ${t.gradientAccumulationSteps} accumulation, lr ${t.learningRate} (${t.lrScheduler}, warmup ${t.warmupRatio}), max length ${t.maxSeqLength}, loss on ${t.loss} tokens, seed ${t.seed} |
 | final train loss | ${fmt(c.trainLoss)} |
 | final eval loss | ${fmt(c.evalLoss)} |
-
+${ggufRow}
 Load it with PEFT:
 
 \`\`\`python

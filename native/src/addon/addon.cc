@@ -1,6 +1,7 @@
-// The Node-API entry point: registers the NativeModel class and the build report, nothing else.
+// The Node-API entry point: registers the NativeModel class, the build report and the GGUF metadata reader.
 #include <napi.h>
 
+#include "addon/gguf_metadata.h"
 #include "addon/model_wrap.h"
 #include "backend/select.h"
 #include "cpu/gemm.h"
@@ -30,6 +31,7 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
+  exports.Set("ggufMetadata", Napi::Function::New(env, lp::addon::GgufMetadata));
   lp::addon::ModelWrap::Init(env, exports);
   return exports;
 }

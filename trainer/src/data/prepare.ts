@@ -3,7 +3,7 @@
 // split → rows for training (one example per row, or packed best-fit decreasing), with stats and a
 // preview of the first examples for the log.
 import type { FineTuneJobSpec } from '@loraplane/api/finetunejob';
-import { ChatTemplate, loadTokenizerConfig } from './chat-template.js';
+import { ChatTemplate } from './chat-template.js';
 import { DatasetError, MAX_ROW_BYTES, SkipTally, type RowRef, type SkippedRows } from './errors.js';
 import { normalizeRow, resolveFormat, type RowFormat } from './formats.js';
 import { packBfd, packingEfficiency, toRow, type TrainingRow } from './pack.js';
@@ -11,7 +11,8 @@ import { previewExamples, type PreviewExample } from './preview.js';
 import { listDatasetFiles, readFile, type DatasetFile, type ReadItem } from './read.js';
 import { checkLossForFormat, renderExample, type RenderedExample } from './render.js';
 import { splitItems } from './split.js';
-import { IGNORE_INDEX, TextTokenizer, isTruncated, tokenizeExample, type Example } from './tokenize.js';
+import { loadModelTokenizer } from './model-tokenizer.js';
+import { IGNORE_INDEX, isTruncated, tokenizeExample, type Example } from './tokenize.js';
 
 /** Rows looked at to detect the format. */
 export const DETECT_ROWS = 32;
@@ -32,7 +33,7 @@ export interface DataSpec {
 export interface PrepareInput {
   /** A .jsonl, .json or .parquet file, or a folder of them. */
   dataset: string;
-  /** The folder holding tokenizer.json and tokenizer_config.json (the base model's folder). */
+  /** The base model: its folder (tokenizer.json, tokenizer_config.json) or its .gguf file (the tokenizer in its metadata). */
   tokenizerDir: string;
   /** The FineTuneJob spec, or the parts of it the data needs. */
   spec: DataSpec;
@@ -100,8 +101,7 @@ function emptyDataset(path: string, files: readonly DatasetFile[]): DatasetError
 
 export async function prepareDataset(input: PrepareInput): Promise<PreparedDataset> {
   const { dataset: ds, training } = input.spec;
-  const config = loadTokenizerConfig(input.tokenizerDir);
-  const tokenizer = TextTokenizer.fromDir(input.tokenizerDir);
+  const { tokenizer, config } = loadModelTokenizer(input.tokenizerDir);
   const template = ChatTemplate.fromConfig(config);
   const files = await listDatasetFiles(input.dataset);
 

@@ -41,6 +41,15 @@ export class TextTokenizer {
     }
   }
 
+  /** A tokenizer.json built in memory (from a GGUF's metadata); `where` names its origin in errors. */
+  static fromJson(json: unknown, where: string): TextTokenizer {
+    try {
+      return new TextTokenizer(Tokenizer.fromString(JSON.stringify(json)));
+    } catch (err) {
+      throw new DatasetError('config', `cannot load the tokenizer of ${where}: ${(err as Error).message}`);
+    }
+  }
+
   /** tokenizer.json in a model or tokenizer folder. */
   static fromDir(dir: string): TextTokenizer {
     return TextTokenizer.fromFile(join(dir, 'tokenizer.json'));
