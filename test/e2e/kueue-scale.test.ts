@@ -50,11 +50,39 @@ async function listAll<T>(args: string[]): Promise<T[]> {
   return out;
 }
 
+type GpuPod = {
+  metadata: { name: string; namespace: string };
+  spec: { nodeName?: string; containers: { resources?: { limits?: Record<string, string> } }[] };
+  status?: { phase?: string };
+};
+
+/**
+ * Kueue's quota counts GPUs, the scheduler places pods on the nodes that have them: a pod an earlier test file
+ * left running on a GPU node would leave an admitted job Pending for want of a GPU. Waits for them to end.
+ */
+async function gpuNodesIdle(): Promise<void> {
+  let busy: string[] = [];
+  await waitFor(
+    async () => {
+      const { items } = await getJson<{ items: GpuPod[] }>(['get', 'pods', '-A']);
+      busy = items
+        .filter((p) => p.spec.nodeName && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed')
+        .filter((p) => p.spec.containers.some((c) => c.resources?.limits?.['nvidia.com/gpu']))
+        .map((p) => `${p.metadata.namespace}/${p.metadata.name} on ${p.spec.nodeName}`);
+      return busy.length === 0 || undefined;
+    },
+    { timeoutMs: 240_000, intervalMs: 2_000, description: 'the GPU nodes free of pods left by earlier test files' },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}: ${busy.join(', ')}`);
+  });
+}
+
 beforeAll(async () => {
   kc = loadKubeConfig();
   await installCrds();
   await kubectl(['create', 'namespace', OPERATOR_NAMESPACE]);
   kueue = await startKueue();
+  await gpuNodesIdle();
   const prefix = `scale-${process.pid % 10000}-${Date.now() % 100000}`;
   const teams = [];
   for (let t = 0; t < TEAMS; t++) {
@@ -80,7 +108,7 @@ beforeAll(async () => {
   const secret = toYaml(exampleDocs().secret);
   for (const ns of teamOf.keys()) await mustKubectl(['apply', '-n', ns, '-f', '-'], secret);
   operator = await startOperator(kubeconfig(), 'operator-kueue-scale');
-});
+}, 600_000);
 
 afterAll(async () => {
   await operator?.stop();
