@@ -6,6 +6,7 @@ const resolve = { conditions: ['source', 'node', 'development|production'] };
 const ignored = ['**/node_modules/**', '**/dist/**'];
 // The pinned Prometheus and Pushgateway (test/metrics/build-prometheus.sh) for the trainer's metrics tests.
 const prometheus = 'test/metrics/global-setup.ts';
+const clusterSetup = ['test/cluster/global-setup.ts', 'test/storage/global-setup.ts', prometheus, 'test/kueue/global-setup.ts'];
 /** A package's own tests, colocated with its sources: `npm test -w <package>` runs this project. */
 const packageProject = (name: string, dir: string) => ({
   resolve,
@@ -49,11 +50,24 @@ export default defineConfig({
           // One real control plane and one real S3 server (test/storage/up.sh) for the whole run, shared by every file;
           // the pinned Prometheus (test/metrics/build-prometheus.sh) that finetune-to-adapter starts; the pinned
           // Kueue (test/kueue/build-kueue.sh) that the kueue-* files start.
-          globalSetup: ['test/cluster/global-setup.ts', 'test/storage/global-setup.ts', prometheus, 'test/kueue/global-setup.ts'],
+          globalSetup: clusterSetup,
           testTimeout: 120_000,
           hookTimeout: 300_000,
           // Files share the cluster and the fake GPUs: one at a time keeps them from starving each other.
           fileParallelism: false,
+        },
+      },
+      {
+        resolve,
+        ssr: { resolve },
+        test: {
+          // `npm run test:scale`: 1,000 FineTuneJobs with the real Kueue, about 30 minutes here; not in `npm test`.
+          name: 'scale',
+          include: ['test/scale/**/*.test.ts'],
+          exclude: ignored,
+          globalSetup: clusterSetup,
+          testTimeout: 120_000,
+          hookTimeout: 600_000,
         },
       },
       {
