@@ -1,5 +1,5 @@
-// The GGUF writer's bytes against the layout in gguf_format.h (header, typed metadata, tensor infos with ggml's
-// innermost-first dims, 32-byte aligned offsets and data), and a failed write leaving no file behind.
+// The GGUF writer's bytes against the layout in gguf_format.h (header, typed metadata with general.alignment, tensor
+// infos with ggml's innermost-first dims, 32-byte aligned offsets and data), and a failed write leaving no file behind.
 // Whether llama.cpp loads what the exports write is trainer/src/gguf-export.test.ts's job (the real llama.cpp).
 #include <gtest/gtest.h>
 
@@ -53,8 +53,11 @@ TEST(GgufWriter, WritesTheLayoutLlamaCppReads) {
   Cursor c{b};
   EXPECT_EQ(c.get<uint32_t>(), gguf::kMagic);
   EXPECT_EQ(c.get<uint32_t>(), 3u);
-  EXPECT_EQ(c.get<uint64_t>(), 2u);  // tensors
-  EXPECT_EQ(c.get<uint64_t>(), 6u);  // metadata
+  EXPECT_EQ(c.get<uint64_t>(), 2u);         // tensors
+  EXPECT_EQ(c.get<uint64_t>(), 7u);         // metadata
+  EXPECT_EQ(c.str(), gguf::kAlignmentKey);  // the Writer's own, first
+  EXPECT_EQ(c.get<uint32_t>(), static_cast<uint32_t>(gguf::ValueType::UINT32));
+  EXPECT_EQ(c.get<uint32_t>(), gguf::kDefaultAlignment);
   EXPECT_EQ(c.str(), "general.architecture");
   EXPECT_EQ(c.get<uint32_t>(), static_cast<uint32_t>(gguf::ValueType::STRING));
   EXPECT_EQ(c.str(), "llama");

@@ -8,40 +8,17 @@
 #include "adapter/peft.h"
 #include "core/check.h"
 #include "core/gguf_writer.h"
+#include "model/gguf_names.h"
 #include "model/rope_tables.h"
 
 namespace lp {
 
 namespace {
 
-// llama.cpp's name of each projection (LLM_TENSOR_NAMES), in kLoraModuleNames' order.
-const char* const kGgufModuleNames[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
-
-// The GGUF architecture: Llama and Mistral are "llama" (convert_hf_to_gguf.py's LlamaModel), Qwen2 is "qwen2".
-const char* gguf_arch(Arch a) { return a == Arch::Qwen2 ? "qwen2" : "llama"; }
-
-// convert_hf_to_gguf.py's LlamaModel.permute on the rows of a (rows, cols) matrix: each head's rotate-half row
-// order (first half, second half) becomes ggml's interleaved pairs, so llama.cpp's RoPE sees what HF's did.
-std::vector<float> permute_rows(const std::vector<float>& w, int64_t rows, int64_t cols, int64_t heads) {
-  LP_CHECK(rows % (2 * heads) == 0, "cannot permute " << rows << " rows over " << heads << " heads");
-  const int64_t half = rows / heads / 2;
-  std::vector<float> out(w.size());
-  for (int64_t h = 0; h < heads; ++h)
-    for (int64_t i = 0; i < half; ++i)
-      for (int64_t j = 0; j < 2; ++j) {
-        const int64_t src = h * 2 * half + j * half + i, dst = h * 2 * half + i * 2 + j;
-        std::copy(w.begin() + src * cols, w.begin() + (src + 1) * cols, out.begin() + dst * cols);
-      }
-  return out;
+// The heads a projection's rows are permuted over in the GGUF (gguf_names.h).
+int64_t permuted_heads(const ModelConfig& c, const std::string& hf_name) {
+  return rope_permuted_heads(gguf_arch(c.arch), hf_name, c.num_attention_heads, c.num_key_value_heads);
 }
-
-// The heads a projection's rows are permuted over on the llama architecture; 0 = no permutation.
-int64_t permute_heads(const ModelConfig& c, int module) {
-  if (c.arch == Arch::Qwen2) return 0;
-  return module == 0 ? c.num_attention_heads : module == 1 ? c.num_key_value_heads : 0;
-}
-
-std::string blk(int layer) { return "blk." + std::to_string(layer) + "."; }
 
 }  // namespace
 
@@ -52,7 +29,6 @@ void export_gguf_adapter(const LlamaModel& model, const std::string& path, const
   w.set_string("general.architecture", gguf_arch(c.arch));
   w.set_string("general.type", "adapter");
   w.set_string("general.name", base_model_name);
-  w.set_u32("general.alignment", 32);
   w.set_string("adapter.type", "lora");
   // llama.cpp scales by alpha / r (r from lora_a's shape); with rsLoRA that alpha is scaling · r.
   w.set_f32("adapter.lora.alpha", spec.scaling() * static_cast<float>(spec.r));
@@ -64,11 +40,12 @@ void export_gguf_adapter(const LlamaModel& model, const std::string& path, const
       if (a == params.end()) continue;
       const LoraParam* A = a->second;
       const LoraParam* B = params.at(lora_key(l, kLoraModuleNames[m], 'B'));
-      const std::string name = blk(l) + kGgufModuleNames[m] + ".weight";
+      const std::string hf = projection_name(l, kLoraModuleNames[m]) + ".weight";
+      const std::string name = gguf_tensor_name(hf);
       w.add_tensor(name + ".lora_a", A->shape, [A](std::vector<float>& out) { out = A->value; });
-      const int64_t heads = permute_heads(c, m);
+      const int64_t heads = permuted_heads(c, hf);
       w.add_tensor(name + ".lora_b", B->shape, [B, heads](std::vector<float>& out) {
-        out = heads ? permute_rows(B->value, B->shape[0], B->shape[1], heads) : B->value;
+        out = heads ? permute_rope_rows(B->value.data(), B->shape[0], B->shape[1], heads, true) : B->value;
       });
     }
   w.write(path);
@@ -81,7 +58,6 @@ void export_merged_gguf(const LlamaModel& model, const std::string& path, const 
   w.set_string("general.architecture", arch);
   w.set_string("general.type", "model");
   w.set_string("general.name", base_model_name);
-  w.set_u32("general.alignment", 32);
   w.set_u32("general.file_type", 0);  // LLAMA_FTYPE_ALL_F32
   w.set_u32(arch + ".vocab_size", static_cast<uint32_t>(c.vocab_size));
   w.set_u32(arch + ".context_length", static_cast<uint32_t>(c.max_position_embeddings));
@@ -99,19 +75,20 @@ void export_merged_gguf(const LlamaModel& model, const std::string& path, const 
 
   std::map<std::string, LlamaModel::DenseTensor> dense;
   for (const auto& t : model.dense_tensors()) dense.emplace(t.name, t);
-  auto add_dense = [&](const std::string& hf, const std::string& gguf_name, int64_t heads = 0) {
+  auto add_dense = [&](const std::string& hf) {
     const auto it = dense.find(hf);
     if (it == dense.end()) return false;
     const LlamaModel::DenseTensor t = it->second;
-    w.add_tensor(gguf_name, t.shape, [t, heads](std::vector<float>& out) {
+    const int64_t heads = permuted_heads(c, hf);
+    w.add_tensor(gguf_tensor_name(hf), t.shape, [t, heads](std::vector<float>& out) {
       size_t n = 1;
       for (int64_t d : t.shape) n *= static_cast<size_t>(d);
       out.assign(t.data, t.data + n);
-      if (heads) out = permute_rows(out, static_cast<int64_t>(n), 1, heads);  // a q/k bias: one value per row
+      if (heads) out = permute_rope_rows(out.data(), static_cast<int64_t>(n), 1, heads, true);  // a q/k bias
     });
     return true;
   };
-  add_dense("model.embed_tokens.weight", "token_embd.weight");
+  add_dense("model.embed_tokens.weight");
   if (c.rope_scaling.type == RopeScaling::Type::Llama3) {
     // convert_hf_to_gguf.py's rope_freqs: the factor each frequency was divided by (llama.cpp divides again).
     const std::vector<float>& scaled = model.rope_inv_freq();
@@ -124,24 +101,24 @@ void export_merged_gguf(const LlamaModel& model, const std::string& path, const 
   }
   for (int l = 0; l < static_cast<int>(c.num_hidden_layers); ++l) {
     const std::string hf = "model.layers." + std::to_string(l) + ".";
-    add_dense(hf + "input_layernorm.weight", blk(l) + "attn_norm.weight");
+    add_dense(hf + "input_layernorm.weight");
     for (int m = 0; m < 7; ++m) {
       const std::string module = kLoraModuleNames[m];
+      const std::string weight = projection_name(l, module) + ".weight";
       const std::vector<int64_t> shape = projection_shape(c, module);
-      const int64_t heads = permute_heads(c, m);
-      w.add_tensor(blk(l) + kGgufModuleNames[m] + ".weight", shape,
-                   [&model, l, module, shape, heads](std::vector<float>& out) {
-                     out = merged_weight(model, l, module);
-                     if (heads) out = permute_rows(out, shape[0], shape[1], heads);
-                   });
-      add_dense(hf + (m < 4 ? "self_attn." : "mlp.") + module + ".bias", blk(l) + kGgufModuleNames[m] + ".bias", heads);
+      const int64_t heads = permuted_heads(c, weight);
+      w.add_tensor(gguf_tensor_name(weight), shape, [&model, l, module, shape, heads](std::vector<float>& out) {
+        out = merged_weight(model, l, module);
+        if (heads) out = permute_rope_rows(out.data(), shape[0], shape[1], heads, true);
+      });
+      add_dense(projection_name(l, module) + ".bias");
     }
-    add_dense(hf + "post_attention_layernorm.weight", blk(l) + "ffn_norm.weight");
+    add_dense(hf + "post_attention_layernorm.weight");
   }
-  add_dense("model.norm.weight", "output_norm.weight");
+  add_dense("model.norm.weight");
   // Tied embeddings: no output.weight, and llama.cpp reads token_embd for the output as well.
   if (!c.tie_word_embeddings)
-    LP_CHECK(add_dense("lm_head.weight", "output.weight"), "model has untied embeddings but no lm_head.weight");
+    LP_CHECK(add_dense("lm_head.weight"), "model has untied embeddings but no lm_head.weight");
   w.write(path);
 }
 

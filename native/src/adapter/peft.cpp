@@ -212,12 +212,6 @@ std::vector<int64_t> projection_shape(const ModelConfig& c, const std::string& m
   return {out, in};
 }
 
-std::string lora_key(int layer, const std::string& module, char ab) {
-  const bool attn = module == "q_proj" || module == "k_proj" || module == "v_proj" || module == "o_proj";
-  return "base_model.model.model.layers." + std::to_string(layer) + (attn ? ".self_attn." : ".mlp.") + module +
-         ".lora_" + ab + ".weight";
-}
-
 std::vector<float> merged_weight(const LlamaModel& model, int layer, const std::string& module) {
   std::vector<float> w = model.dense_weight(layer, module);
   const LoraParam *A = nullptr, *B = nullptr;
@@ -274,7 +268,7 @@ void export_merged(const LlamaModel& model, const std::string& dir) {
     add_dense(lp + ".input_layernorm.weight");
     for (int p = 0; p < 7; ++p) {
       const std::string module = kLoraModuleNames[p];
-      const std::string prefix = lp + (p < 4 ? ".self_attn." : ".mlp.") + module;
+      const std::string prefix = projection_name(l, module);
       entries.push_back({prefix + ".weight", projection_shape(c, module),
                          [&model, l, module](std::vector<float>& w) { w = merged_weight(model, l, module); }});
       add_dense(prefix + ".bias");

@@ -1,6 +1,6 @@
 // adapter/peft.h: PEFT-compatible adapter files and merged export. Provides save_peft_adapter,
 // load_peft_adapter, export_merged, peft_adapter_config, and the pieces the GGUF exports share with them
-// (lora_key, projection_shape, merged_weight).
+// (projection_shape, merged_weight).
 //
 // An adapter dir is what PEFT 0.21's save_pretrained writes: adapter_config.json
 // (json.dumps(indent=2, sort_keys=True)) and adapter_model.safetensors (metadata {"format":"pt"}) with
@@ -22,8 +22,6 @@ void save_peft_adapter(const LlamaModel& model, const std::string& dir, const st
 // Reads an adapter dir into the model's LoRA params: checks r, lora_alpha, use_rslora, target_modules (as a
 // set) and every tensor's shape against the model; errors name the key.
 void load_peft_adapter(LlamaModel& model, const std::string& dir);
-// PEFT's key of a LoRA tensor: base_model.model.model.layers.{layer}.{self_attn|mlp}.{module}.lora_{A|B}.weight.
-std::string lora_key(int layer, const std::string& module, char ab);
 // A projection's weight shape (out, in).
 std::vector<int64_t> projection_shape(const ModelConfig& c, const std::string& module);
 // The projection's fp32 weight as the forward uses it (dequantized when quantized) plus scaling·(B @ A) in fp32

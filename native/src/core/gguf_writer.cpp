@@ -32,6 +32,8 @@ uint64_t padded(uint64_t n) { return (n + kDefaultAlignment - 1) / kDefaultAlign
 
 }  // namespace
 
+Writer::Writer() { set_u32(kAlignmentKey, kDefaultAlignment); }
+
 void Writer::set_string(const std::string& key, const std::string& value) {
   std::string v;
   put_type(v, ValueType::STRING);

@@ -11,6 +11,9 @@ namespace lp::gguf {
 
 class Writer {
  public:
+  // Declares general.alignment itself: the padding between tensors is the Writer's.
+  Writer();
+
   void set_string(const std::string& key, const std::string& value);
   void set_u32(const std::string& key, uint32_t value);
   void set_f32(const std::string& key, float value);

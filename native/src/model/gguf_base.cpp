@@ -1,36 +1,14 @@
 #include "model/gguf_base.h"
 
 #include <algorithm>
-#include <cstring>
-#include <regex>
 
 #include "core/check.h"
 #include "core/safetensors.h"
+#include "model/gguf_names.h"
 
 namespace lp {
 
 namespace {
-
-// llama.cpp's tensor names (gguf-py's TENSOR_NAMES for the llama and qwen2 architectures) and the HF ones.
-const std::pair<const char*, const char*> kLayerNames[] = {
-    {"attn_norm.weight", "input_layernorm.weight"},
-    {"attn_q.weight", "self_attn.q_proj.weight"},
-    {"attn_k.weight", "self_attn.k_proj.weight"},
-    {"attn_v.weight", "self_attn.v_proj.weight"},
-    {"attn_output.weight", "self_attn.o_proj.weight"},
-    {"attn_q.bias", "self_attn.q_proj.bias"},
-    {"attn_k.bias", "self_attn.k_proj.bias"},
-    {"attn_v.bias", "self_attn.v_proj.bias"},
-    {"ffn_norm.weight", "post_attention_layernorm.weight"},
-    {"ffn_gate.weight", "mlp.gate_proj.weight"},
-    {"ffn_up.weight", "mlp.up_proj.weight"},
-    {"ffn_down.weight", "mlp.down_proj.weight"},
-};
-const std::pair<const char*, const char*> kModelNames[] = {
-    {"token_embd.weight", "model.embed_tokens.weight"},
-    {"output_norm.weight", "model.norm.weight"},
-    {"output.weight", "lm_head.weight"},
-};
 
 int64_t req_int(const GgufFile& f, const std::string& key) {
   const Json& v = f.get_metadata(key);
@@ -69,23 +47,11 @@ GgufBase::GgufBase(const std::string& path) : file_(path) {
              path << ": rope scaling " << scaling->dump() << " is not supported");
 
   // Every tensor must be one the architecture has: a weight left unread would be silently wrong.
-  const std::regex block(R"(blk\.(\d{1,6})\.(.+))");
   for (const GgufTensor& t : file_.tensors()) {
-    std::string hf;
-    std::smatch m;
-    for (const auto& [g, h] : kModelNames)
-      if (t.name == g) hf = h;
-    if (hf.empty() && std::regex_match(t.name, m, block) && std::stoll(m[1]) < layers)
-      for (const auto& [g, h] : kLayerNames)
-        if (m[2] == g) hf = "model.layers." + m[1].str() + "." + h;
+    const std::string hf = hf_tensor_name(t.name, layers);
     LP_CHECK(!hf.empty(), path << ": tensor \"" << t.name << "\" is not part of the " << arch
                                << " architecture as loraplane reads it");
-    // convert_hf_to_gguf.py's LlamaModel.permute interleaves each head's two RoPE halves (q by the
-    // attention heads, k by the KV heads); Qwen2's converter leaves them as they are.
-    int64_t permuted = 0;
-    if (arch == "llama" && hf.find("self_attn.q_proj.") != std::string::npos) permuted = heads;
-    if (arch == "llama" && hf.find("self_attn.k_proj.") != std::string::npos) permuted = kv_heads;
-    by_hf_name_.emplace(hf, Entry{&t, permuted});
+    by_hf_name_.emplace(hf, Entry{&t, rope_permuted_heads(arch, hf, heads, kv_heads)});
   }
   const bool bias = contains("model.layers.0.self_attn.q_proj.bias");
   LP_CHECK(arch != "qwen2" || bias, path << ": qwen2 tensor \"blk.0.attn_q.bias\" is missing");
@@ -137,18 +103,11 @@ void GgufBase::read(std::string_view hf_name, float* out) const {
   pages.nbytes = t.nbytes;
   release_pages(pages);
   if (e.permuted_heads == 0) return;
-  // GGUF row h*hd + 2i + j holds HF row h*hd + j*hd/2 + i (j in {0, 1}, i < hd/2).
   const int64_t rows = t.shape[0], cols = t.shape.size() > 1 ? t.shape[1] : 1;
-  const int64_t hd = rows / e.permuted_heads;
-  LP_CHECK(rows % e.permuted_heads == 0 && hd % 2 == 0, path() << ": tensor \"" << t.name << "\" has " << rows
-                                                               << " rows, not " << e.permuted_heads
-                                                               << " heads of an even size");
-  std::vector<float> gguf_rows(out, out + rows * cols);
-  for (int64_t h = 0; h < e.permuted_heads; ++h)
-    for (int64_t i = 0; i < hd / 2; ++i)
-      for (int64_t j = 0; j < 2; ++j)
-        std::memcpy(out + (h * hd + j * hd / 2 + i) * cols, gguf_rows.data() + (h * hd + 2 * i + j) * cols,
-                    static_cast<size_t>(cols) * sizeof(float));
+  LP_CHECK(rows % (2 * e.permuted_heads) == 0, path() << ": tensor \"" << t.name << "\" has " << rows << " rows, not "
+                                                      << e.permuted_heads << " heads of an even size");
+  const std::vector<float> hf_rows = permute_rope_rows(out, rows, cols, e.permuted_heads, false);
+  std::copy(hf_rows.begin(), hf_rows.end(), out);
 }
 
 }  // namespace lp

@@ -22,6 +22,10 @@ namespace lp {
 
 // The seven projections LoRA may target, in PEFT's per-layer key order.
 extern const char* const kLoraModuleNames[7];  // q_proj k_proj v_proj o_proj gate_proj up_proj down_proj
+// HF's name of a layer's projection, e.g. "model.layers.3.self_attn.q_proj" (its weight adds ".weight").
+std::string projection_name(int layer, const std::string& module);
+// PEFT's key of a LoRA tensor: base_model.model.model.layers.{layer}.{self_attn|mlp}.{module}.lora_{A|B}.weight.
+std::string lora_key(int layer, const std::string& module, char ab);
 
 struct LoraSpec {
   int r = 16;

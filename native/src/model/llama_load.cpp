@@ -52,10 +52,6 @@ int proj_index(const std::string& module) {
   return -1;
 }
 
-std::string proj_prefix(int layer, int p) {
-  return "model.layers." + std::to_string(layer) + (p < kGate ? ".self_attn." : ".mlp.") + kLoraModuleNames[p];
-}
-
 void check_options(const LoadOptions& o) {
   const LoraSpec& l = o.lora;
   LP_CHECK(l.r > 0, "LoRA r must be positive, got " << l.r);
@@ -141,7 +137,7 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
     load_dense(lp + ".input_layernorm.weight", {c.hidden_size}, layer.attn_norm);
     for (int p = 0; p < kNumProj; ++p) {
       Proj& pr = layer.proj[p];
-      const std::string prefix = proj_prefix(l, p);
+      const std::string prefix = projection_name(l, kLoraModuleNames[p]);
       pr.out = static_cast<int>(p == kQ                 ? c.q_dim()
                                 : p == kK || p == kV    ? c.kv_dim()
                                 : p == kO || p == kDown ? c.hidden_size
@@ -207,9 +203,8 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
       if (!opts.lora.targets(kLoraModuleNames[p])) continue;
       Proj& pr = m.layers[static_cast<size_t>(l)].proj[p];
       pr.lora = static_cast<int>(m.params.size());
-      const std::string key = "base_model.model." + proj_prefix(l, p);
-      LoraParam a{key + ".lora_A.weight", {r, pr.in}, {}, {}};
-      LoraParam b{key + ".lora_B.weight", {pr.out, r}, {}, {}};
+      LoraParam a{lora_key(l, kLoraModuleNames[p], 'A'), {r, pr.in}, {}, {}};
+      LoraParam b{lora_key(l, kLoraModuleNames[p], 'B'), {pr.out, r}, {}, {}};
       a.value.resize(static_cast<size_t>(r) * pr.in);
       const float bound = 1.0f / std::sqrt(static_cast<float>(pr.in));
       Rng(opts.lora.seed, m.params.size())
@@ -319,6 +314,16 @@ size_t LlamaModel::base_bytes() const {
     }
   }
   return n;
+}
+
+std::string projection_name(int layer, const std::string& module) {
+  const int p = proj_index(module);
+  LP_CHECK(p >= 0, "unknown projection \"" << module << "\"");
+  return "model.layers." + std::to_string(layer) + (p < kGate ? ".self_attn." : ".mlp.") + module;
+}
+
+std::string lora_key(int layer, const std::string& module, char ab) {
+  return "base_model.model." + projection_name(layer, module) + ".lora_" + ab + ".weight";
 }
 
 std::vector<float> LlamaModel::dense_weight(int layer, const std::string& module) const {
