@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { QLoraModel } from '@loraplane/native/runtime';
 import { resolveSource } from '@loraplane/storage/location';
 import { configFromManifest } from '@loraplane/trainer/job-config';
+import { loadModelTokenizer } from '@loraplane/trainer/data/model-tokenizer';
 import { chatPrompt } from '@loraplane/trainer/prompt';
 import { loraplaneRun, REPO } from '../trainer/run-process.js';
 import { referencePython } from './reference-python.js';
@@ -77,7 +78,7 @@ describe('the adapter npm run demo writes', () => {
       lora: { r, alpha, useRslora, targetModules, dropout: 0 },
     });
     await model.loadAdapter(output);
-    const { ids } = await chatPrompt(base.path, PROMPT, SYSTEM);
+    const { ids } = await chatPrompt(loadModelTokenizer(base.path), PROMPT, SYSTEM);
     const logits = await model.logits({ inputIds: [ids] });
     model.free();
     writeFileSync(join(dir, 'logits.f32'), Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength));

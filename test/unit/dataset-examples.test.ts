@@ -7,12 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { fineTuneJob, type FineTuneJob } from '@loraplane/api/finetunejob';
 import { ROW_FORMATS } from '@loraplane/trainer/data/formats';
+import { loadModelTokenizer } from '@loraplane/trainer/data/model-tokenizer';
 import { prepareDataset } from '@loraplane/trainer/data/prepare';
 import { IGNORE_INDEX } from '@loraplane/trainer/data/tokenize';
 
 const repo = join(import.meta.dirname, '../..');
 const examples = join(repo, 'examples/datasets');
-const tokenizerDir = join(repo, 'examples/tiny-llama');
+const tokenizer = loadModelTokenizer(join(repo, 'examples/tiny-llama'));
 
 function jobOf(format: string): FineTuneJob {
   const docs = parseAllDocuments(readFileSync(join(examples, `${format}.finetune.yaml`), 'utf8'));
@@ -47,7 +48,7 @@ describe('examples/datasets', () => {
     const prepare = (dataset: Partial<FineTuneJob['spec']['dataset']> = {}) =>
       prepareDataset({
         dataset: join(examples, `${format}.jsonl`),
-        tokenizerDir,
+        tokenizer,
         spec: { dataset: { ...job.spec.dataset, ...dataset }, training: job.spec.training },
       });
 

@@ -172,8 +172,8 @@ export async function localRun(argv: string[]): Promise<number> {
     },
   };
   if (values.prompt) {
-    options.onModel = async (model, when, modelDir) => {
-      const prompt = await chatPrompt(modelDir, values.prompt as string, values.system as string | undefined);
+    options.onModel = async (model, when, base) => {
+      const prompt = await chatPrompt(base, values.prompt as string, values.system as string | undefined);
       const answer = await prompt.decode(await model.generate(prompt.ids, { maxNewTokens: 64, temperature: 0, stopIds: prompt.stopIds }));
       console.log(`\n${when === 'before' ? 'Before' : 'After'} fine-tuning, "${values.prompt}" →\n  ${answer.trim()}\n`);
     };

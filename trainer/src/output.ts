@@ -1,18 +1,15 @@
 // The finished adapter as a directory: PEFT files, the formats spec.output.formats adds (api/output-layout), the
 // tokenizer, training_metrics.json and a model card.
 // Uploading it (manifest last) is the storage layer's job; the digest is that of the weights file.
-import { isGgufPath } from '@loraplane/api/finetunejob';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GGUF_ADAPTER_FILE, MERGED_DIR, MERGED_GGUF_FILE } from '@loraplane/api/output-layout';
 import { digestFile, toPrefixed } from '@loraplane/storage/digest';
 import type { QLoraModel } from '@loraplane/native/runtime';
 import type { LoopResult } from './loop.js';
-import { ggufTokenizer } from './data/model-tokenizer.js';
+import type { ModelTokenizer } from './data/model-tokenizer.js';
 import { modelCard, type CardInput } from './model-card.js';
-
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'chat_template.jinja'];
 
 async function sha256File(path: string): Promise<string> {
   return toPrefixed((await digestFile(path)).sha256);
@@ -37,8 +34,7 @@ export interface WrittenOutput {
 export async function writeOutput(
   dir: string,
   model: QLoraModel,
-  /** The base model's folder or .gguf file. */
-  baseModelDir: string,
+  baseTokenizer: ModelTokenizer,
   loop: LoopResult,
   card: Omit<CardInput, 'steps' | 'trainLoss' | 'evalLoss'>,
 ): Promise<WrittenOutput> {
@@ -51,15 +47,7 @@ export async function writeOutput(
     await model.exportMerged(join(dir, MERGED_DIR));
     await model.exportMergedGguf(join(dir, MERGED_GGUF_FILE), card.spec.baseModel.name);
   }
-  if (isGgufPath(baseModelDir)) {
-    // A GGUF carries its tokenizer as metadata: written out as the files a PEFT adapter folder has, so
-    // that transformers loads the adapter's tokenizer without the GGUF.
-    const files = ggufTokenizer(baseModelDir);
-    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(files.tokenizerJson));
-    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(files.tokenizerConfigJson, null, 2));
-  } else {
-    for (const f of TOKENIZER_FILES) if (existsSync(join(baseModelDir, f))) copyFileSync(join(baseModelDir, f), join(dir, f));
-  }
+  baseTokenizer.writeFiles(dir);
   const last = loop.history.at(-1);
   const metrics: Record<string, number> = {
     steps: loop.step,

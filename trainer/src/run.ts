@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { TrainerConfig, TrainerResult } from '@loraplane/api/trainer-contract';
 import { QLoraModel } from '@loraplane/native/runtime';
+import { loadModelTokenizer, type ModelTokenizer } from './data/model-tokenizer.js';
 import { prepareDataset } from './data/prepare.js';
 import { formatPreview } from './data/preview.js';
 import { sha256Path, writeOutput } from './output.js';
@@ -40,7 +41,7 @@ export interface RunOptions {
   resolve?: ResolveOptions;
   onStep?: (record: StepRecord, totalSteps: number) => void;
   /** Called with the loaded model before and after training (the demo prints a generation). */
-  onModel?: (model: QLoraModel, when: 'before' | 'after', modelDir: string) => Promise<void>;
+  onModel?: (model: QLoraModel, when: 'before' | 'after', base: ModelTokenizer) => Promise<void>;
   /** Overrides of the storage retries (TRAINER_STORAGE_RETRY: back-off up to 30 s, 5 minutes per request). */
   storageRetry?: RetryOptions;
 }
@@ -91,9 +92,10 @@ export async function runFineTune(o: RunOptions & { group?: RankEnv }): Promise<
   const writer = shard.rank === 0;
   const { modelDir, datasetPath } = await fetchInputs(o);
 
+  const baseTokenizer = loadModelTokenizer(modelDir);
   const data = await prepareDataset({
     dataset: datasetPath,
-    tokenizerDir: modelDir,
+    tokenizer: baseTokenizer,
     spec: { dataset: spec.dataset, training: spec.training },
     onSkip: (err) => log.warn({ err: err.message }, 'skipped a malformed row'),
   });
@@ -125,7 +127,7 @@ export async function runFineTune(o: RunOptions & { group?: RankEnv }): Promise<
   const output = o.outputDir || !restorer ? undefined : s3ClientFor(s3, 'output');
   try {
     log.info({ model: model.info }, 'base model loaded');
-    await o.onModel?.(model, 'before', modelDir);
+    await o.onModel?.(model, 'before', baseTokenizer);
     if (o.group) {
       const { rank, worldSize, masterAddr, masterPort, joinTimeoutMs } = o.group;
       await model.joinGroup({ rank, worldSize, masterAddr, masterPort, ...(joinTimeoutMs ? { joinTimeoutMs } : {}) });
@@ -175,11 +177,11 @@ export async function runFineTune(o: RunOptions & { group?: RankEnv }): Promise<
       await model.allReduceSum(new Float32Array(1));
       return { interrupted: false, follower: true, step: loop.step };
     }
-    await o.onModel?.(model, 'after', modelDir);
+    await o.onModel?.(model, 'after', baseTokenizer);
 
     const outDir = o.outputDir ?? join(o.workDir, 'output');
     const datasetDigest = await sha256Path(datasetPath);
-    const written = await writeOutput(outDir, model, modelDir, loop, {
+    const written = await writeOutput(outDir, model, baseTokenizer, loop, {
       adapterName: spec.output.adapterName,
       spec,
       datasetDigest,

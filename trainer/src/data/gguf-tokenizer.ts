@@ -4,6 +4,7 @@
 // pre-tokenizer is only named (`tokenizer.ggml.pre`), so the split regex for each supported name is the
 // one llama.cpp's llama-vocab.cpp uses for it. Byte-level BPE (`gpt2`) only: SentencePiece (`llama`)
 // and the other models are refused naming the file.
+import { BYTE_CHARS, byteLevelBpeJson } from './byte-level-bpe.js';
 import { DatasetError } from './errors.js';
 import type { TokenizerConfig } from './chat-template.js';
 
@@ -23,15 +24,6 @@ export interface GgufTokenizerFiles {
 // llama.cpp's token types (llama_token_type / gguf-py's TokenType).
 const TOKEN_TYPE = { control: 3, userDefined: 4 } as const;
 
-// GPT-2's byte → printable character table (bytes_to_unicode): a byte-level vocabulary spells every
-// token in these 256 characters.
-const BYTE_CHARS: readonly string[] = (() => {
-  const printable = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-  const chars: string[] = [];
-  let n = 0;
-  for (let b = 0; b < 256; b++) chars[b] = String.fromCodePoint(printable(b) ? b : 256 + n++);
-  return chars;
-})();
 const BYTE_ALPHABET = new Set(BYTE_CHARS);
 const spelledInBytes = (token: string): boolean => [...token].every((c) => BYTE_ALPHABET.has(c));
 const utf8Encoder = new TextEncoder();
@@ -166,28 +158,14 @@ export function ggufTokenizerFiles(metadata: GgufMetadata, path: string): GgufTo
   if (addBos && bos === undefined) md.fail('tokenizer.ggml.add_bos_token is true but there is no tokenizer.ggml.bos_token_id');
   if (addEos && eos === undefined) md.fail('tokenizer.ggml.add_eos_token is true but there is no tokenizer.ggml.eos_token_id');
 
-  const tokenizerJson = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: addedTokens,
-    normalizer: null,
-    pre_tokenizer: preTokenizer,
-    post_processor: postProcessor(addBos ? bos : undefined, addEos ? eos : undefined, vocab),
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: false,
-      vocab,
-      merges,
-    },
-  };
+  const tokenizerJson = byteLevelBpeJson({
+    addedTokens,
+    preTokenizer,
+    postProcessor: postProcessor(addBos ? bos : undefined, addEos ? eos : undefined, vocab),
+    vocab,
+    merges,
+    ignoreMerges: false,
+  });
   const chatTemplate = md.string('tokenizer.chat_template');
   const tokenizerConfigJson: Record<string, unknown> = {
     tokenizer_class: 'PreTrainedTokenizerFast',

@@ -6,7 +6,7 @@ import { DatasetError } from './errors.js';
 import { plainValue, readParquet } from './parquet.js';
 import { prepareDataset } from './prepare.js';
 import { readRows } from './read.js';
-import { DATASETS, TOKENIZER, collect, tempDataset } from './test-helpers.js';
+import { BASE_TOKENIZER, DATASETS, collect, tempDataset } from './test-helpers.js';
 
 // The fixtures are written by pyarrow (scripts/make-parquet-fixture.py).
 const MESSAGES = join(DATASETS, 'parquet/messages.parquet');
@@ -73,12 +73,14 @@ describe('a Parquet dataset through the pipeline', () => {
   });
 
   it('stops at a malformed row with its row number', async () => {
-    await expect(prepareDataset({ dataset: MALFORMED, tokenizerDir: TOKENIZER, spec: spec(false) })).rejects.toThrow('rows.parquet:3: missing field "output"');
+    await expect(prepareDataset({ dataset: MALFORMED, tokenizer: BASE_TOKENIZER, spec: spec(false) })).rejects.toThrow(
+      'rows.parquet:3: missing field "output"',
+    );
   });
 
   it('skips malformed rows when allowed, counting them by reason', async () => {
     const skipped: string[] = [];
-    const r = await prepareDataset({ dataset: MALFORMED, tokenizerDir: TOKENIZER, spec: spec(true), onSkip: (e) => skipped.push(e.message) });
+    const r = await prepareDataset({ dataset: MALFORMED, tokenizer: BASE_TOKENIZER, spec: spec(true), onSkip: (e) => skipped.push(e.message) });
     expect(skipped).toEqual(['rows.parquet:3: missing field "output"', 'rows.parquet:5: empty field "instruction"']);
     expect(r.stats).toMatchObject({
       format: 'alpaca',

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { MAX_ROW_BYTES, type DatasetError } from './errors.js';
 import { prepareDataset, type DataSpec, type PrepareInput } from './prepare.js';
 import { IGNORE_INDEX } from './tokenize.js';
-import { DATASETS, TOKENIZER, tempDataset } from './test-helpers.js';
+import { BASE_TOKENIZER, DATASETS, tempDataset } from './test-helpers.js';
 
 function spec(overrides: { dataset?: Partial<DataSpec['dataset']>; training?: Partial<DataSpec['training']> } = {}): DataSpec {
   return {
@@ -14,7 +14,7 @@ function spec(overrides: { dataset?: Partial<DataSpec['dataset']>; training?: Pa
 }
 
 const prepare = (dataset: string, s: DataSpec = spec(), extra: Partial<PrepareInput> = {}) =>
-  prepareDataset({ dataset: join(DATASETS, dataset), tokenizerDir: TOKENIZER, spec: s, ...extra });
+  prepareDataset({ dataset: join(DATASETS, dataset), tokenizer: BASE_TOKENIZER, spec: s, ...extra });
 
 describe('prepareDataset: every format, detected by auto', () => {
   it.each([
@@ -89,11 +89,11 @@ describe('malformed rows', () => {
 
   it('a broken first row is reported before a failed detection', async () => {
     const dir = tempDataset({ 'train.jsonl': '{"messages": [\n' });
-    await expect(prepareDataset({ dataset: dir, tokenizerDir: TOKENIZER, spec: spec() })).rejects.toThrow(
+    await expect(prepareDataset({ dataset: dir, tokenizer: BASE_TOKENIZER, spec: spec() })).rejects.toThrow(
       'train.jsonl:1: invalid JSON: Unexpected end of JSON input',
     );
     const unknown = tempDataset({ 'train.jsonl': '{"question": "a", "answer": "b"}\n' });
-    await expect(prepareDataset({ dataset: unknown, tokenizerDir: TOKENIZER, spec: spec() })).rejects.toThrow(
+    await expect(prepareDataset({ dataset: unknown, tokenizer: BASE_TOKENIZER, spec: spec() })).rejects.toThrow(
       'cannot detect the dataset format: keys seen: answer, question; expected one of:',
     );
   });
@@ -108,7 +108,7 @@ describe('malformed rows', () => {
     const dir = tempDataset({});
     const write = (...rows: Buffer[]) => writeFileSync(join(dir, 'train.jsonl'), Buffer.concat(rows));
     const prep = (skipInvalidRows: boolean, onSkip?: (e: DatasetError) => void) =>
-      prepareDataset({ dataset: dir, tokenizerDir: TOKENIZER, spec: spec({ dataset: { skipInvalidRows } }), onSkip });
+      prepareDataset({ dataset: dir, tokenizer: BASE_TOKENIZER, spec: spec({ dataset: { skipInvalidRows } }), onSkip });
 
     write(row('Hello.'), row('caf'), row([0x63, 0x61, 0x66, 0xe9]), row('Bye.'));
     await expect(prep(false)).rejects.toThrow('train.jsonl:3: invalid UTF-8: byte 0xE9 at byte 87 of the line');
@@ -132,7 +132,7 @@ describe('malformed rows', () => {
 
   it('an empty dataset is named as such', async () => {
     const run = (files: Record<string, string>, path = '', format: DataSpec['dataset']['format'] = 'auto') =>
-      prepareDataset({ dataset: join(tempDataset(files), path), tokenizerDir: TOKENIZER, spec: spec({ dataset: { format } }) });
+      prepareDataset({ dataset: join(tempDataset(files), path), tokenizer: BASE_TOKENIZER, spec: spec({ dataset: { format } }) });
     await expect(run({ 'train.jsonl': '' }, 'train.jsonl')).rejects.toThrow(/^dataset train\.jsonl is empty: no rows$/);
     await expect(run({ 'train.jsonl': '\n  \n\r\n' }, 'train.jsonl', 'messages')).rejects.toThrow(/^dataset train\.jsonl is empty: no rows$/);
     await expect(run({ 'train.json': ' [ ]\n' }, 'train.json')).rejects.toThrow(/^dataset train\.json is empty: no rows$/);
@@ -144,7 +144,7 @@ describe('malformed rows', () => {
   it('nothing left to train on is an error', async () => {
     const dir = tempDataset({ 'train.jsonl': '{"messages": []}\n{"messages": 1}\n' });
     await expect(
-      prepareDataset({ dataset: dir, tokenizerDir: TOKENIZER, spec: spec({ dataset: { format: 'messages', skipInvalidRows: true } }) }),
+      prepareDataset({ dataset: dir, tokenizer: BASE_TOKENIZER, spec: spec({ dataset: { format: 'messages', skipInvalidRows: true } }) }),
     ).rejects.toThrow('no examples to train on: 2 rows read, 2 skipped, 0 left with no trained token after truncation to 1024');
   });
 

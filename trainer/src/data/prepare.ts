@@ -11,7 +11,7 @@ import { previewExamples, type PreviewExample } from './preview.js';
 import { listDatasetFiles, readFile, type DatasetFile, type ReadItem } from './read.js';
 import { checkLossForFormat, renderExample, type RenderedExample } from './render.js';
 import { splitItems } from './split.js';
-import { loadModelTokenizer } from './model-tokenizer.js';
+import type { ModelTokenizer } from './model-tokenizer.js';
 import { IGNORE_INDEX, isTruncated, tokenizeExample, type Example } from './tokenize.js';
 
 /** Rows looked at to detect the format. */
@@ -33,8 +33,8 @@ export interface DataSpec {
 export interface PrepareInput {
   /** A .jsonl, .json or .parquet file, or a folder of them. */
   dataset: string;
-  /** The base model: its folder (tokenizer.json, tokenizer_config.json) or its .gguf file (the tokenizer in its metadata). */
-  tokenizerDir: string;
+  /** The base model's tokenizer (model-tokenizer.ts). */
+  tokenizer: ModelTokenizer;
   /** The FineTuneJob spec, or the parts of it the data needs. */
   spec: DataSpec;
   /** Examples to preview; default 3. */
@@ -101,7 +101,7 @@ function emptyDataset(path: string, files: readonly DatasetFile[]): DatasetError
 
 export async function prepareDataset(input: PrepareInput): Promise<PreparedDataset> {
   const { dataset: ds, training } = input.spec;
-  const { tokenizer, config } = loadModelTokenizer(input.tokenizerDir);
+  const { tokenizer, config } = input.tokenizer;
   const template = ChatTemplate.fromConfig(config);
   const files = await listDatasetFiles(input.dataset);
 

@@ -2,9 +2,12 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { loadModelTokenizer } from './model-tokenizer.js';
 
 export const DATASETS = join(import.meta.dirname, '../../../test/fixtures/datasets');
 export const TOKENIZER = join(import.meta.dirname, '../../../test/fixtures/tokenizer');
+/** The fixture tokenizer as data preparation takes a base model's. */
+export const BASE_TOKENIZER = loadModelTokenizer(TOKENIZER);
 
 /** Writes files (name → content) into a fresh temporary folder; returns the folder. */
 export function tempDataset(files: Record<string, string>): string {
