@@ -22,9 +22,6 @@ export const TARGET_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_pro
 /** A base model given as one llama.cpp .gguf file rather than a Hugging Face folder (by its path's suffix). */
 export const isGgufPath = (path: string): boolean => path.toLowerCase().endsWith('.gguf');
 
-export const MERGED_NEEDS_FOLDER =
-  "output.formats 'merged' needs the base model as a Hugging Face folder: the merged model carries the base's tokenizer files, which a .gguf base does not have (peft and gguf work with a .gguf base)";
-
 const baseModel = z
   .object({
     name: z.string().min(1).max(256).meta({
@@ -241,11 +238,6 @@ export const fineTuneJobSpec = z
         rule: 'has(self.workloadPriorityClassName) == has(oldSelf.workloadPriorityClassName)',
         message: 'spec.workloadPriorityClassName cannot be added or removed after creation',
         fieldPath: '.workloadPriorityClassName',
-      },
-      {
-        rule: "!('merged' in self.output.formats) || !(has(self.baseModel.source.s3) ? self.baseModel.source.s3.prefix : self.baseModel.source.pvc.path).lowerAscii().endsWith('.gguf')",
-        message: MERGED_NEEDS_FOLDER,
-        fieldPath: '.output.formats',
       },
       {
         rule: '!has(self.workloadPriorityClassName) || has(self.queueName)',

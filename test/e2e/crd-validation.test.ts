@@ -43,16 +43,6 @@ const creationCases: [string, (spec: Spec) => void, RegExp][] = [
   ['repeated target module', (s) => (at(s, 'lora').targetModules = ['q_proj', 'q_proj']), /spec\.lora\.targetModules\[1\]: Duplicate value: "q_proj"/],
   ['formats without peft', (s) => (at(s, 'output').formats = ['gguf']), /spec\.output\.formats: Invalid value: .*peft is always written/],
   ['repeated format', (s) => (at(s, 'output').formats = ['peft', 'gguf', 'gguf']), /spec\.output\.formats\[2\]: Duplicate value: "gguf"/],
-  [
-    'a merged export of a .gguf base',
-    (s) =>
-      Object.assign(
-        s,
-        { baseModel: { name: 'smollm2', source: { pvc: { claimName: 'models', path: 'smollm2/SmolLM2.Q4_1.GGUF' } } } },
-        { output: { ...at(s, 'output'), formats: ['peft', 'merged'] } },
-      ),
-    /spec\.output\.formats: Invalid value: .*'merged' needs the base model as a Hugging Face folder/,
-  ],
   ['lora r 0', (s) => (at(s, 'lora').r = 0), /spec\.lora\.r: Invalid value: 0/],
   ['dropout 1', (s) => (at(s, 'lora').dropout = 1), /spec\.lora\.dropout: Invalid value: 1/],
   ['blockSize not a power of two', (s) => (s.quantization = { blockSize: 100 }), /spec\.quantization\.blockSize: Invalid value: .*power of two/],

@@ -2,15 +2,15 @@
 // (goldens/gguf/tiny-llama.gguf: its BF16 weights, tokenizer and chat template as metadata;
 // make_gguf_golden.py) trains to the very adapter the same run on the model's folder writes, since the
 // weights, the tokenizer rebuilt from the metadata and the chat template are the folder's. The adapter
-// folder gets a tokenizer.json and tokenizer_config.json from the GGUF. A truncated .gguf exits
-// permanent, naming the file, with nothing written.
+// folder gets a tokenizer.json and tokenizer_config.json from the GGUF, and the merged model is the folder
+// run's with the GGUF's tokenizer. A truncated .gguf exits permanent, naming the file, with nothing written.
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { MERGED_NEEDS_FOLDER } from '@loraplane/api/finetunejob';
 import { TRAINER_EXIT } from '@loraplane/api/trainer-contract';
+import { QLoraModel, ggufMetadata } from '@loraplane/native/runtime';
 import { ChatTemplate, loadTokenizerConfig } from '@loraplane/trainer/data/chat-template';
 import { TextTokenizer } from '@loraplane/trainer/data/tokenize';
 import { REPO, TINY_MANIFEST, loraplaneRun } from './run-process.js';
@@ -43,12 +43,12 @@ describe('loraplane run on a .gguf base model', () => {
       '--pvc',
       `goldens=${GOLDENS}`,
       '--formats',
-      'peft,gguf',
+      'peft,gguf,merged',
     ]);
     expect(await run.exited, run.output()).toBe(0);
     const seconds = (performance.now() - started) / 1000;
     const folder = tmp('lp-gguf-folder-');
-    const ref = loraplaneRun([TINY_MANIFEST, '--work', join(folder, 'work'), '--output', join(folder, 'out'), '--formats', 'peft,gguf']);
+    const ref = loraplaneRun([TINY_MANIFEST, '--work', join(folder, 'work'), '--output', join(folder, 'out'), '--formats', 'peft,gguf,merged']);
     expect(await ref.exited, ref.output()).toBe(0);
 
     const out = join(dir, 'out');
@@ -57,6 +57,8 @@ describe('loraplane run on a .gguf base model', () => {
       'adapter.gguf',
       'adapter_config.json',
       'adapter_model.safetensors',
+      'merged',
+      'merged.gguf',
       'tokenizer.json',
       'tokenizer_config.json',
       'training_metrics.json',
@@ -86,26 +88,22 @@ describe('loraplane run on a .gguf base model', () => {
       expect(text).toBe(ownTemplate.render(messages, { addGenerationPrompt: false }));
       expect((await written.encode(text, true, false)).ids).toEqual((await own.encode(text, true, false)).ids);
     }
-  }, 240_000);
 
-  it("refuses the 'merged' format on a .gguf base before fetching anything", async () => {
-    const dir = tmp('lp-gguf-merged-');
-    const out = join(dir, 'out');
-    const run = loraplaneRun([
-      manifestFor(dir, 'tiny-llama.gguf'),
-      '--work',
-      join(dir, 'work'),
-      '--output',
-      out,
-      '--pvc',
-      `goldens=${GOLDENS}`,
-      '--formats',
-      'peft,merged',
-    ]);
-    expect(await run.exited, run.output()).toBe(TRAINER_EXIT.permanent);
-    expect(run.output()).toContain(MERGED_NEEDS_FOLDER);
-    expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
-  }, 120_000);
+    // The merged model: the folder run's weights; merged/ carries the rebuilt tokenizer files, merged.gguf the
+    // base GGUF's own tokenizer metadata, and it computes the folder run's merged.gguf's logits.
+    const merged = join(out, 'merged');
+    expect(readdirSync(merged)).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']));
+    expect(readFileSync(join(merged, 'model.safetensors')).equals(readFileSync(join(folder, 'out', 'merged', 'model.safetensors')))).toBe(true);
+    const tokenizerKeys = (path: string) => Object.fromEntries(Object.entries(ggufMetadata(path)).filter(([k]) => k.startsWith('tokenizer.')));
+    expect(tokenizerKeys(join(out, 'merged.gguf'))).toEqual(tokenizerKeys(join(GOLDENS, 'tiny-llama.gguf')));
+    const mergedLogits = async (path: string) => {
+      const m = await QLoraModel.load(path, { quantize: false, precision: 'fp32', lora: { r: 8, alpha: 16, dropout: 0 } });
+      const logits = await m.logits({ inputIds: [(await own.encode(rows[0]!, true, false)).ids.slice(0, 64)] });
+      m.free();
+      return logits;
+    };
+    expect(await mergedLogits(join(out, 'merged.gguf'))).toEqual(await mergedLogits(join(folder, 'out', 'merged.gguf')));
+  }, 240_000);
 
   it('a truncated .gguf exits permanent, naming the file, and writes nothing', async () => {
     const dir = tmp('lp-gguf-bad-');

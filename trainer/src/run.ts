@@ -2,7 +2,6 @@
 // the native runtime (checkpoints stored beside the output in a pod, so a new pod resumes), write the
 // adapter, upload it (manifest last) and return the result. Every storage request rides out an outage
 // of a few minutes (storage-retry.ts); a base model the runtime cannot load fails as a ModelLoadError.
-import { MERGED_NEEDS_FOLDER, isGgufPath } from '@loraplane/api/finetunejob';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -73,9 +72,6 @@ export async function fetchInputs(
   o: Pick<RunOptions, 'config' | 'workDir' | 'log' | 'stop' | 'resolve' | 'storageRetry'>,
 ): Promise<{ modelDir: string; datasetPath: string }> {
   const spec = o.config.spec;
-  // Before any download: `loraplane run --formats` reaches here without the API server's rule.
-  const base = spec.baseModel.source;
-  if (spec.output.formats.includes('merged') && isGgufPath(base.s3?.prefix ?? base.pvc?.path ?? '')) throw new TrainerConfigError(MERGED_NEEDS_FOLDER);
   mkdirSync(o.workDir, { recursive: true });
   const modelDir = await localPath('baseModel', spec.baseModel.source, o);
   const datasetPath = await localPath('dataset', spec.dataset.source, o);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/gguf.h"
 #include "core/json.h"
 
 namespace lp {
@@ -101,9 +102,41 @@ bool template_adds_bos(const Json& tok) {
   return false;
 }
 
+// A GGUF base already holds llama.cpp's tokenizer metadata: copied key by key, each in the type llama.cpp gives
+// it (token ids u32, token types i32, scores f32; strings and flags as they are).
+void copy_gguf_tokenizer(gguf::Writer& w, const std::string& path) {
+  const GgufFile base(path);
+  for (const auto& [key, v] : base.metadata().items()) {
+    if (key.rfind("tokenizer.", 0) != 0) continue;
+    if (v.is_string()) {
+      w.set_string(key, v.as_string());
+    } else if (v.is_bool()) {
+      w.set_bool(key, v.as_bool());
+    } else if (v.is_int()) {
+      w.set_u32(key, static_cast<uint32_t>(v.as_int()));
+    } else if (v.is_array() && v.size() > 0 && v[0].is_string()) {
+      std::vector<std::string> strings;
+      for (const Json& e : v.as_array()) strings.push_back(e.as_string());
+      w.set_strings(key, strings);
+    } else if (v.is_array() && v.size() > 0 && v[0].is_int()) {
+      std::vector<int32_t> ints;
+      for (const Json& e : v.as_array()) ints.push_back(static_cast<int32_t>(e.as_int()));
+      w.set_i32s(key, ints);
+    } else if (v.is_array() && v.size() > 0 && v[0].is_number()) {
+      std::vector<float> floats;
+      for (const Json& e : v.as_array()) floats.push_back(static_cast<float>(e.as_double()));
+      w.set_f32s(key, floats);
+    } else {
+      LP_CHECK(false, path << ": tokenizer metadata \"" << key << "\" is " << v.dump().substr(0, 80)
+                           << ", not a value the GGUF export carries over");
+    }
+  }
+}
+
 }  // namespace
 
 void set_gguf_tokenizer(gguf::Writer& w, const std::string& model_dir, const ModelConfig& c) {
+  if (std::filesystem::is_regular_file(model_dir)) return copy_gguf_tokenizer(w, model_dir);
   const std::string path = model_dir + "/tokenizer.json";
   LP_CHECK(
       std::filesystem::is_regular_file(path),
