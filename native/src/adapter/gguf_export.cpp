@@ -17,8 +17,9 @@ namespace {
 // llama.cpp's name of each projection (LLM_TENSOR_NAMES), in kLoraModuleNames' order.
 const char* const kGgufModuleNames[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
 
-// The GGUF architecture: Llama and Mistral are "llama" (convert_hf_to_gguf.py's LlamaModel), Qwen2 is "qwen2".
-const char* gguf_arch(Arch a) { return a == Arch::Qwen2 ? "qwen2" : "llama"; }
+// The GGUF architecture: Llama and Mistral are "llama" (convert_hf_to_gguf.py's LlamaModel), Qwen2 is "qwen2",
+// Qwen3 "qwen3".
+const char* gguf_arch(Arch a) { return a == Arch::Qwen2 ? "qwen2" : a == Arch::Qwen3 ? "qwen3" : "llama"; }
 
 // convert_hf_to_gguf.py's LlamaModel.permute on the rows of a (rows, cols) matrix: each head's rotate-half row
 // order (first half, second half) becomes ggml's interleaved pairs, so llama.cpp's RoPE sees what HF's did.
@@ -37,7 +38,7 @@ std::vector<float> permute_rows(const std::vector<float>& w, int64_t rows, int64
 
 // The heads a projection's rows are permuted over on the llama architecture; 0 = no permutation.
 int64_t permute_heads(const ModelConfig& c, int module) {
-  if (c.arch == Arch::Qwen2) return 0;
+  if (c.arch == Arch::Qwen2 || c.arch == Arch::Qwen3) return 0;
   return module == 0 ? c.num_attention_heads : module == 1 ? c.num_key_value_heads : 0;
 }
 
@@ -136,6 +137,8 @@ void export_merged_gguf(const LlamaModel& model, const std::string& path, const 
                    });
       add_dense(hf + (m < 4 ? "self_attn." : "mlp.") + module + ".bias", blk(l) + kGgufModuleNames[m] + ".bias", heads);
     }
+    add_dense(hf + "self_attn.q_norm.weight", blk(l) + "attn_q_norm.weight");  // Qwen3 only
+    add_dense(hf + "self_attn.k_norm.weight", blk(l) + "attn_k_norm.weight");
     add_dense(hf + "post_attention_layernorm.weight", blk(l) + "ffn_norm.weight");
   }
   add_dense("model.norm.weight", "output_norm.weight");
