@@ -29,7 +29,7 @@ const baseModel = z
     }),
     source: storageSource.meta({
       description:
-        'Where the base model is: a Hugging Face model folder (config.json, safetensors, tokenizer), or one llama.cpp .gguf file (an S3 key or PVC path ending in .gguf; llama/Mistral and qwen2, F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q4_K/Q5_K/Q6_K weights; the tokenizer, a byte-level BPE one, and the chat template from its metadata).',
+        'Where the base model is: a Hugging Face model folder (config.json, safetensors, tokenizer), or one llama.cpp .gguf file (an S3 key or PVC path ending in .gguf; llama/Mistral, qwen2 and qwen3, F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q4_K/Q5_K/Q6_K weights; the tokenizer, a byte-level BPE one, and the chat template from its metadata).',
     }),
   })
   .strict();

@@ -123,7 +123,7 @@ TEST(CoreJson, DumpsLikePythonIndent2SortKeys) {
 TEST(CoreJson, ReproducesGoldenFilesByteForByte) {
   // PEFT writes adapter_config.json with json.dumps(indent=2, sort_keys=True); transformers writes
   // config.json the same way plus a newline.
-  for (const char* c : {"llama", "llama_gqa", "qwen2", "llama_rslora"}) {
+  for (const char* c : {"llama", "llama_gqa", "qwen2", "qwen3", "llama_rslora"}) {
     const std::string adapter = read_file(golden_dir(std::string(c) + "/final_adapter/adapter_config.json"));
     ASSERT_FALSE(adapter.empty()) << c;
     EXPECT_EQ(lp::Json::parse(adapter).dump_python_pretty(), adapter) << c;

@@ -1,5 +1,5 @@
 // Tests for core/model_config.h: the golden configs (transformers 5 form), the transformers 4 form,
-// Mistral, and the errors for unsupported architectures, rope types and missing keys.
+// Mistral, Qwen3's defaults, and the errors for unsupported architectures, rope types and missing keys.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -82,6 +82,45 @@ TEST(CoreModelConfig, ParsesGoldenQwen2) {
   EXPECT_EQ(c.sliding_window, 0);
   EXPECT_EQ(c.bos_token_id, -1);
   EXPECT_TRUE(c.eos_token_ids.empty());
+}
+
+TEST(CoreModelConfig, ParsesGoldenQwen3) {
+  const lp::ModelConfig c = lp::load_model_config(golden("qwen3/model/config.json"));
+  EXPECT_EQ(c.arch, lp::Arch::Qwen3);
+  EXPECT_EQ(c.head_dim, 32);  // explicit, not hidden / heads (16)
+  EXPECT_EQ(c.q_dim(), 128);
+  EXPECT_EQ(c.kv_dim(), 64);
+  EXPECT_TRUE(c.qk_norm);
+  EXPECT_FALSE(c.attention_bias);
+  EXPECT_FALSE(c.o_proj_bias);
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_EQ(c.sliding_window, 0);
+}
+
+// As Qwen3Config: head_dim 128 when absent, attention_bias on q/k/v and o_proj alike; per-layer sliding
+// attention is refused as for Qwen2.
+TEST(CoreModelConfig, Qwen3DefaultsAndAttentionBias) {
+  lp::Json j = lp::Json::parse(kMinimal);
+  j.set("architectures", lp::Json::parse(R"(["Qwen3ForCausalLM"])"));
+  lp::ModelConfig c = lp::parse_model_config(j, "qwen3/config.json");
+  EXPECT_EQ(c.head_dim, 128);
+  EXPECT_EQ(c.q_dim(), 32 * 128);
+  EXPECT_TRUE(c.qk_norm);
+  EXPECT_FALSE(c.attention_bias || c.o_proj_bias || c.mlp_bias);
+
+  j.set("attention_bias", true);
+  c = lp::parse_model_config(j, "qwen3/config.json");
+  EXPECT_TRUE(c.attention_bias && c.o_proj_bias);
+  EXPECT_FALSE(c.mlp_bias);
+
+  lp::Json by_type = lp::Json::parse(kMinimal);
+  by_type.set("architectures", lp::Json());
+  by_type.set("model_type", "qwen3");
+  EXPECT_EQ(lp::parse_model_config(by_type, "qwen3/config.json").arch, lp::Arch::Qwen3);
+  EXPECT_STREQ(lp::arch_name(lp::Arch::Qwen3), "Qwen3ForCausalLM");
+
+  j.set("layer_types", lp::Json::parse(R"(["full_attention", "sliding_attention"])"));
+  EXPECT_NE(error_of(j.dump()).find("Qwen3 with use_sliding_window"), std::string::npos);
 }
 
 TEST(CoreModelConfig, ParsesTransformers4FormAndMistral) {

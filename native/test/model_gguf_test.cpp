@@ -1,5 +1,6 @@
 // A base model from a GGUF file (model/gguf_base.h through LlamaModel::load): the llama, llama_gqa (GQA,
-// tied embeddings) and qwen2 golden models written as llama.cpp's converter writes them
+// tied embeddings), qwen2 and qwen3 (q/k norms, head_dim as attention.key_length) golden models written as
+// llama.cpp's converter writes them
 // (test/reference/make_gguf_golden.py: F32, llama.cpp's names and metadata, Llama's q/k rows permuted for its RoPE)
 // compute what the same models loaded from their HF folders compute; unsupported architectures, unknown tensors and
 // missing metadata are errors naming the file.
@@ -86,7 +87,8 @@ TEST_P(ModelGguf, ComputesWhatTheHfFolderComputes) {
   EXPECT_LT(err, 1e-6);  // the same NF4 bytes; only rms_norm_eps differs (its f32 rounding)
 }
 
-INSTANTIATE_TEST_SUITE_P(Model, ModelGguf, ::testing::Values("llama", "llama_gqa", "qwen2"), testing::case_name);
+INSTANTIATE_TEST_SUITE_P(Model, ModelGguf, ::testing::Values("llama", "llama_gqa", "qwen2", "qwen3"),
+                         testing::case_name);
 
 TEST(ModelGgufErrors, UnsupportedArchitecture) {
   // general.architecture's value: u32 type 8 (string), u64 length 5, "llama".

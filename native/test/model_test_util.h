@@ -21,7 +21,7 @@
 
 namespace lp::testing {
 
-inline const char* const kGoldenCases[] = {"llama", "llama_gqa", "qwen2", "llama_rslora"};
+inline const char* const kGoldenCases[] = {"llama", "llama_gqa", "qwen2", "qwen3", "llama_rslora"};
 
 // Parameterized tests are named after their case ("Model/ModelGolden.X/llama_gqa"), so that
 // --gtest_filter='Model*:Train*:Peft*' selects them.

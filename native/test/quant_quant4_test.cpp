@@ -20,7 +20,7 @@ namespace {
 using lp::testing::error_of;
 using lp::testing::golden_dir;
 
-const char* kCases[] = {"llama", "llama_gqa", "qwen2", "llama_rslora"};
+const char* kCases[] = {"llama", "llama_gqa", "qwen2", "qwen3", "llama_rslora"};
 
 uint32_t bits(float f) {
   uint32_t u;
@@ -239,7 +239,7 @@ TEST(QuantState, QuantizesEveryGoldenWeightByteIdentically) {
       }
     }
   }
-  EXPECT_EQ(modules, 14 + 14 + 14 + 14 + 14);  // 2 layers x 7 projections, nf4 in 4 cases + fp4 in llama
+  EXPECT_EQ(modules, 14 + 14 + 14 + 14 + 14 + 14);  // 2 layers x 7 projections, nf4 in 5 cases + fp4 in llama
 }
 
 TEST(QuantState, DequantizesLikeBitsandbytes) {

@@ -190,6 +190,37 @@ TEST(CudaKernels, RmsnormRopeSwigluEmbeddingAdd) {
   }
 }
 
+// Qwen3's q/k norm: one RMSNorm row per (token, head), head_dim wide (narrower than the row kernel's block),
+// forward and the input gradient written (not accumulated), as the model calls them.
+TEST(CudaKernels, PerHeadRmsnorm) {
+  Backends b;
+  uint32_t tag = 60;
+  for (const int HD : {64, 128}) {
+    const int rows = 37 * 6;  // tokens x heads
+    const size_t n = static_cast<size_t>(rows) * HD;
+    const std::vector<float> x = randn(n, ++tag), dout = randn(n, ++tag);
+    std::vector<float> w = randn(HD, ++tag, 0.1f);
+    for (float& v : w) v += 1.f;
+    std::vector<std::vector<float>> ref;
+    for (Backend* be : {b.cpu.get(), b.f32.get(), b.bf16.get()}) {
+      Buffer<float> xb = on(*be, x), wb = on(*be, w), db = on(*be, dout), y = zeros<float>(*be, n),
+                    rstd = zeros<float>(*be, rows), dx = zeros<float>(*be, n);
+      be->rmsnorm_forward(y.data(), rstd.data(), xb.data(), wb.data(), rows, HD, 1e-6f);
+      be->rmsnorm_backward(dx.data(), db.data(), xb.data(), wb.data(), rstd.data(), rows, HD, false);
+      const std::vector<std::vector<float>> got{y.to_vector(), rstd.to_vector(), dx.to_vector()};
+      if (be == b.cpu.get()) {
+        ref = got;
+        continue;
+      }
+      const char* names[] = {"out", "rstd", "dx"};
+      for (size_t i = 0; i < got.size(); ++i)
+        expect_close(
+            ("per-head rmsnorm hd" + std::to_string(HD) + " " + names[i] + " " + precision_name(b, be)).c_str(), got[i],
+            ref[i], kFp32Tol);
+    }
+  }
+}
+
 struct AttnCase {
   const char* name;
   int B, T, NH, NKV, HD, window;

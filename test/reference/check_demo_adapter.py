@@ -39,7 +39,7 @@ DEMO_PROMPT = "How much is the Pro plan per month?"
 
 def load(adapter_dir: str, base_dir: str, quant_type: str) -> PeftModel:
     arch = json.load(open(os.path.join(base_dir, "config.json")))["architectures"][0]
-    base = make_goldens.load_4bit("qwen2" if arch.startswith("Qwen2") else "llama", base_dir, quant_type)
+    base = make_goldens.load_4bit(make_goldens.arch_of(arch), base_dir, quant_type)
     model = PeftModel.from_pretrained(base, adapter_dir)
     # Inference: no LoRA dropout. But bnb's Linear4bit in eval mode on AVX512-BF16 CPUs repacks its weight and
     # runs a bf16 kernel, so the 4-bit layers stay in train mode (the fp32 dequantize + matmul path).

@@ -23,7 +23,7 @@ def main() -> None:
     case_dir, adapter_dir, logits_path = sys.argv[1:4]
     config = json.load(open(os.path.join(case_dir, "model", "config.json")))
     arch = config["architectures"][0]
-    base = make_goldens.load_4bit("qwen2" if arch.startswith("Qwen2") else "llama", os.path.join(case_dir, "model"), "nf4")
+    base = make_goldens.load_4bit(make_goldens.arch_of(arch), os.path.join(case_dir, "model"), "nf4")
     model = PeftModel.from_pretrained(base, adapter_dir)
     model.train()  # the fp32 dequantize + matmul path, as in the goldens
     inputs = json.load(open(os.path.join(case_dir, "inputs.json")))

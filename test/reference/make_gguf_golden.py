@@ -1,9 +1,10 @@
 """Writes goldens/gguf/: types.gguf, one tensor of each GGUF type loraplane dequantizes (F32, F16, BF16,
 Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K) and metadata of every value type, written by gguf-py's GGUFWriter;
 dequant.safetensors, each tensor dequantized to fp32 by gguf-py's gguf.quants (numpy, independent of
-the runtime); metadata.json, the metadata values written. Then llama.gguf, llama_gqa.gguf and qwen2.gguf: those
-golden models (goldens/<case>/model) in F32 as llama.cpp's convert_hf_to_gguf.py writes them (its
-tensor names and hyperparameter keys; Llama's q/k rows permuted for llama.cpp's RoPE, Qwen2's not), so the
+the runtime); metadata.json, the metadata values written. Then llama.gguf, llama_gqa.gguf, qwen2.gguf and qwen3.gguf:
+those golden models (goldens/<case>/model) in F32 as llama.cpp's convert_hf_to_gguf.py writes them (its
+tensor names and hyperparameter keys; Llama's q/k rows permuted for llama.cpp's RoPE, Qwen2's and Qwen3's not;
+Qwen3's head size as attention.key_length/value_length, without rope.dimension_count), so the
 runtime loading either form must compute the same. llama_gqa.gguf (2 KV heads for 4, tied embeddings: no
 output.weight) carries the rope base only: llama.cpp keeps Llama 3's rope scaling as a rope_freqs tensor, which
 loraplane does not read, so the test compares it with that folder's config without the scaling.
@@ -54,6 +55,8 @@ HF_TO_GGUF = {
     "self_attn.q_proj.bias": "attn_q.bias",
     "self_attn.k_proj.bias": "attn_k.bias",
     "self_attn.v_proj.bias": "attn_v.bias",
+    "self_attn.q_norm.weight": "attn_q_norm.weight",
+    "self_attn.k_norm.weight": "attn_k_norm.weight",
     "post_attention_layernorm.weight": "ffn_norm.weight",
     "mlp.gate_proj.weight": "ffn_gate.weight",
     "mlp.up_proj.weight": "ffn_up.weight",
@@ -124,7 +127,12 @@ def write_model(case, out, model_dir=None, raw_dtype=None):
     w.add_head_count_kv(kv_heads)
     w.add_rope_freq_base(cfg["rope_parameters"]["rope_theta"])
     w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
-    w.add_rope_dimension_count(cfg.get("head_dim", cfg["hidden_size"] // heads))
+    if arch == "qwen3":
+        # Qwen3Model (via TextModel) writes config.json's head_dim as the key/value length and no rope dimension.
+        w.add_key_length(cfg["head_dim"])
+        w.add_value_length(cfg["head_dim"])
+    else:
+        w.add_rope_dimension_count(cfg.get("head_dim", cfg["hidden_size"] // heads))
     if with_tokenizer:
         add_hf_tokenizer(w, model_dir)
     else:
@@ -214,7 +222,7 @@ def main():
     with open(os.path.join(args.out, "metadata.json"), "w") as f:
         json.dump(metadata, f, indent=2, sort_keys=True, ensure_ascii=False)
         f.write("\n")
-    for case in ("llama", "llama_gqa", "qwen2"):
+    for case in ("llama", "llama_gqa", "qwen2", "qwen3"):
         write_model(case, args.out)
     # The bundled tiny model (bf16) with its tokenizer and chat template, for `loraplane run` on a .gguf.
     tiny = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "tiny-llama")

@@ -78,6 +78,8 @@ from transformers import (
     LlamaForCausalLM,
     Qwen2Config,
     Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
     get_linear_schedule_with_warmup,
 )
 from transformers.utils import logging as hf_logging
@@ -221,6 +223,15 @@ CASES = {
         lora=dict(r=16, lora_alpha=32, use_rslora=False, target_modules=ALL7),
         fp4=False,
     ),
+    # Qwen3: per-head q/k RMSNorm, no q/k/v bias, and a head_dim (32) that is not hidden / heads (16).
+    "qwen3": dict(
+        arch="qwen3",
+        seed=1005,
+        config=dict(BASE_DIMS, num_key_value_heads=2, head_dim=32, rope_theta=1000000.0, rms_norm_eps=1e-6,
+                    tie_word_embeddings=True, use_sliding_window=False),
+        lora=dict(r=16, lora_alpha=32, use_rslora=False, target_modules=ALL7),
+        fp4=False,
+    ),
     "llama_rslora": dict(
         arch="llama",
         seed=1004,
@@ -259,7 +270,16 @@ ATTN_IMPL = "eager"
 # --------------------------------------------------------------------------------------------
 
 def model_cls(arch):
-    return {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM)}[arch]
+    return {
+        "llama": (LlamaConfig, LlamaForCausalLM),
+        "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+        "qwen3": (Qwen3Config, Qwen3ForCausalLM),
+    }[arch]
+
+
+def arch_of(architecture):
+    """model_cls's key for a config.json "architectures" entry (Mistral runs as Llama)."""
+    return {"Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3"}.get(architecture, "llama")
 
 
 def quantized_linear_names(model):

@@ -16,7 +16,7 @@ beforeAll(() => {
   python = referencePython();
 }, 1_800_000);
 
-describe.each(['llama', 'qwen2'])('PEFT interop (%s)', (goldenCase) => {
+describe.each(['llama', 'qwen2', 'qwen3'])('PEFT interop (%s)', (goldenCase) => {
   it('an adapter saved by the runtime loads in PEFT and gives the same logits', async () => {
     const inputs = readInputs(goldenCase);
     // check_peft_interop.py's PEFT computes in fp32 (bnb_4bit_compute_dtype=torch.float32).

@@ -1,7 +1,7 @@
 // The llama.cpp exports against the real llama.cpp: node-llama-cpp's prebuilt CPU binaries (never built or
 // downloaded here) load a model's F32 GGUF (the merged export of an untrained adapter: B = 0, so exactly the
-// base), the GGUF LoRA adapter and the merged GGUF, for the tiny model and three golden models (llama3 RoPE
-// with tied embeddings; Qwen2; a Llama with an rsLoRA adapter). Their next-token distributions at every
+// base), the GGUF LoRA adapter and the merged GGUF, for the tiny model and four golden models (llama3 RoPE
+// with tied embeddings; Qwen2; Qwen3; a Llama with an rsLoRA adapter). Their next-token distributions at every
 // position must equal the runtime's on the unquantized base (quantize: false, fp32) within 1e-5 relative (the
 // issue's bound: 1e-3); so must the runtime's on the merged Hugging Face folder.
 //
@@ -147,9 +147,10 @@ describe('GGUF exports in llama.cpp', () => {
   });
 
   // tiny-llama: Llama, GQA 4:2, head_dim 40, untied. llama_gqa: Llama with llama3 RoPE scaling (rope_freqs) and tied
-  // embeddings (no output.weight). qwen2: q/k/v biases, no Q/K permutation. llama_rslora: rsLoRA's alpha / sqrt(r),
-  // which llama.cpp gets as adapter.lora.alpha = scaling · r.
-  it.each(['tiny-llama', 'llama_gqa', 'qwen2', 'llama_rslora'])(
+  // embeddings (no output.weight). qwen2: q/k/v biases, no Q/K permutation. qwen3: per-head q/k norms, head_dim 32
+  // != hidden / heads (attention.key_length), tied. llama_rslora: rsLoRA's alpha / sqrt(r), which llama.cpp gets as
+  // adapter.lora.alpha = scaling · r.
+  it.each(['tiny-llama', 'llama_gqa', 'qwen2', 'qwen3', 'llama_rslora'])(
     '%s: llama.cpp gives the runtime logits for the base, base + adapter and the merged model',
     async (name) => {
       const golden = name === 'tiny-llama' ? undefined : await exportAll(goldenWithTokenizer(name), GOLDEN_PROMPT, name === 'llama_rslora');

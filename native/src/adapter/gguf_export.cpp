@@ -113,6 +113,8 @@ void export_merged_gguf(const LlamaModel& model, const std::string& path, const 
       });
       add_dense(projection_name(l, module) + ".bias");
     }
+    add_dense(hf + "self_attn.q_norm.weight");  // Qwen3 only
+    add_dense(hf + "self_attn.k_norm.weight");
     add_dense(hf + "post_attention_layernorm.weight");
   }
   add_dense("model.norm.weight");

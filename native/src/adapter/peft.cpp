@@ -273,6 +273,8 @@ void export_merged(const LlamaModel& model, const std::string& dir) {
                          [&model, l, module](std::vector<float>& w) { w = merged_weight(model, l, module); }});
       add_dense(prefix + ".bias");
     }
+    add_dense(lp + ".self_attn.q_norm.weight");  // Qwen3 only
+    add_dense(lp + ".self_attn.k_norm.weight");
     add_dense(lp + ".post_attention_layernorm.weight");
   }
   add_dense("model.norm.weight");

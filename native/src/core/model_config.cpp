@@ -7,7 +7,7 @@ namespace lp {
 
 namespace {
 
-constexpr const char* kSupported = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM";
+constexpr const char* kSupported = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM";
 
 // Typed field access that names the key and the file on every failure.
 class Fields {
@@ -62,6 +62,7 @@ Arch detect_arch(const Fields& f) {
     if (a == "LlamaForCausalLM") return Arch::Llama;
     if (a == "MistralForCausalLM") return Arch::Mistral;
     if (a == "Qwen2ForCausalLM") return Arch::Qwen2;
+    if (a == "Qwen3ForCausalLM") return Arch::Qwen3;
     LP_CHECK(false, f.src() << ": unsupported architecture " << a << ": loraplane supports " << kSupported);
   }
   const Json* mt = f.get("model_type");
@@ -70,6 +71,7 @@ Arch detect_arch(const Fields& f) {
   if (t == "llama") return Arch::Llama;
   if (t == "mistral") return Arch::Mistral;
   if (t == "qwen2") return Arch::Qwen2;
+  if (t == "qwen3") return Arch::Qwen3;
   LP_CHECK(false, f.src() << ": unsupported architecture " << t << " (model_type): loraplane supports " << kSupported);
 }
 
@@ -121,6 +123,17 @@ std::vector<int64_t> token_ids(const Fields& f, const char* key) {
   return {f.to_int(*v, key)};
 }
 
+// Qwen2/Qwen3 may turn on sliding attention for some layers (use_sliding_window, layer_types): not implemented.
+void check_no_sliding_layers(const Fields& f, const char* arch) {
+  const Json* types = f.get("layer_types");
+  bool sliding = f.opt_bool("use_sliding_window", false);
+  if (types && types->is_array())
+    for (const Json& t : types->as_array())
+      sliding = sliding || (t.is_string() && t.as_string() == "sliding_attention");
+  LP_CHECK(!sliding,
+           f.src() << ": " << arch << " with use_sliding_window (per-layer sliding attention) is not supported");
+}
+
 }  // namespace
 
 const char* arch_name(Arch a) {
@@ -131,6 +144,8 @@ const char* arch_name(Arch a) {
       return "MistralForCausalLM";
     case Arch::Qwen2:
       return "Qwen2ForCausalLM";
+    case Arch::Qwen3:
+      return "Qwen3ForCausalLM";
   }
   return "?";
 }
@@ -160,6 +175,8 @@ ModelConfig parse_model_config(const Json& j, const std::string& source) {
                   << ") must be a multiple of num_key_value_heads (" << c.num_key_value_heads << ")");
   if (f.get("head_dim")) {
     c.head_dim = f.req_int("head_dim");
+  } else if (c.arch == Arch::Qwen3) {
+    c.head_dim = 128;  // Qwen3Config's default, not hidden_size / num_attention_heads
   } else {
     LP_CHECK(c.hidden_size % c.num_attention_heads == 0, source << ": no head_dim and hidden_size (" << c.hidden_size
                                                                 << ") is not a multiple of num_attention_heads ("
@@ -176,16 +193,15 @@ ModelConfig parse_model_config(const Json& j, const std::string& source) {
   c.tie_word_embeddings = f.opt_bool("tie_word_embeddings", false);
 
   switch (c.arch) {
-    case Arch::Qwen2: {
+    case Arch::Qwen2:
       c.attention_bias = true;  // Qwen2 always has q/k/v bias and never o_proj bias
-      const Json* types = f.get("layer_types");
-      bool sliding = f.opt_bool("use_sliding_window", false);
-      if (types && types->is_array())
-        for (const Json& t : types->as_array())
-          sliding = sliding || (t.is_string() && t.as_string() == "sliding_attention");
-      LP_CHECK(!sliding, source << ": Qwen2 with use_sliding_window (per-layer sliding attention) is not supported");
+      check_no_sliding_layers(f, "Qwen2");
       break;
-    }
+    case Arch::Qwen3:
+      c.attention_bias = c.o_proj_bias = f.opt_bool("attention_bias", false);  // q/k/v and o_proj alike
+      c.qk_norm = true;
+      check_no_sliding_layers(f, "Qwen3");
+      break;
     case Arch::Mistral:
       c.sliding_window = f.opt_int("sliding_window", 0);
       [[fallthrough]];

@@ -31,9 +31,10 @@ GgufBase::GgufBase(const std::string& path) : file_(path) {
   LP_CHECK(arch_v && arch_v->is_string(),
            path << " has no general.architecture string: not a model GGUF loraplane can read");
   const std::string arch = arch_v->as_string();
-  LP_CHECK(arch == "llama" || arch == "qwen2", path << ": architecture \"" << arch
-                                                    << "\" is not supported (loraplane reads GGUF architectures "
-                                                       "llama, which Mistral GGUFs use too, and qwen2)");
+  LP_CHECK(arch == "llama" || arch == "qwen2" || arch == "qwen3",
+           path << ": architecture \"" << arch
+                << "\" is not supported (loraplane reads GGUF architectures llama, which Mistral GGUFs use too, "
+                   "qwen2 and qwen3)");
   const std::string a = arch + ".";
   const int64_t heads = req_int(file_, a + "attention.head_count");
   const int64_t kv_heads =
@@ -48,7 +49,7 @@ GgufBase::GgufBase(const std::string& path) : file_(path) {
 
   // Every tensor must be one the architecture has: a weight left unread would be silently wrong.
   for (const GgufTensor& t : file_.tensors()) {
-    const std::string hf = hf_tensor_name(t.name, layers);
+    const std::string hf = hf_tensor_name(t.name, arch, layers);
     LP_CHECK(!hf.empty(), path << ": tensor \"" << t.name << "\" is not part of the " << arch
                                << " architecture as loraplane reads it");
     by_hf_name_.emplace(hf, Entry{&t, rope_permuted_heads(arch, hf, heads, kv_heads)});
@@ -57,21 +58,31 @@ GgufBase::GgufBase(const std::string& path) : file_(path) {
   LP_CHECK(arch != "qwen2" || bias, path << ": qwen2 tensor \"blk.0.attn_q.bias\" is missing");
 
   Json c = Json::object();
-  c.set("architectures", Json::Array{Json(arch == "llama" ? "LlamaForCausalLM" : "Qwen2ForCausalLM")});
+  c.set("architectures", Json::Array{Json(arch == "llama"   ? "LlamaForCausalLM"
+                                          : arch == "qwen2" ? "Qwen2ForCausalLM"
+                                                            : "Qwen3ForCausalLM")});
   c.set("model_type", arch);
   c.set("hidden_size", req_int(file_, a + "embedding_length"));
   c.set("intermediate_size", req_int(file_, a + "feed_forward_length"));
   c.set("num_hidden_layers", layers);
   c.set("num_attention_heads", heads);
   c.set("num_key_value_heads", kv_heads);
-  if (file_.find_metadata(a + "rope.dimension_count")) c.set("head_dim", req_int(file_, a + "rope.dimension_count"));
+  // The head size: attention.key_length (what convert_hf_to_gguf.py writes from config.json's head_dim, e.g.
+  // for Qwen3), else rope.dimension_count, else llama.cpp's embedding_length / head_count (Qwen3Config's
+  // default of 128 must not apply to a file that states neither).
+  if (file_.find_metadata(a + "attention.key_length"))
+    c.set("head_dim", req_int(file_, a + "attention.key_length"));
+  else if (file_.find_metadata(a + "rope.dimension_count"))
+    c.set("head_dim", req_int(file_, a + "rope.dimension_count"));
+  else if (arch == "qwen3")
+    c.set("head_dim", req_int(file_, a + "embedding_length") / heads);
   c.set("max_position_embeddings", req_int(file_, a + "context_length"));
   c.set("rms_norm_eps", opt_num(file_, a + "attention.layer_norm_rms_epsilon", -1));
   c.set("rope_theta", opt_num(file_, a + "rope.freq_base", 10000.0));
   c.set("vocab_size", static_cast<int64_t>(tokens.size()));
   c.set("hidden_act", "silu");
   c.set("tie_word_embeddings", !contains("lm_head.weight"));
-  if (arch == "llama") c.set("attention_bias", bias);
+  if (arch != "qwen2") c.set("attention_bias", bias);
   for (const char* id : {"bos", "eos", "padding"})
     if (const Json* v = file_.find_metadata(std::string("tokenizer.ggml.") + id + "_token_id"))
       c.set(std::string(id == std::string("padding") ? "pad" : id) + "_token_id", *v);

@@ -1,7 +1,7 @@
 // A base model in a GGUF file (llama.cpp's names and metadata) seen as a Hugging Face model: the
 // config.json that transformers would write for it, and each tensor by its HF name in HF's layout (the
 // Q and K rows that llama.cpp's convert_hf_to_gguf.py permuted for its RoPE put back; fp32).
-// Architectures: general.architecture "llama" (Llama and Mistral GGUFs) and "qwen2".
+// Architectures: general.architecture "llama" (Llama and Mistral GGUFs), "qwen2" and "qwen3".
 #pragma once
 #include <string>
 #include <string_view>

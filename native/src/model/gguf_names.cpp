@@ -29,6 +29,11 @@ const NamePair kLayerNames[] = {
     {"ffn_up.weight", "mlp.up_proj.weight"},
     {"ffn_down.weight", "mlp.down_proj.weight"},
 };
+// Qwen3's per-head q/k norms (gguf-py's MODEL_TENSORS for qwen3): a tensor of a qwen3 file only.
+const NamePair kQkNormNames[] = {
+    {"attn_q_norm.weight", "self_attn.q_norm.weight"},
+    {"attn_k_norm.weight", "self_attn.k_norm.weight"},
+};
 const NamePair kModelNames[] = {
     {"token_embd.weight", "model.embed_tokens.weight"},
     {"output_norm.weight", "model.norm.weight"},
@@ -45,14 +50,15 @@ const char* other_name(const NamePair (&table)[N], const std::string& name, bool
 
 }  // namespace
 
-const char* gguf_arch(Arch a) { return a == Arch::Qwen2 ? "qwen2" : "llama"; }
+const char* gguf_arch(Arch a) { return a == Arch::Qwen2 ? "qwen2" : a == Arch::Qwen3 ? "qwen3" : "llama"; }
 
-std::string hf_tensor_name(const std::string& gguf_name, int64_t layers) {
+std::string hf_tensor_name(const std::string& gguf_name, std::string_view gguf_arch, int64_t layers) {
   if (const char* hf = other_name(kModelNames, gguf_name, true)) return hf;
   static const std::regex block(R"(blk\.(\d{1,6})\.(.+))");
   std::smatch m;
   if (!std::regex_match(gguf_name, m, block) || std::stoll(m[1]) >= layers) return "";
   const char* hf = other_name(kLayerNames, m[2], true);
+  if (!hf && gguf_arch == "qwen3") hf = other_name(kQkNormNames, m[2], true);
   return hf ? "model.layers." + m[1].str() + "." + hf : "";
 }
 
@@ -60,13 +66,17 @@ std::string gguf_tensor_name(const std::string& hf_name) {
   if (const char* g = other_name(kModelNames, hf_name, false)) return g;
   static const std::regex layer(R"(model\.layers\.(\d{1,6})\.(.+))");
   std::smatch m;
-  const char* g = std::regex_match(hf_name, m, layer) ? other_name(kLayerNames, m[2], false) : nullptr;
+  const char* g = nullptr;
+  if (std::regex_match(hf_name, m, layer)) {
+    g = other_name(kLayerNames, m[2], false);
+    if (!g) g = other_name(kQkNormNames, m[2], false);
+  }
   LP_CHECK(g, "tensor \"" << hf_name << "\" has no name in llama.cpp's GGUF architectures");
   return "blk." + m[1].str() + "." + g;
 }
 
 int64_t rope_permuted_heads(std::string_view gguf_arch, std::string_view hf_name, int64_t heads, int64_t kv_heads) {
-  if (gguf_arch != "llama") return 0;  // Qwen2's converter leaves the rows as they are
+  if (gguf_arch != "llama") return 0;  // Qwen2's and Qwen3's converters leave the rows as they are
   if (hf_name.find("self_attn.q_proj.") != std::string_view::npos) return heads;
   if (hf_name.find("self_attn.k_proj.") != std::string_view::npos) return kv_heads;
   return 0;

@@ -11,12 +11,13 @@
 
 namespace lp {
 
-// general.architecture: Llama and Mistral are "llama" (convert_hf_to_gguf.py's LlamaModel), Qwen2 is "qwen2".
+// general.architecture: Llama and Mistral are "llama" (convert_hf_to_gguf.py's LlamaModel), Qwen2 "qwen2", Qwen3
+// "qwen3".
 const char* gguf_arch(Arch a);
 
 // HF's name of a GGUF tensor ("blk.3.attn_q.weight" -> "model.layers.3.self_attn.q_proj.weight"); "" when the
-// architectures loraplane reads have no such tensor or its block is not below layers.
-std::string hf_tensor_name(const std::string& gguf_name, int64_t layers);
+// architecture has no such tensor (as loraplane reads it) or its block is not below layers.
+std::string hf_tensor_name(const std::string& gguf_name, std::string_view gguf_arch, int64_t layers);
 // llama.cpp's name of an HF tensor (the inverse); throws naming it when there is none.
 std::string gguf_tensor_name(const std::string& hf_name);
 

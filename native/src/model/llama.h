@@ -1,4 +1,4 @@
-// model/llama.h: the Llama-family decoder (Llama, Mistral, Qwen2) with a frozen 4-bit base and trainable
+// model/llama.h: the Llama-family decoder (Llama, Mistral, Qwen2, Qwen3) with a frozen 4-bit base and trainable
 // LoRA adapters, numerically equal to transformers + PEFT + bitsandbytes in fp32 on the CPU.
 // Provides LoraSpec, LoadOptions, Batch, LossStats, LoraParam and LlamaModel (load, forward/backward,
 // evaluate, logits, generate, LoRA parameter access).

@@ -136,11 +136,7 @@ std::vector<int32_t> LlamaModel::generate(const std::vector<int32_t>& prompt, in
       const Layer& ly = m.layers[static_cast<size_t>(l)];
       m.size_acts(a, false);
       be.rmsnorm_forward(a.xn1.data(), a.rstd1.data(), x.data(), ly.attn_norm_d.data(), 1, C, eps);
-      m.proj_forward(l, kQ, a.xn1.data(), a.q.data(), a, false, 1);
-      m.proj_forward(l, kK, a.xn1.data(), a.k.data(), a, false, 1);
-      m.proj_forward(l, kV, a.xn1.data(), a.v.data(), a, false, 1);
-      be.rope_forward(a.q.data(), a.q.data(), cosr.data(), sinr.data(), 1, NH, HD);
-      be.rope_forward(a.k.data(), a.k.data(), cosr.data(), sinr.data(), 1, NKV, HD);
+      m.qkv_forward(l, a, false, 1, cosr.data(), sinr.data());
       float* kc = kcache.data() + static_cast<size_t>(l) * cap * KVD;
       float* vc = vcache.data() + static_cast<size_t>(l) * cap * KVD;
       be.copy(kc + static_cast<size_t>(p) * KVD, a.k.data(), KVD * fsz);

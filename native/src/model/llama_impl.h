@@ -39,7 +39,8 @@ struct Proj {
 
 struct Layer {
   std::vector<float> attn_norm, mlp_norm;  // (C) input_layernorm, post_attention_layernorm
-  Buffer<float> attn_norm_d, mlp_norm_d;
+  std::vector<float> q_norm, k_norm;       // (HD) self_attn.q_norm/k_norm (qk_norm only, else empty)
+  Buffer<float> attn_norm_d, mlp_norm_d, q_norm_d, k_norm_d;
   Proj proj[kNumProj];
 };
 
@@ -49,7 +50,8 @@ struct Layer {
 struct LayerActs {
   explicit LayerActs(Backend* be);
   Buffer<float> xn1, rstd1;             // (N, C), (N): attention RMSNorm output and 1/rms
-  Buffer<float> q, k, v;                // (N, QD), (N, KVD), (N, KVD): after bias and RoPE (q, k)
+  Buffer<float> q, k, v;                // (N, QD), (N, KVD), (N, KVD): after bias, q/k norm and RoPE (q, k)
+  Buffer<float> qp, kp, rstdq, rstdk;   // qk_norm only: (N, QD), (N, KVD) projections, (N, NH), (N, NKV) 1/rms
   Buffer<float> lse;                    // (N, NH) attention log-sum-exp
   Buffer<float> att;                    // (N, QD) attention output, o_proj's input
   Buffer<float> h1;                     // (N, C) residual after attention
@@ -132,6 +134,9 @@ struct LlamaModel::Impl {
   void proj_forward(int layer, int p, const float* x, float* y, LayerActs& a, bool train, int N);
   void proj_backward(int layer, int p, const float* dy, const float* x, float* dx, bool accumulate, LayerActs& a,
                      int N);
+  // a.q, a.k, a.v (N rows) from the attention norm's output a.xn1: the projections, the per-head q/k norm
+  // (qk_norm), then RoPE with the (N, HD/2) tables cos, sin. Shared by the batched forward and decoding.
+  void qkv_forward(int layer, LayerActs& a, bool train, int N, const float* cos, const float* sin);
   // x_out (N, C) = layer(x_in); fills a with what the backward needs.
   void layer_forward(int layer, const float* x_in, float* x_out, LayerActs& a, bool train);
   // On entry ws.dx holds dL/dx_out; on exit dL/dx_in (skipped for layer 0, whose input is the frozen embedding).

@@ -3,6 +3,7 @@
 //
 //   h1    = x + o_proj(attn(rope(q_proj(n1)), rope(k_proj(n1)), v_proj(n1)))   n1 = rmsnorm(x)
 //   x_out = h1 + down_proj(silu(gate_proj(n2)) * up_proj(n2))                    n2 = rmsnorm(h1)
+// With qk_norm (Qwen3) each head's q and k vector goes through its own RMSNorm (q_norm, k_norm) before RoPE.
 // Every projection is the frozen base (dequantized into one reused buffer) plus, when adapted,
 // scale * B A drop(x), as PEFT's Linear4bit computes it.
 #include <algorithm>
@@ -16,7 +17,23 @@
 namespace lp {
 
 LayerActs::LayerActs(Backend* be)
-    : xn1(be), rstd1(be), q(be), k(be), v(be), lse(be), att(be), h1(be), xn2(be), rstd2(be), gate(be), up(be), act(be) {
+    : xn1(be),
+      rstd1(be),
+      q(be),
+      k(be),
+      v(be),
+      qp(be),
+      kp(be),
+      rstdq(be),
+      rstdk(be),
+      lse(be),
+      att(be),
+      h1(be),
+      xn2(be),
+      rstd2(be),
+      gate(be),
+      up(be),
+      act(be) {
   for (int p = 0; p < kNumProj; ++p) {
     lora_h[p].bind(be);
     lora_mask[p].bind(be);
@@ -80,6 +97,11 @@ void LlamaModel::Impl::size_acts(LayerActs& a, bool train) {
   a.q.resize(N * QD());
   a.k.resize(N * KVD());
   a.v.resize(N * KVD());
+  const bool qkn = cfg.qk_norm;
+  a.qp.resize(qkn ? N * QD() : 0);
+  a.kp.resize(qkn ? N * KVD() : 0);
+  a.rstdq.resize(qkn ? N * cfg.num_attention_heads : 0);
+  a.rstdk.resize(qkn ? N * cfg.num_key_value_heads : 0);
   a.lse.resize(N * cfg.num_attention_heads);
   a.att.resize(N * QD());
   a.h1.resize(N * C());
@@ -125,6 +147,25 @@ void LlamaModel::Impl::proj_backward(int l, int p, const float* dy, const float*
                     scaling);
 }
 
+void LlamaModel::Impl::qkv_forward(int l, LayerActs& a, bool train, int N, const float* cos, const float* sin) {
+  const Layer& L = layers[static_cast<size_t>(l)];
+  const int NH = static_cast<int>(cfg.num_attention_heads), NKV = static_cast<int>(cfg.num_key_value_heads),
+            HD_ = static_cast<int>(HD());
+  // With qk_norm the projections land in qp/kp, which the norms' backward reads.
+  float* q = cfg.qk_norm ? a.qp.data() : a.q.data();
+  float* k = cfg.qk_norm ? a.kp.data() : a.k.data();
+  proj_forward(l, kQ, a.xn1.data(), q, a, train, N);
+  proj_forward(l, kK, a.xn1.data(), k, a, train, N);
+  proj_forward(l, kV, a.xn1.data(), a.v.data(), a, train, N);
+  if (cfg.qk_norm) {  // one RMSNorm row per (token, head), head_dim wide
+    const float eps = static_cast<float>(cfg.rms_norm_eps);
+    be->rmsnorm_forward(a.q.data(), a.rstdq.data(), q, L.q_norm_d.data(), N * NH, HD_, eps);
+    be->rmsnorm_forward(a.k.data(), a.rstdk.data(), k, L.k_norm_d.data(), N * NKV, HD_, eps);
+  }
+  be->rope_forward(a.q.data(), a.q.data(), cos, sin, N, NH, HD_);
+  be->rope_forward(a.k.data(), a.k.data(), cos, sin, N, NKV, HD_);
+}
+
 void LlamaModel::Impl::layer_forward(int l, const float* x, float* x_out, LayerActs& a, bool train) {
   const Layer& L = layers[static_cast<size_t>(l)];
   const int N = ws.N, C_ = static_cast<int>(C()), NH = static_cast<int>(cfg.num_attention_heads),
@@ -132,11 +173,7 @@ void LlamaModel::Impl::layer_forward(int l, const float* x, float* x_out, LayerA
   const float eps = static_cast<float>(cfg.rms_norm_eps);
   size_acts(a, train);
   be->rmsnorm_forward(a.xn1.data(), a.rstd1.data(), x, L.attn_norm_d.data(), N, C_, eps);
-  proj_forward(l, kQ, a.xn1.data(), a.q.data(), a, train, N);
-  proj_forward(l, kK, a.xn1.data(), a.k.data(), a, train, N);
-  proj_forward(l, kV, a.xn1.data(), a.v.data(), a, train, N);
-  be->rope_forward(a.q.data(), a.q.data(), ws.cos_d.data(), ws.sin_d.data(), N, NH, HD_);
-  be->rope_forward(a.k.data(), a.k.data(), ws.cos_d.data(), ws.sin_d.data(), N, NKV, HD_);
+  qkv_forward(l, a, train, N, ws.cos_d.data(), ws.sin_d.data());
   be->attention_forward(a.att.data(), a.lse.data(), a.q.data(), a.k.data(), a.v.data(), ws.seg_d.data(), ws.B, ws.T, NH,
                         NKV, HD_, static_cast<int>(cfg.sliding_window));
   proj_forward(l, kO, a.att.data(), ws.tmp.data(), a, train, N);
@@ -180,10 +217,18 @@ void LlamaModel::Impl::layer_backward(int l, const float* x, LayerActs& a) {
                          static_cast<int>(cfg.sliding_window));
   be->rope_backward(ws.dq.data(), ws.dq.data(), ws.cos_d.data(), ws.sin_d.data(), N, NH, HD_);
   be->rope_backward(ws.dk.data(), ws.dk.data(), ws.cos_d.data(), ws.sin_d.data(), N, NKV, HD_);
+  // qk_norm: dq, dk are the norms' output grads. Each norm's input grad goes to ws.datt (free since the
+  // attention backward) and is used up by its projection's backward before the next one overwrites it.
+  auto norm_input_grad = [&](const float* dy, const Buffer<float>& pre, const Buffer<float>& w,
+                             const Buffer<float>& rstd, int heads) -> const float* {
+    if (!cfg.qk_norm) return dy;
+    be->rmsnorm_backward(ws.datt.data(), dy, pre.data(), w.data(), rstd.data(), N * heads, HD_, false);
+    return ws.datt.data();
+  };
   // Layer 0's input is the frozen embedding: only the LoRA grads of q/k/v are needed there.
   float* dxn = l > 0 ? ws.dxn.data() : nullptr;
-  proj_backward(l, kQ, ws.dq.data(), a.xn1.data(), dxn, false, a, N);
-  proj_backward(l, kK, ws.dk.data(), a.xn1.data(), dxn, true, a, N);
+  proj_backward(l, kQ, norm_input_grad(ws.dq.data(), a.qp, L.q_norm_d, a.rstdq, NH), a.xn1.data(), dxn, false, a, N);
+  proj_backward(l, kK, norm_input_grad(ws.dk.data(), a.kp, L.k_norm_d, a.rstdk, NKV), a.xn1.data(), dxn, true, a, N);
   proj_backward(l, kV, ws.dv.data(), a.xn1.data(), dxn, true, a, N);
   if (l > 0) be->rmsnorm_backward(dx, ws.dxn.data(), x, L.attn_norm_d.data(), a.rstd1.data(), N, C_, true);
 }

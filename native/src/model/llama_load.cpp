@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <utility>
 
 #include "core/check.h"
 #include "core/rng.h"
@@ -181,11 +182,17 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& model_dir, const
       pr.bias_d.bind(be);
       pr.bias_d.mirror(pr.bias);
     }
+    if (c.qk_norm) {
+      load_dense(lp + ".self_attn.q_norm.weight", {c.head_dim}, layer.q_norm);
+      load_dense(lp + ".self_attn.k_norm.weight", {c.head_dim}, layer.k_norm);
+    }
     load_dense(lp + ".post_attention_layernorm.weight", {c.hidden_size}, layer.mlp_norm);
-    layer.attn_norm_d.bind(be);
-    layer.attn_norm_d.mirror(layer.attn_norm);
-    layer.mlp_norm_d.bind(be);
-    layer.mlp_norm_d.mirror(layer.mlp_norm);
+    using Norm = std::pair<Buffer<float>*, const std::vector<float>*>;
+    for (const Norm& n : {Norm{&layer.attn_norm_d, &layer.attn_norm}, Norm{&layer.mlp_norm_d, &layer.mlp_norm},
+                          Norm{&layer.q_norm_d, &layer.q_norm}, Norm{&layer.k_norm_d, &layer.k_norm}}) {
+      n.first->bind(be);
+      n.first->mirror(*n.second);
+    }
   }
   load_dense("model.norm.weight", {c.hidden_size}, m.final_norm);
   if (!c.tie_word_embeddings) load_dense("lm_head.weight", {c.vocab_size, c.hidden_size}, m.lm_head);

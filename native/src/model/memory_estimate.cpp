@@ -70,12 +70,15 @@ TrainingMemory estimate_training_memory(const ModelConfig& c, const LoadOptions&
     m.lora = 2 * static_cast<size_t>(trainable) * kF;
     const size_t biases = (c.attention_bias ? static_cast<size_t>(QD + 2 * KVD) : 0) + (c.o_proj_bias ? C : 0) +
                           (c.mlp_bias ? static_cast<size_t>(2 * F + C) : 0);
-    m.weights += static_cast<size_t>(L) * (2 * C + biases) * kF;  // norms and biases
+    const size_t norms = 2 * static_cast<size_t>(C) + (c.qk_norm ? 2 * static_cast<size_t>(HD) : 0);
+    m.weights += static_cast<size_t>(L) * (norms + biases) * kF;  // norms and biases
     m.weights += static_cast<size_t>(C) * kF;                     // final norm
   }
 
   // Saved activations: the residual stream at L+1 boundaries, and one layer's (or every layer's).
-  const size_t acts = (N * (3 * C + QD + 2 * KVD + QD + 3 * F) + 2 * N + N * NH) * kF + lora_h + lora_mask;
+  // qk_norm adds the q/k projections before their norms and one 1/rms per (token, head).
+  const size_t qk_norm = c.qk_norm ? N * static_cast<size_t>(QD + KVD + NH + c.num_key_value_heads) * kF : 0;
+  const size_t acts = (N * (3 * C + QD + 2 * KVD + QD + 3 * F) + 2 * N + N * NH) * kF + qk_norm + lora_h + lora_mask;
   m.activations = static_cast<size_t>(L + 1) * N * C * kF + (o.activation_checkpointing ? 1 : L) * acts;
 
   // Workspace: ids, segments, labels; cos/sin; tmp; dropped LoRA input; final norm; residual and norm
