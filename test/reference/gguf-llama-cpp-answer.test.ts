@@ -27,7 +27,7 @@ import { getLlama, type Llama, type LlamaModel, LlamaLogLevel, type Token } from
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LoadOptions, QLoraModel } from '@loraplane/native/runtime';
 import { ChatTemplate } from '@loraplane/trainer/data/chat-template';
-import { loadModelTokenizer } from '@loraplane/trainer/data/model-tokenizer';
+import { type ModelTokenizer, loadModelTokenizer } from '@loraplane/trainer/data/model-tokenizer';
 import { configFromManifest } from '@loraplane/trainer/job-config';
 import { type ChatPrompt, chatPrompt } from '@loraplane/trainer/prompt';
 import { REPO, loraplaneRun } from '../trainer/run-process.js';
@@ -55,6 +55,7 @@ interface Forced {
 }
 
 let gguf: string;
+let base: ModelTokenizer;
 let prompt: ChatPrompt;
 let runOptions: LoadOptions;
 let adapterDir: string;
@@ -157,7 +158,8 @@ const firstDifference = (a: number[], b: number[]) => {
 
 beforeAll(async () => {
   gguf = execFileSync('bash', [join(import.meta.dirname, 'fetch-smollm2.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
-  prompt = await chatPrompt(gguf, PROMPT, SYSTEM);
+  base = loadModelTokenizer(gguf);
+  prompt = await chatPrompt(base, PROMPT, SYSTEM);
   const dir = mkdtempSync(join(tmpdir(), 'lp-smollm2-llama-cpp-'));
   adapterDir = join(dir, 'out');
   const started = performance.now();
@@ -232,8 +234,7 @@ afterAll(async () => {
 
 describe('the smollm2 demo adapter in llama.cpp on the Q4_1 base', () => {
   it("llama.cpp reads the demo prompt as the runtime's chat template renders it", () => {
-    const { config } = loadModelTokenizer(gguf);
-    const text = ChatTemplate.fromConfig(config)!.render(
+    const text = ChatTemplate.fromConfig(base.config)!.render(
       [
         { role: 'system', content: SYSTEM },
         { role: 'user', content: PROMPT },
