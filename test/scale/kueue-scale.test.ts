@@ -2,8 +2,8 @@
 // ClusterQueues (one per team, five namespaces each) with 2 GPUs each, so 8 trainers run (the stand-in,
 // cheap) and the rest queue. Every FineTuneJob gets exactly one Job, owned by it, and one Workload; each
 // ends Running (admitted by its own team's ClusterQueue) or Queued with Kueue's own reason and message.
-// `npm run test:scale` runs it (about 30 minutes here, half of it the namespaces' garbage collection), apart from
-// `npm test`; LORAPLANE_SCALE_FTJS sets another count.
+// `npm test` runs it beside the e2e files on the same cluster (8 minutes in .ci/run here); `npm run test:scale` runs
+// it alone; LORAPLANE_SCALE_FTJS sets another count.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl, loadKubeConfig, waitFor } from '../cluster/cluster.js';

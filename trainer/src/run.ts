@@ -13,7 +13,7 @@ import { formatPreview } from './data/preview.js';
 import { sha256Path, writeOutput } from './output.js';
 import { listCheckpoints } from './checkpoint.js';
 import { CheckpointStore, type StoredCheckpoint } from './checkpoint-store.js';
-import { TrainerConfigError, modelLoadError } from './errors.js';
+import { modelLoadError } from './errors.js';
 import { trainLoop, type LoopResult, type StepRecord } from './loop.js';
 import type { TrainerMetrics } from './metrics.js';
 import { planTraining } from './plan.js';
