@@ -123,7 +123,8 @@ std::vector<int64_t> token_ids(const Fields& f, const char* key) {
   return {f.to_int(*v, key)};
 }
 
-// Qwen2/Qwen3 may turn on sliding attention for some layers (use_sliding_window, layer_types): not implemented.
+// The runtime's attention is full causal attention: a Qwen2/Qwen3 config that turns on sliding attention for some
+// layers (use_sliding_window, layer_types) is refused rather than computed differently from the reference.
 void check_no_sliding_layers(const Fields& f, const char* arch) {
   const Json* types = f.get("layer_types");
   bool sliding = f.opt_bool("use_sliding_window", false);
