@@ -11,13 +11,14 @@
 // older build as a second operator (how before/after numbers are taken). Kueue (test/kueue) runs only
 // for the admitted half: its Job webhooks would otherwise sit in the path of every Job created.
 // Run: npm run bench:operator (starts the test control plane if needed; BENCH_SIZES=1,100 for less).
-import { BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, Watch, type CoreV1Event, type V1Job } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, Watch, setHeaderOptions, type CoreV1Event, type V1Job } from '@kubernetes/client-node';
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { renderTrainerJob } from '@loraplane/operator/finetunejob/render-job';
+import { PooledKubeConfig } from '@loraplane/operator/kube/pooled-kube-config';
 import { fineTuneJob } from '@loraplane/api/finetunejob';
 import { startOperator, OPERATOR_NAMESPACE, TRAINER_STANDIN_IMAGE, type OperatorProcess } from '../test/e2e/support/operator-process.js';
 
@@ -32,7 +33,8 @@ process.env.LORAPLANE_CLUSTER_DIR ??= '/tmp/loraplane-cluster';
 execFileSync('bash', [join(repo, 'test/cluster/up.sh')], { stdio: 'inherit' });
 const clusterDir = process.env.LORAPLANE_CLUSTER_DIR;
 const kubeconfig = join(clusterDir, 'kubeconfig');
-const kc = new KubeConfig();
+// The peer reuses its connections as the operator does (and as client-go and kubectl do).
+const kc = new PooledKubeConfig();
 kc.loadFromFile(kubeconfig);
 const core = kc.makeApiClient(CoreV1Api);
 const batch = kc.makeApiClient(BatchV1Api);
@@ -121,15 +123,38 @@ interface Run {
   p95: number;
   p99: number;
   writesPerJob?: number;
+  /** CPU milliseconds per FineTuneJob (or direct Job) by process, from the first create until the run settled. */
+  cpuMsPerJob: Record<string, number>;
 }
-function summarize(latencies: number[], totalMs: number, writesPerJob?: number): Run {
+function summarize(latencies: number[], totalMs: number, cpu: Record<string, number>, writesPerJob?: number): Run {
   return {
     totalMs,
     p50: quantile(latencies, 0.5),
     p95: quantile(latencies, 0.95),
     p99: quantile(latencies, 0.99),
+    cpuMsPerJob: Object.fromEntries(Object.entries(cpu).map(([who, ms]) => [who, ms / latencies.length])),
     ...(writesPerJob === undefined ? {} : { writesPerJob }),
   };
+}
+
+// Where a run's time goes on two shared cores: the CPU each process used, read from /proc (utime + stime).
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString());
+const cpuPids = new Map<string, number>();
+for (const file of readdirSync(join(clusterDir, 'pids')))
+  if (!file.startsWith('node-agent')) cpuPids.set(file.replace(/\.pid$/, ''), Number(readFileSync(join(clusterDir, 'pids', file), 'utf8')));
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+/** Starts a CPU account; calling the result gives each process's CPU milliseconds since. */
+function cpuAccount(): () => Record<string, number> {
+  const at = (): Record<string, number> => ({
+    ...Object.fromEntries([...cpuPids].map(([who, pid]) => [who, cpuMs(pid)])),
+    client: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+  });
+  const start = at();
+  return () => Object.fromEntries(Object.entries(at()).map(([who, ms]) => [who, ms - (start[who] ?? 0)]));
 }
 
 type Wl = {
@@ -189,6 +214,7 @@ async function operatorRun(n: number, ns: string, queued: boolean): Promise<Run>
   ];
   await Promise.all(watches.map((w) => w.started));
   const createdAt = new Map<string, number>();
+  const cpu = cpuAccount();
   const t0 = performance.now();
   await pool(names, async (name) => {
     createdAt.set(name, performance.now());
@@ -204,23 +230,23 @@ async function operatorRun(n: number, ns: string, queued: boolean): Promise<Run>
   const latencies = names.map((name) => times.get(name)! - createdAt.get(name)!);
   const totalMs = Math.max(...times.values()) - t0;
   const writes = await settledWrites(ns, n, () => statusWrites);
+  const used = cpu();
   for (const w of watches) w.stop();
-  return summarize(latencies, totalMs, writes);
+  return summarize(latencies, totalMs, used, writes);
+}
+
+/** The trainer Job the operator would render for the bench FineTuneJob, created directly: no owner, suspended. */
+function directJob(namespace: string, name: string, queued: boolean): V1Job {
+  const template = fineTuneJob.parse({ ...example, spec: ftjSpec(queued), metadata: { name, namespace, uid: `uid-${name}` } });
+  const job = renderTrainerJob(
+    { ...template, metadata: { ...template.metadata, namespace, uid: `uid-${name}` } },
+    { image: TRAINER_STANDIN_IMAGE, serviceAccountName: 'default', imagePullPolicy: 'IfNotPresent' },
+  );
+  return { ...job, metadata: { ...job.metadata, ownerReferences: undefined }, spec: { ...job.spec!, suspend: true } };
 }
 
 async function directRun(n: number, ns: string, queued: boolean): Promise<Run> {
-  const template = fineTuneJob.parse({ ...example, spec: ftjSpec(queued), metadata: { name: 'x', namespace: ns, uid: 'u' } });
-  const jobs: V1Job[] = Array.from({ length: n }, (_, i) => {
-    const job = renderTrainerJob(
-      { ...template, metadata: { ...template.metadata, name: `direct-${i}`, namespace: ns, uid: `uid-${i}` } },
-      {
-        image: TRAINER_STANDIN_IMAGE,
-        serviceAccountName: 'default',
-        imagePullPolicy: 'IfNotPresent',
-      },
-    );
-    return { ...job, metadata: { ...job.metadata, ownerReferences: undefined }, spec: { ...job.spec!, suspend: true } };
-  });
+  const jobs = Array.from({ length: n }, (_, i) => directJob(ns, `direct-${i}`, queued));
   const arrived = arrivals(n);
   const w = queued
     ? watch<Wl>(`/apis/${KUEUE_GROUP}/namespaces/${ns}/workloads`, (_type, wl) => {
@@ -230,16 +256,21 @@ async function directRun(n: number, ns: string, queued: boolean): Promise<Run> {
     : watch<V1Job>(`/apis/batch/v1/namespaces/${ns}/jobs`, (type, job) => void (type === 'ADDED' && arrived.add(job.metadata!.name!)));
   await w.started;
   const createdAt = new Map<string, number>();
+  const cpu = cpuAccount();
   const t0 = performance.now();
   await pool(jobs, async (body) => {
     createdAt.set(body.metadata!.name!, performance.now());
     await batch.createNamespacedJob({ namespace: ns, body });
   });
   const times = await arrived.all;
+  // As long as the operator runs' settling (3 quiet seconds): the Job controller's and Kueue's follow-up writes count too.
+  await new Promise((r) => setTimeout(r, 3000));
+  const used = cpu();
   w.stop();
   return summarize(
     jobs.map((j) => times.get(j.metadata!.name!)! - createdAt.get(j.metadata!.name!)!),
     Math.max(...times.values()) - t0,
+    used,
   );
 }
 
@@ -289,10 +320,13 @@ async function namespace(name: string): Promise<string> {
   return name;
 }
 
+const operatorKey = (label: string) => `operator ${label}`;
 interface Phase {
   queued: boolean;
   rows: { n: number; direct: Run; ops: Run[] }[];
   rssMiB: number[];
+  /** The operators' V8 heap (used of allocated) when their RSS was read. */
+  heapMiB: { used: number; total: number }[];
 }
 async function phase(queued: boolean): Promise<Phase> {
   const tag = queued ? 'q' : 'j';
@@ -324,6 +358,7 @@ async function phase(queued: boolean): Promise<Phase> {
         build.main,
       ),
     );
+    cpuPids.set(operatorKey(build.label), operators.at(-1)!.child.pid!);
   }
   const rows: Phase['rows'] = [];
   for (const p of plan) {
@@ -336,15 +371,76 @@ async function phase(queued: boolean): Promise<Phase> {
     );
   }
   const rssMiB = operators.map((o) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${o.child.pid}/status`, 'utf8'))![1]) / 1024);
+  const heapMiB = await Promise.all(
+    operators.map(async (o) => ({
+      used: (await o.metric('nodejs_heap_size_used_bytes')) / 2 ** 20,
+      total: (await o.metric('nodejs_heap_size_total_bytes')) / 2 ** 20,
+    })),
+  );
   for (const o of operators) await o.stop();
-  return { queued, rows, rssMiB };
+  for (const build of builds) cpuPids.delete(operatorKey(build.label));
+  return { queued, rows, rssMiB, heapMiB };
+}
+
+/**
+ * API-server CPU per request of each kind the two paths make, one kind at a time in a quiet namespace (no
+ * operator, 8 at a time): what a FineTuneJob costs the API server beside the Job it becomes.
+ */
+async function apiServerCostPerRequest(n = 200): Promise<Record<string, number>> {
+  const ns = await namespace(`bench-cost-${stamp}`);
+  const apiserver = cpuPids.get('kube-apiserver')!;
+  const group = { group: 'loraplane.io', version: 'v1alpha1', plural: 'finetunejobs', namespace: ns };
+  const kinds: [string, (i: number) => Promise<unknown>][] = [
+    [
+      "Job create (with the Job controller's status write and event)",
+      (i) => batch.createNamespacedJob({ namespace: ns, body: directJob(ns, `job-${i}`, false) }),
+    ],
+    [
+      'FineTuneJob create',
+      (i) => custom.createNamespacedCustomObject({ ...group, body: { ...example, metadata: { name: `ftj-${i}` }, spec: ftjSpec(false) } }),
+    ],
+    [
+      'FineTuneJob status patch',
+      (i) =>
+        custom.patchNamespacedCustomObjectStatus(
+          { ...group, name: `ftj-${i}`, body: { status: { phase: 'Suspended', message: 'bench', observedGeneration: 1 } } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        ),
+    ],
+    [
+      'Event create',
+      (i) =>
+        core.createNamespacedEvent({
+          namespace: ns,
+          body: {
+            metadata: { generateName: `ftj-${i}.` },
+            involvedObject: { apiVersion: 'loraplane.io/v1alpha1', kind: 'FineTuneJob', name: `ftj-${i}`, namespace: ns },
+            type: 'Normal',
+            reason: 'JobCreated',
+            message: 'bench',
+            source: { component: 'bench' },
+          },
+        }),
+    ],
+  ];
+  const cost: Record<string, number> = {};
+  for (const [kind, request] of kinds) {
+    const before = cpuMs(apiserver);
+    for (let i = 0; i < n; i += 8) await Promise.all(Array.from({ length: Math.min(8, n - i) }, (_, k) => request(i + k)));
+    // The Job controller's follow-up writes (status, Suspended event) for created Jobs land in the Job's share.
+    await new Promise((r) => setTimeout(r, 3000));
+    cost[kind] = (cpuMs(apiserver) - before) / n;
+  }
+  return cost;
 }
 
 const results = [await phase(false)];
+const requestCost = await apiServerCostPerRequest();
 let stopKueue: (() => Promise<void>) | undefined;
 if (KUEUE) {
   const { startKueue } = await import('../test/kueue/kueue.js');
   const kueue = await startKueue();
+  cpuPids.set('kueue', kueue.pid);
   stopKueue = () => kueue.stop();
   results.push(await phase(true));
 }
@@ -352,7 +448,12 @@ if (KUEUE) {
 const f = (x: number) => x.toFixed(0);
 const model = cpus()[0]?.model ?? 'unknown';
 console.log(`\n${model}, ${cpus().length} cores, node ${process.version}, ${CONCURRENCY} concurrent creates; latencies in ms`);
-for (const { queued, rows, rssMiB } of results) {
+console.log(
+  `\nAPI-server CPU per request (ms, 200 of each, 8 at a time): ${Object.entries(requestCost)
+    .map(([kind, ms]) => `${kind} ${ms.toFixed(1)}`)
+    .join(', ')}`,
+);
+for (const { queued, rows, rssMiB, heapMiB } of results) {
   const what = queued ? 'create → admitted by Kueue' : 'create → Job exists';
   console.log(`\n### ${what}\n`);
   console.log(`| N | who | all done (ms) | p50 | p95 | p99 | ratio to direct (all done) | ratio p50 | API writes per FineTuneJob |`);
@@ -365,8 +466,20 @@ for (const { queued, rows, rssMiB } of results) {
       );
     }
   }
+  const processes = [...new Set(rows.flatMap((r) => Object.keys(r.direct.cpuMsPerJob)))].filter((who) => who !== 'client' && !who.startsWith('operator '));
+  console.log(`\nCPU ms per FineTuneJob (direct: per Job), first create until settled:\n`);
+  console.log(`| N | who | ${processes.join(' | ')} | operator | client | all |`);
+  console.log(`|---|---|${processes.map(() => '---|').join('')}---|---|---|`);
+  const cpuRow = (n: number, who: string, cpu: Record<string, number>, operator: number) =>
+    console.log(
+      `| ${n} | ${who} | ${processes.map((p) => (cpu[p] ?? 0).toFixed(1)).join(' | ')} | ${operator.toFixed(1)} | ${cpu.client!.toFixed(1)} | ${(processes.reduce((s, p) => s + (cpu[p] ?? 0), 0) + operator + cpu.client!).toFixed(1)} |`,
+    );
+  for (const { n, direct, ops } of rows) {
+    cpuRow(n, 'direct Jobs', direct.cpuMsPerJob, 0);
+    for (const [i, op] of ops.entries()) cpuRow(n, builds[i]!.label, op.cpuMsPerJob, op.cpuMsPerJob[operatorKey(builds[i]!.label)] ?? 0);
+  }
   console.log(
-    `\noperator RSS after ${SIZES.reduce((a, b) => a + b, 0)} FineTuneJobs (${what}): ${builds.map((b, i) => `${b.label} ${f(rssMiB[i]!)} MiB`).join(', ')}`,
+    `\noperator RSS after ${SIZES.reduce((a, b) => a + b, 0)} FineTuneJobs (${what}): ${builds.map((b, i) => `${b.label} ${f(rssMiB[i]!)} MiB (V8 heap ${f(heapMiB[i]!.used)} MiB used of ${f(heapMiB[i]!.total)})`).join(', ')}`,
   );
 }
 

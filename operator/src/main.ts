@@ -1,8 +1,9 @@
 // The operator process: serves probes and metrics at once, campaigns for the leader Lease, and
 // runs the controllers only while leading. SIGTERM drains in-flight reconciles and hands the
 // Lease over so the standby replica takes over without waiting for it to expire.
-import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi } from '@kubernetes/client-node';
 import { loadConfig } from './config.js';
+import { PooledKubeConfig } from './kube/pooled-kube-config.js';
 import { createOperator } from './operator.js';
 import { startHttpServer } from './ops/http-server.js';
 import { LeaderElector } from './ops/leader-election.js';
@@ -10,7 +11,7 @@ import { createLogger } from './ops/logger.js';
 
 const log = createLogger('loraplane-operator');
 const cfg = loadConfig();
-const kc = new KubeConfig();
+const kc = new PooledKubeConfig();
 kc.loadFromDefault();
 
 const operator = createOperator(kc, cfg, log);

@@ -86,6 +86,7 @@ export function createOperator(kc: KubeConfig, cfg: OperatorConfig, log: Logger)
     async stop(): Promise<void> {
       await Promise.all(controllers.map((c) => c.controller.stop()));
       await Promise.all(informers().map((i) => i.stop()));
+      await events.flush();
     },
   };
 }

@@ -42,8 +42,9 @@ export class Controller {
     private readonly concurrency = 4,
   ) {}
 
-  enqueue(key: ObjectKey): void {
-    this.queue.add(keyOf(key));
+  /** urgent: handed out before every normal key (WorkQueue's urgent lane). */
+  enqueue(key: ObjectKey, urgent = false): void {
+    this.queue.add(keyOf(key), urgent);
     this.metrics.queueDepth.set({ controller: this.name }, this.queue.length);
   }
 

@@ -40,6 +40,28 @@ describe('WorkQueue', () => {
     expect(q.length).toBe(0);
   });
 
+  it('hands out urgent keys before normal ones, raising a queued key that turns urgent', async () => {
+    const q = new WorkQueue();
+    q.add('status-a');
+    q.add('status-b');
+    q.add('new-c', true);
+    q.add('status-b', true);
+    q.add('new-c');
+    expect(q.length).toBe(3);
+    expect([await q.get(), await q.get(), await q.get()]).toEqual(['new-c', 'status-b', 'status-a']);
+  });
+
+  it('requeues a key added urgently while it was processed in the urgent lane', async () => {
+    const q = new WorkQueue();
+    q.add('k');
+    const key = await q.get();
+    q.add('k');
+    q.add('k', true);
+    q.add('other');
+    q.done(key!);
+    expect([await q.get(), await q.get()]).toEqual(['k', 'other']);
+  });
+
   it('addAfter keeps the earliest deadline for a key', async () => {
     const q = new WorkQueue();
     q.addAfter('k', 10_000);

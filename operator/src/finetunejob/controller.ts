@@ -122,8 +122,11 @@ export function createFineTuneJobController(o: FineTuneJobControllerOptions) {
     const owner = obj.metadata?.labels?.[LABEL_FINETUNEJOB];
     if (owner && obj.metadata?.namespace) controller.enqueue({ namespace: obj.metadata.namespace, name: owner });
   };
+  // A FineTuneJob without a status has not had its trainer Job made yet: that goes first under a burst,
+  // ahead of the status writes that Job and pod events bring.
   o.fineTuneJobs.on((job) => {
-    if (job.metadata?.name && job.metadata.namespace) controller.enqueue({ namespace: job.metadata.namespace, name: job.metadata.name });
+    if (job.metadata?.name && job.metadata.namespace)
+      controller.enqueue({ namespace: job.metadata.namespace, name: job.metadata.name }, (job as { status?: unknown }).status === undefined);
   });
   jobs.on(enqueueOwner);
   pods.on(enqueueOwner);

@@ -236,7 +236,7 @@ describe('the reconciler never fights Kueue', () => {
         },
         patchNamespacedCustomObject: async (req: { plural: string; name: string; body: unknown }) => void workloadPatches.push(req),
       } as unknown as CustomObjectsApi,
-      events: { record: async () => {} } as unknown as EventRecorder,
+      events: { record: () => {} } as unknown as EventRecorder,
       trainer: { image: 'img', serviceAccountName: 'sa', imagePullPolicy: 'IfNotPresent' },
       failedCreate: async () => undefined,
       ensureServiceAccount: async () => {},

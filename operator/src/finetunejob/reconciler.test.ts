@@ -50,7 +50,7 @@ function runningTrainer(port: number, now: () => Date) {
         stored.set(`${namespace}/${name}`, { ...ftj, status: body.status });
       },
     } as unknown as CustomObjectsApi,
-    events: { record: async () => {} } as unknown as EventRecorder,
+    events: { record: () => {} } as unknown as EventRecorder,
     trainer: { image: 'img', serviceAccountName: 'sa', imagePullPolicy: 'IfNotPresent' },
     failedCreate: async () => undefined,
     ensureServiceAccount: async () => {},

@@ -138,13 +138,13 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
    * One event per phase change, plus one whenever a new problem appears while the phase stays. A new
    * FineTuneJob's first phase is announced only when it is a problem: its JobCreated event said it started.
    */
-  async function announce(ftj: FineTuneJob, before: FineTuneJobStatus | undefined, after: FineTuneJobStatus): Promise<void> {
+  function announce(ftj: FineTuneJob, before: FineTuneJobStatus | undefined, after: FineTuneJobStatus): void {
     const reason = after.conditions?.find((c) => c.type === 'Ready')?.reason ?? after.phase ?? 'Unknown';
     const beforeReason = before?.conditions?.find((c) => c.type === 'Ready')?.reason;
     const problem = after.phase === 'Failed' || WARNING_REASONS.has(reason);
     if (before?.phase === after.phase && (beforeReason === reason || !problem)) return;
     if (!before?.phase && !problem) return;
-    await deps.events.record(ftj, problem ? 'Warning' : 'Normal', reason, `${after.phase}: ${after.message}`);
+    deps.events.record(ftj, problem ? 'Warning' : 'Normal', reason, `${after.phase}: ${after.message}`);
   }
 
   /** Kueue's decision; a preemptor that is another FineTuneJob's trainer Job is named. */
@@ -182,7 +182,7 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
       try {
         await deps.batch.createNamespacedJob({ namespace, body: desired });
         log.info({ job: jobName }, 'created trainer Job');
-        await deps.events.record(ftj, 'Normal', 'JobCreated', `created trainer Job ${jobName}`);
+        deps.events.record(ftj, 'Normal', 'JobCreated', `created trainer Job ${jobName}`);
         // One step: the Job's watch event brings this FineTuneJob back to record its status. Under a
         // burst the worker goes on to the next FineTuneJob's Job first (the status write waits its turn
         // in the queue), so every Job exists sooner and no status is written for a Job not yet seen.
@@ -196,7 +196,7 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
           log.warn({ job: jobName, code: err.code }, message);
           const status = nextStatus(ftj, { phase: 'Failed', reason: 'JobRejected', message, attempts: 0 }, jobName, now().toISOString());
           await writeStatus(ftj, status);
-          await announce(ftj, ftj.status, status);
+          announce(ftj, ftj.status, status);
           return {};
         }
         throw err;
@@ -238,14 +238,14 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
       );
       log.info({ workload: name, active: !wantSuspended }, wantSuspended ? 'deactivated the Kueue Workload' : 'reactivated the Kueue Workload');
       const what = `${wantSuspended ? 'deactivating' : 'reactivating'} Kueue Workload ${name} of trainer Job ${jobName}`;
-      await deps.events.record(ftj, 'Normal', wantSuspended ? 'Suspending' : 'Resuming', what);
+      deps.events.record(ftj, 'Normal', wantSuspended ? 'Suspending' : 'Resuming', what);
       return {};
     }
     // Without a Workload (yet): the operator suspends on request, and resumes only a Job no queue names.
     if (!isTerminal(ftj.status?.phase) && !workload && wantSuspended !== jobSuspended && (wantSuspended || !queueName)) {
       await deps.batch.patchNamespacedJob({ namespace, name: jobName, body: { spec: { suspend: wantSuspended } } }, mergePatch);
       log.info({ job: jobName, suspend: wantSuspended }, wantSuspended ? 'suspended trainer Job' : 'resumed trainer Job');
-      await deps.events.record(ftj, 'Normal', wantSuspended ? 'Suspending' : 'Resuming', `${wantSuspended ? 'suspending' : 'resuming'} trainer Job ${jobName}`);
+      deps.events.record(ftj, 'Normal', wantSuspended ? 'Suspending' : 'Resuming', `${wantSuspended ? 'suspending' : 'resuming'} trainer Job ${jobName}`);
       return {};
     }
 
@@ -275,10 +275,10 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
       extras.published = await publishAdapter(deps.customObjects, ftj, observation.result);
       if (extras.published.status === 'True') {
         log.info({ adapter: ftj.spec.output.adapterName }, extras.published.message);
-        await deps.events.record(ftj, 'Normal', ADAPTER_PUBLISHED, extras.published.message);
+        deps.events.record(ftj, 'Normal', ADAPTER_PUBLISHED, extras.published.message);
       } else {
         requeueAfterMs = CONFLICT_RETRY_MS;
-        if (published?.reason !== extras.published.reason) await deps.events.record(ftj, 'Warning', extras.published.reason, extras.published.message);
+        if (published?.reason !== extras.published.reason) deps.events.record(ftj, 'Warning', extras.published.reason, extras.published.message);
       }
     }
     const status = nextStatus(ftj, observation, jobName, now().toISOString(), extras);
@@ -288,7 +288,7 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
       if (isConflictOrGone(err)) return { requeueAfterMs: 200 };
       throw err;
     }
-    await announce(ftj, ftj.status, status);
+    announce(ftj, ftj.status, status);
     return requeueAfterMs ? { requeueAfterMs } : {};
   };
 }

@@ -1,4 +1,6 @@
-// Records core/v1 Events on the objects the operator manages, as client-go's EventRecorder does.
+// Records core/v1 Events on the objects the operator manages, as client-go's EventRecorder does:
+// recording never blocks the caller (the write goes on in the background, so a reconcile does not
+// wait on it), and stop() waits for the writes still in flight.
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 
@@ -17,8 +19,20 @@ export class EventRecorder {
     private readonly log: Logger,
   ) {}
 
+  private readonly inFlight = new Set<Promise<void>>();
+
   /** Best effort: an event that cannot be written is logged, never fails a reconcile. */
-  async record(obj: InvolvedObject, type: EventType, reason: string, message: string): Promise<void> {
+  record(obj: InvolvedObject, type: EventType, reason: string, message: string): void {
+    const write = this.write(obj, type, reason, message).finally(() => this.inFlight.delete(write));
+    this.inFlight.add(write);
+  }
+
+  /** Resolves once every event recorded so far is written (or given up). */
+  async flush(): Promise<void> {
+    await Promise.all(this.inFlight);
+  }
+
+  private async write(obj: InvolvedObject, type: EventType, reason: string, message: string): Promise<void> {
     const meta = obj.metadata;
     const now = new Date();
     try {

@@ -54,7 +54,7 @@ describe('LoraAdapter reconciler', () => {
       readSecret: async () => ({ data: { [secretKey('accessKeyId')]: b64('id'), [secretKey('secretAccessKey')]: b64('secret') } }),
       endpoints: endpointPolicy([endpoint]),
       events: {
-        record: async () => {
+        record: () => {
           writes += 1;
         },
       } as unknown as EventRecorder,

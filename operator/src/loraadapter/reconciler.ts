@@ -111,7 +111,7 @@ export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
   }
 
   /** One event and one count per change of phase or reason; drift (Ready → not Ready) is named as such. */
-  async function announce(a: LoraAdapter, before: LoraAdapterStatus | undefined, after: LoraAdapterStatus, log: Logger): Promise<void> {
+  function announce(a: LoraAdapter, before: LoraAdapterStatus | undefined, after: LoraAdapterStatus, log: Logger): void {
     const was = headline(before);
     const is = headline(after);
     if (!is || (was?.phase === is.phase && was.reason === is.reason)) return;
@@ -123,7 +123,7 @@ export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
     const message = drift ? `drift: ${said}` : said;
     const warning = is.phase === 'Failed' || retrying;
     log[warning ? 'warn' : 'info']({ phase: is.phase, reason: is.reason, from: was }, message);
-    await deps.events.record(a, warning ? 'Warning' : 'Normal', is.reason, message);
+    deps.events.record(a, warning ? 'Warning' : 'Normal', is.reason, message);
   }
 
   /**
@@ -137,18 +137,18 @@ export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
     const verified = a.status?.digest;
     const skip = async (why: string): Promise<'done'> => {
       deps.metrics.reclaims.inc({ result: 'skipped' });
-      await deps.events.record(a, 'Warning', 'ReclaimSkipped', `${why}; nothing was deleted`);
+      deps.events.record(a, 'Warning', 'ReclaimSkipped', `${why}; nothing was deleted`);
       return 'done';
     };
     if (!location || !verified) {
       deps.metrics.reclaims.inc({ result: 'skipped' });
-      await deps.events.record(a, 'Normal', 'NothingToReclaim', 'no stored artifact was ever verified for this adapter; nothing was deleted');
+      deps.events.record(a, 'Normal', 'NothingToReclaim', 'no stored artifact was ever verified for this adapter; nothing was deleted');
       return 'done';
     }
     const uri = s3Uri(location.bucket, folderPrefix(location.prefix));
     const keep = async (why: string): Promise<Result> => {
       deps.metrics.reclaims.inc({ result: 'failed' });
-      await deps.events.record(
+      deps.events.record(
         a,
         'Warning',
         'ReclaimFailed',
@@ -179,7 +179,7 @@ export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
     if (typeof deleted === 'string') return skip(deleted);
     deps.metrics.reclaims.inc({ result: 'deleted' });
     log.info({ uri, objects: deleted }, 'reclaimed the stored adapter');
-    await deps.events.record(
+    deps.events.record(
       a,
       'Normal',
       'Reclaimed',
@@ -220,7 +220,7 @@ export function createLoraAdapterReconciler(deps: LoraAdapterReconcilerDeps) {
 
       const status = { ...fields, ...nextStatus(a, verdict, started.toISOString()) };
       if (changes(a.status, status)) await writeStatus(a, status);
-      await announce(a, a.status, { ...a.status, ...status }, log);
+      announce(a, a.status, { ...a.status, ...status }, log);
       if (verdict.kind === 'retry') throw new StorageRetry(verdict.message);
       return { requeueAfterMs: deps.verifyPeriodMs };
     } catch (err) {
