@@ -115,7 +115,8 @@ export class QLoraModel {
     return this.native.loadAdapter(dir);
   }
 
-  /** The base with the adapter merged (W + scaling·B·A over the dequantized base, fp32) as an HF folder in safetensors. */
+  /** The base with the adapter merged (W + scaling·B·A over the dequantized base, fp32) as an HF folder in safetensors;
+   * the caller writes the tokenizer files beside it. */
   exportMerged(dir: string): Promise<void> {
     return this.native.exportMerged(dir);
   }

@@ -45,7 +45,7 @@ export async function writeOutput(
   if (formats.includes('gguf')) await model.exportGgufAdapter(join(dir, GGUF_ADAPTER_FILE), card.spec.baseModel.name);
   if (formats.includes('merged')) {
     await model.exportMerged(join(dir, MERGED_DIR));
-    baseTokenizer.writeFiles(join(dir, MERGED_DIR)); // the runtime copies a folder's files, a .gguf has none to copy
+    baseTokenizer.writeFiles(join(dir, MERGED_DIR));
     await model.exportMergedGguf(join(dir, MERGED_GGUF_FILE), card.spec.baseModel.name);
   }
   baseTokenizer.writeFiles(dir);

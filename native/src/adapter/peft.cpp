@@ -321,15 +321,13 @@ void export_merged(const LlamaModel& model, const std::string& dir) {
     write_text(dir + "/model.safetensors.index.json", index.dump_python_pretty() + "\n");
   }
 
-  // The tokenizer and generation settings travel with the weights, so the folder is usable as it is.
-  for (const char* f :
-       {"generation_config.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
-        "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja"}) {
-    const fs::path src = fs::path(model.model_dir()) / f;
-    if (!fs::is_regular_file(src)) continue;
+  // The generation settings travel with the weights; the tokenizer files are the caller's (the trainer writes
+  // them from the base it tokenized with, a folder's files or a GGUF's metadata alike).
+  const fs::path generation = fs::path(model.model_dir()) / "generation_config.json";
+  if (fs::is_regular_file(generation)) {
     std::error_code ec;
-    fs::copy_file(src, fs::path(dir) / f, fs::copy_options::overwrite_existing, ec);
-    LP_CHECK(!ec, "cannot copy " << src.string() << " to " << dir << ": " << ec.message());
+    fs::copy_file(generation, fs::path(dir) / "generation_config.json", fs::copy_options::overwrite_existing, ec);
+    LP_CHECK(!ec, "cannot copy " << generation.string() << " to " << dir << ": " << ec.message());
   }
 }
 

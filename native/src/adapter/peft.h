@@ -28,7 +28,7 @@ std::vector<int64_t> projection_shape(const ModelConfig& c, const std::string& m
 // when the module is adapted: PEFT's merge.
 std::vector<float> merged_weight(const LlamaModel& model, int layer, const std::string& module);
 // W + scaling·B·A in fp32 per module over the dequantized base; writes config.json + model.safetensors (fp32)
-// that transformers loads as a plain model.
+// that transformers loads as a plain model, and the base's generation_config.json; no tokenizer files.
 void export_merged(const LlamaModel& model, const std::string& dir);
 
 }  // namespace lp

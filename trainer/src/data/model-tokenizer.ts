@@ -24,7 +24,17 @@ export interface ModelTokenizer {
   writeFiles(dir: string): void;
 }
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'chat_template.jinja'];
+// What tokenizer.save_pretrained writes for a fast or a slow tokenizer.
+const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'tokenizer.model',
+  'added_tokens.json',
+  'vocab.json',
+  'merges.txt',
+  'chat_template.jinja',
+];
 
 /** tokenizer.json and tokenizer_config.json of a .gguf file; errors name the file. */
 export function ggufTokenizer(path: string): GgufTokenizerFiles {
