@@ -2,7 +2,8 @@
 // and relists on 410 Gone). This wrapper adds what a controller needs on top: restart with back-off
 // after any other error, a synced signal, one cache per watched namespace behind a single view, and a
 // transform that keeps only what the reconcilers read (client-go's SetTransform): every object loses
-// metadata.managedFields before it is cached, often a third of what the API server sends.
+// metadata.managedFields and kubectl's last-applied-configuration before it is cached, often half of
+// what the API server sends.
 import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { ExponentialBackoff } from './rate-limiter.js';
@@ -18,15 +19,26 @@ export interface InformerOptions<T extends KubernetesObject> {
   /** Namespaces to watch; empty means all namespaces. */
   namespaces: string[];
   labelSelector?: string;
-  /** Applied to every listed and watched object before it is cached and handed to the handlers; after stripManagedFields. */
+  /** Applied to every listed and watched object before it is cached and handed to the handlers; after stripBookkeeping. */
   transform?: (obj: T) => T;
   log: Logger;
 }
 
-/** The object without metadata.managedFields: the server-side apply bookkeeping no reconciler reads. */
-export function stripManagedFields<T extends KubernetesObject>(obj: T): T {
-  if (!obj.metadata?.managedFields) return obj;
-  const { managedFields: _dropped, ...metadata } = obj.metadata;
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * The object without the API's own bookkeeping no reconciler reads: metadata.managedFields (server-side
+ * apply) and the last-applied-configuration annotation (client-side `kubectl apply`'s copy of the whole
+ * object as it was applied).
+ */
+export function stripBookkeeping<T extends KubernetesObject>(obj: T): T {
+  const meta = obj.metadata;
+  if (!meta?.managedFields && meta?.annotations?.[LAST_APPLIED] === undefined) return obj;
+  const { managedFields: _dropped, ...metadata } = meta;
+  if (metadata.annotations?.[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: _applied, ...annotations } = metadata.annotations;
+    metadata.annotations = annotations;
+  }
   return { ...obj, metadata };
 }
 
@@ -59,7 +71,7 @@ export class Informer<T extends KubernetesObject> {
     private readonly opts: InformerOptions<T>,
   ) {
     const extra = opts.transform;
-    this.transform = extra ? (obj) => extra(stripManagedFields(obj)) : stripManagedFields;
+    this.transform = extra ? (obj) => extra(stripBookkeeping(obj)) : stripBookkeeping;
   }
 
   on(handler: Handler<T>): void {

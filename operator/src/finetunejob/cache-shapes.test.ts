@@ -1,7 +1,7 @@
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { exampleFineTuneJob } from '../../../test/fixtures/finetunejob.js';
-import { stripManagedFields } from '../controller/informer.js';
+import { stripBookkeeping } from '../controller/informer.js';
 import { slimJob, slimPod, slimWorkload } from './cache-shapes.js';
 import { kueueDecision, workloadOf, type Workload } from './kueue.js';
 import { observe } from './observe.js';
@@ -68,7 +68,7 @@ describe('cache shapes', () => {
 
   it('keeps what the reconciler reads and drops the pod template and managedFields', () => {
     const full = job({ active: 1 });
-    const slim = slimJob(stripManagedFields(full));
+    const slim = slimJob(stripBookkeeping(full));
     expect(slim.metadata).toMatchObject({
       name: full.metadata!.name,
       uid: 'job-uid',
@@ -91,6 +91,28 @@ describe('cache shapes', () => {
       ports: rendered.spec!.template.spec!.containers[0]!.ports,
       resources: rendered.spec!.template.spec!.containers[0]!.resources,
     });
+  });
+
+  it("drops managedFields and kubectl's last-applied-configuration from every cached object, and nothing else", () => {
+    const applied = {
+      apiVersion: 'loraplane.io/v1alpha1',
+      kind: 'FineTuneJob',
+      metadata: {
+        name: 'x',
+        namespace: 'team',
+        labels: { team: 'a' },
+        annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"spec":{}}', 'team.example/owner': 'ana' },
+        managedFields: [{ manager: 'kubectl', operation: 'Apply' }],
+      },
+      spec: { suspend: false },
+    };
+    expect(stripBookkeeping(applied)).toEqual({
+      ...applied,
+      metadata: { name: 'x', namespace: 'team', labels: { team: 'a' }, annotations: { 'team.example/owner': 'ana' } },
+    });
+    expect(applied.metadata.managedFields).toHaveLength(1); // the informer's copy changes, never the object given
+    const plain = { metadata: { name: 'y' } };
+    expect(stripBookkeeping(plain)).toBe(plain);
   });
 
   it("keeps the Workload fields Kueue's decision is read from", () => {
