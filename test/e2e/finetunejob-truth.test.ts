@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl, waitFor } from '../cluster/cluster.js';
 import { OPERATOR_NAMESPACE, startOperator, type OperatorProcess } from './support/operator-process.js';
-import { exampleDocs, freshNamespace, getJson, installCrds, mustKubectl, toYaml, type Json } from './support/resources.js';
+import { exampleDocs, fineTuneJobEventsOnce, freshNamespace, getJson, installCrds, mustKubectl, toYaml, type Json } from './support/resources.js';
 
 const kubeconfig = () => process.env.LORAPLANE_E2E_KUBECONFIG!;
 let operator: OperatorProcess;
@@ -117,7 +117,7 @@ describe('a Job that cannot be created', () => {
       expect(ready(failed)).toMatchObject({ status: 'False', reason: 'JobRejected' });
       expect(failed.status!.message).toContain('the API server refused the trainer Job: ');
       expect(failed.status!.message).toContain('team quota: no H100 jobs in this namespace');
-      expect((await eventsOf(ns, 'h100')).find((e) => e.reason === 'JobRejected')?.type).toBe('Warning');
+      expect((await fineTuneJobEventsOnce(ns, 'h100', 'JobRejected')).find((e) => e.reason === 'JobRejected')?.type).toBe('Warning');
     } finally {
       await mustKubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', policy, '--ignore-not-found']);
     }

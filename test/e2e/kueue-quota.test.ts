@@ -10,7 +10,7 @@ import { applyPlatform, deletePlatform } from '../kueue/platform.js';
 import { startKueue, type KueueProcess } from '../kueue/kueue.js';
 import { OPERATOR_NAMESPACE, startOperator, type OperatorProcess } from './support/operator-process.js';
 import { recordPhases } from './support/phases.js';
-import { exampleDocs, freshNamespace, getJson, installCrds, mustKubectl, toYaml, type Json } from './support/resources.js';
+import { exampleDocs, fineTuneJobEventsOnce, freshNamespace, getJson, installCrds, mustKubectl, toYaml, type Json } from './support/resources.js';
 
 type Condition = { type: string; status: string; reason: string; message: string };
 type Ftj = { metadata: { name: string; uid: string }; status?: { phase?: string; message?: string; conditions?: Condition[]; admission?: Json } };
@@ -191,15 +191,7 @@ describe('FineTuneJobs in a Kueue ClusterQueue with 4 GPUs', () => {
     const ftj = await waitForFtj(teamA, 'nowhere', 'Inadmissible', (f) => f.status?.phase === 'Queued' && condition(f, 'Admitted')?.reason === 'Inadmissible');
     expect(ftj.status!.message).toBe("waiting for Kueue to admit the Job from LocalQueue no-such-queue: LocalQueue no-such-queue doesn't exist");
     expect(condition(ftj, 'Suspended')).toMatchObject({ status: 'True', reason: 'Inadmissible' });
-    const events = await getJson<{ items: { type: string; reason: string; message: string; involvedObject: { name: string } }[] }>([
-      'get',
-      'events',
-      '-n',
-      teamA,
-      '--field-selector',
-      'involvedObject.kind=FineTuneJob,involvedObject.name=nowhere',
-    ]);
-    expect(events.items).toContainEqual(
+    expect(await fineTuneJobEventsOnce(teamA, 'nowhere', 'Inadmissible')).toContainEqual(
       expect.objectContaining({ type: 'Warning', reason: 'Inadmissible', message: expect.stringContaining("LocalQueue no-such-queue doesn't exist") }),
     );
   });

@@ -11,7 +11,7 @@ import { kubectl, waitFor } from '../cluster/cluster.js';
 import { Relay } from '../lib/relay.js';
 import { client, freshBucket, server } from '../storage/storage.js';
 import { OPERATOR_NAMESPACE, freePort, startOperator, type OperatorProcess } from './support/operator-process.js';
-import { adapterEvents, condition, declareAdapter, getAdapter, waitForReady } from './support/lora-adapters.js';
+import { adapterEventsOnce, condition, declareAdapter, getAdapter, waitForReady } from './support/lora-adapters.js';
 import { installCrds } from './support/resources.js';
 
 const kubeconfig = () => process.env.LORAPLANE_E2E_KUBECONFIG!;
@@ -79,7 +79,7 @@ describe('storage outage', () => {
       { timeoutMs: 90_000, description: 'verified again after the outage' },
     );
     expect(condition(back, 'Ready')).toMatchObject({ status: 'True', reason: 'Verified', lastTransitionTime: readySince });
-    expect((await adapterEvents(ns, 'steady')).map((e) => [e.type, e.reason])).toEqual([
+    expect((await adapterEventsOnce(ns, 'steady', 'Verified', 2)).map((e) => [e.type, e.reason])).toEqual([
       ['Normal', 'Verified'],
       ['Normal', 'Verified'],
       ['Warning', 'StorageUnreachable'],

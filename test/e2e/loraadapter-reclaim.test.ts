@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl, waitFor } from '../cluster/cluster.js';
 import { client, freshBucket } from '../storage/storage.js';
 import { OPERATOR_NAMESPACE, startOperator, type OperatorProcess } from './support/operator-process.js';
-import { SECRET, adapterEvents, applySecret, declareAdapter, getAdapter, listKeys, waitForReady } from './support/lora-adapters.js';
+import { SECRET, adapterEvents, adapterEventsOnce, applySecret, declareAdapter, getAdapter, listKeys, waitForReady } from './support/lora-adapters.js';
 import { installCrds, mustKubectl } from './support/resources.js';
 
 const kubeconfig = () => process.env.LORAPLANE_E2E_KUBECONFIG!;
@@ -45,7 +45,7 @@ describe('reclaimPolicy', () => {
     await mustKubectl(['delete', 'lora', 'doomed', '-n', ns, '--wait=true', '--timeout=60s']);
     expect(await listKeys(s3, bucket, `${prefix}/`)).toEqual([]);
     expect((await listKeys(s3, bucket, `${neighbour.prefix}/`)).length).toBe(neighbour.uploaded.manifest.files.length + 1);
-    const reclaimed = (await adapterEvents(ns, 'doomed')).find((e) => e.reason === 'Reclaimed');
+    const reclaimed = (await adapterEventsOnce(ns, 'doomed', 'Reclaimed')).find((e) => e.reason === 'Reclaimed');
     expect(reclaimed?.message).toBe(
       `deleted the adapter's ${uploaded.manifest.files.length + 1} objects under s3://${bucket}/${prefix}/: its manifest and the files it lists (reclaimPolicy Delete)`,
     );

@@ -12,7 +12,7 @@ import { accessLog, client, freshBucket } from '../storage/storage.js';
 import { OPERATOR_NAMESPACE, startOperator, type OperatorProcess } from './support/operator-process.js';
 import {
   BASE_MODEL,
-  adapterEvents,
+  adapterEventsOnce,
   applyAdapter,
   applySecret,
   condition,
@@ -99,7 +99,7 @@ describe('LoraAdapter verification', () => {
     const table = await mustKubectl(['get', 'lora', '-n', ns]);
     expect(table).toMatch(/NAME\s+PHASE\s+BASE-MODEL\s+DIGEST\s+AGE/);
     expect(table).toMatch(new RegExp(`support-v1\\s+Ready\\s+${BASE_MODEL.replace('.', '\\.')}\\s+${digest}`));
-    expect((await adapterEvents(ns, 'support-v1')).map((e) => [e.type, e.reason])).toEqual([['Normal', 'Verified']]);
+    expect((await adapterEventsOnce(ns, 'support-v1', 'Verified')).map((e) => [e.type, e.reason])).toEqual([['Normal', 'Verified']]);
     expect(await operator.metric('loraplane_adapters', 'phase="Ready"')).toBeGreaterThanOrEqual(1);
     expect(await operator.metric('loraplane_adapter_verifications_total', 'result="Verified"')).toBeGreaterThanOrEqual(3);
   });
@@ -122,7 +122,7 @@ describe('LoraAdapter verification', () => {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/adapter_model.safetensors`, Body: weights }));
     const healed = await waitForReady(ns, 'drift', 'True', 'Verified');
     expect(healed.status).toMatchObject({ phase: 'Ready', digest });
-    const events = await adapterEvents(ns, 'drift');
+    const events = await adapterEventsOnce(ns, 'drift', 'Verified', 2);
     expect(events.map((e) => [e.type, e.reason])).toEqual([
       ['Normal', 'Verified'],
       ['Normal', 'Verified'],
@@ -167,7 +167,7 @@ describe('LoraAdapter verification', () => {
       `adapter_config.json was trained on base model "${BASE_MODEL}", spec.baseModel.name is "Qwen/Qwen2.5-7B-Instruct"`,
     );
     expect(a.status!.phase).toBe('Failed');
-    expect((await adapterEvents(ns, 'other-base')).map((e) => [e.type, e.reason])).toEqual([['Warning', 'BaseModelMismatch']]);
+    expect((await adapterEventsOnce(ns, 'other-base', 'BaseModelMismatch')).map((e) => [e.type, e.reason])).toEqual([['Warning', 'BaseModelMismatch']]);
   });
 
   it('a prefix without manifest.json (an unfinished upload) is ManifestMissing', async () => {

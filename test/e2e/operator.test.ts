@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl, loadKubeConfig, waitFor } from '../cluster/cluster.js';
 import { OPERATOR_NAMESPACE, startOperator, type OperatorProcess } from './support/operator-process.js';
 import { recordPhases } from './support/phases.js';
-import { exampleDocs, freshNamespace, getJson, installCrds, mustKubectl, toYaml, type Json } from './support/resources.js';
+import { exampleDocs, fineTuneJobEventsOnce, freshNamespace, getJson, installCrds, mustKubectl, toYaml, type Json } from './support/resources.js';
 
 type Ftj = { metadata: { uid: string; name: string }; spec: Json; status?: Json & { phase?: string; message?: string; conditions?: Json[] } };
 type Job = {
@@ -94,8 +94,8 @@ describe('FineTuneJob → trainer Job on a GPU node', () => {
     expect(condition(done, 'Ready')).toMatchObject({ status: 'True', reason: 'TrainingSucceeded', observedGeneration: 1 });
     expect(condition(done, 'Scheduled')).toMatchObject({ status: 'True' });
 
-    const events = await getJson<{ items: { reason: string }[] }>(['get', 'events', '-n', ns, '--field-selector', 'involvedObject.kind=FineTuneJob']);
-    expect(events.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['JobCreated', 'TrainerRunning', 'TrainingSucceeded']));
+    const events = await fineTuneJobEventsOnce(ns, 'support-assistant', 'TrainingSucceeded');
+    expect(events.map((e) => e.reason)).toEqual(expect.arrayContaining(['JobCreated', 'TrainerRunning', 'TrainingSucceeded']));
 
     const table = await mustKubectl(['get', 'ftj', '-n', ns]);
     expect(table).toMatch(/NAME\s+PHASE\s+PROGRESS\s+LOSS\s+ADAPTER\s+AGE/);

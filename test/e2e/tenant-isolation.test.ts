@@ -16,7 +16,7 @@ import { client, freshBucket, location, server } from '../storage/storage.js';
 import { OPERATOR_NAMESPACE, TRAINER_STANDIN_IMAGE, startOperator, type OperatorProcess } from './support/operator-process.js';
 import {
   SECRET,
-  adapterEvents,
+  adapterEventsOnce,
   applyAdapter,
   applySecret,
   condition,
@@ -132,7 +132,7 @@ describe('cross-prefix reclaim', () => {
     expect(condition(a, 'Ready')!.message).toContain('never with its own identity');
     expect((await asTeamB(['delete', 'lora', 'grab-adapter', '--wait=true', '--timeout=60s'])).code).toBe(0);
     expect(await listKeys(s3, bucket, `${teamA}/adapter/`)).toEqual(victimAdapter);
-    expect((await adapterEvents(teamB, 'grab-adapter')).map((e) => e.reason)).toContain('NothingToReclaim');
+    expect((await adapterEventsOnce(teamB, 'grab-adapter', 'NothingToReclaim')).map((e) => e.reason)).toContain('NothingToReclaim');
   });
 
   it("an adapter with team B's own Secret on team A's dataset prefix (no manifest, never verified): deleting it deletes nothing", async () => {
@@ -152,7 +152,7 @@ describe('cross-prefix reclaim', () => {
     await waitForReady(teamB, 'own', 'True', 'Verified');
     await mustKubectl(['delete', 'lora', 'own', '-n', teamB, '--wait=true', '--timeout=60s']);
     expect(await listKeys(s3, bucket, `${prefix}/`)).toEqual([`${prefix}/notes.txt`]);
-    const reclaimed = (await adapterEvents(teamB, 'own')).find((e) => e.reason === 'Reclaimed');
+    const reclaimed = (await adapterEventsOnce(teamB, 'own', 'Reclaimed')).find((e) => e.reason === 'Reclaimed');
     expect(reclaimed?.message).toBe(
       `deleted the adapter's ${uploaded.manifest.files.length + 1} objects under s3://${bucket}/${prefix}/: its manifest and the files it lists (reclaimPolicy Delete)`,
     );

@@ -98,6 +98,17 @@ export function waitForReady(ns: string, name: string, status: 'True' | 'False',
 }
 
 /** The adapter's events, sorted by type and reason (the API lists them by name; their timestamps have whole seconds). */
+/** The adapter's Events once `count` of them have `reason`: the operator records an Event after the status it reports. */
+export function adapterEventsOnce(ns: string, name: string, reason: string, count = 1): ReturnType<typeof adapterEvents> {
+  return waitFor(
+    async () => {
+      const events = await adapterEvents(ns, name);
+      return events.filter((e) => e.reason === reason).length >= count ? events : undefined;
+    },
+    { timeoutMs: 30_000, description: `${count} ${reason} Event(s) of LoraAdapter ${ns}/${name}` },
+  );
+}
+
 export async function adapterEvents(ns: string, name: string): Promise<{ type: string; reason: string; message: string }[]> {
   const list = await getJson<{ items: { type: string; reason: string; message: string }[] }>([
     'get',

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
-import { kubectl, waitForCrds } from '../../cluster/cluster.js';
+import { kubectl, waitFor, waitForCrds } from '../../cluster/cluster.js';
 
 const repo = join(import.meta.dirname, '../../..');
 
@@ -38,4 +38,29 @@ export const toYaml = (obj: unknown): string => stringify(obj);
 
 export async function getJson<T = Json>(args: string[]): Promise<T> {
   return JSON.parse(await mustKubectl([...args, '-o', 'json'])) as T;
+}
+
+export interface KubeEvent {
+  type: string;
+  reason: string;
+  message: string;
+  involvedObject: { name: string };
+}
+
+/** A FineTuneJob's Events once one has `reason`: the operator records an Event after the status it reports. */
+export function fineTuneJobEventsOnce(ns: string, name: string, reason: string): Promise<KubeEvent[]> {
+  return waitFor(
+    async () => {
+      const { items } = await getJson<{ items: KubeEvent[] }>([
+        'get',
+        'events',
+        '-n',
+        ns,
+        '--field-selector',
+        `involvedObject.kind=FineTuneJob,involvedObject.name=${name}`,
+      ]);
+      return items.some((e) => e.reason === reason) ? items : undefined;
+    },
+    { timeoutMs: 30_000, description: `a ${reason} Event of FineTuneJob ${ns}/${name}` },
+  );
 }
