@@ -5,7 +5,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl, waitFor } from '../cluster/cluster.js';
 import { OPERATOR_NAMESPACE, startOperator, type OperatorProcess } from './support/operator-process.js';
-import { exampleDocs, fineTuneJobEventsOnce, freshNamespace, getJson, installCrds, mustKubectl, toYaml, type Json } from './support/resources.js';
+import {
+  exampleDocs,
+  fineTuneJobEvents,
+  fineTuneJobEventsOnce,
+  freshNamespace,
+  getJson,
+  installCrds,
+  mustKubectl,
+  toYaml,
+  type Json,
+} from './support/resources.js';
 
 const kubeconfig = () => process.env.LORAPLANE_E2E_KUBECONFIG!;
 let operator: OperatorProcess;
@@ -41,17 +51,6 @@ function waitForFtj(ns: string, name: string, done: (f: Ftj) => boolean, descrip
   );
 }
 const ready = (f: Ftj) => f.status?.conditions?.find((c) => c.type === 'Ready');
-const eventsOf = async (ns: string, name: string) =>
-  (
-    await getJson<{ items: { type: string; reason: string; message: string }[] }>([
-      'get',
-      'events',
-      '-n',
-      ns,
-      '--field-selector',
-      `involvedObject.kind=FineTuneJob,involvedObject.name=${name}`,
-    ])
-  ).items;
 
 beforeAll(async () => {
   await installCrds();
@@ -132,7 +131,7 @@ describe('a Job that cannot be created', () => {
     const stuck = await waitForFtj(ns, 'prio', (f) => ready(f)?.reason === 'FailedCreate', 'Ready reason FailedCreate');
     expect(stuck.status!.phase).toBe('Pending');
     expect(stuck.status!.message).toMatch(/^the Job controller cannot create the trainer pod: .*no PriorityClass with name does-not-exist was found/);
-    await waitFor(async () => (await eventsOf(ns, 'prio')).find((e) => e.reason === 'FailedCreate' && e.type === 'Warning'), {
+    await waitFor(async () => (await fineTuneJobEvents(ns, 'prio')).find((e) => e.reason === 'FailedCreate' && e.type === 'Warning'), {
       timeoutMs: 10_000,
       description: 'a FailedCreate warning on the FineTuneJob',
     });

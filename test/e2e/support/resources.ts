@@ -47,18 +47,23 @@ export interface KubeEvent {
   involvedObject: { name: string };
 }
 
+export async function fineTuneJobEvents(ns: string, name: string): Promise<KubeEvent[]> {
+  const { items } = await getJson<{ items: KubeEvent[] }>([
+    'get',
+    'events',
+    '-n',
+    ns,
+    '--field-selector',
+    `involvedObject.kind=FineTuneJob,involvedObject.name=${name}`,
+  ]);
+  return items;
+}
+
 /** A FineTuneJob's Events once one has `reason`: the operator records an Event after the status it reports. */
 export function fineTuneJobEventsOnce(ns: string, name: string, reason: string): Promise<KubeEvent[]> {
   return waitFor(
     async () => {
-      const { items } = await getJson<{ items: KubeEvent[] }>([
-        'get',
-        'events',
-        '-n',
-        ns,
-        '--field-selector',
-        `involvedObject.kind=FineTuneJob,involvedObject.name=${name}`,
-      ]);
+      const items = await fineTuneJobEvents(ns, name);
       return items.some((e) => e.reason === reason) ? items : undefined;
     },
     { timeoutMs: 30_000, description: `a ${reason} Event of FineTuneJob ${ns}/${name}` },
