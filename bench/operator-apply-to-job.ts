@@ -149,10 +149,10 @@ function cpuMs(pid: number): number {
 }
 /** Starts a CPU account; calling the result gives each process's CPU milliseconds since. */
 function cpuAccount(): () => Record<string, number> {
-  const at = (): Record<string, number> => ({
-    ...Object.fromEntries([...cpuPids].map(([who, pid]) => [who, cpuMs(pid)])),
-    client: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
-  });
+  const at = (): Record<string, number> => {
+    const self = process.cpuUsage();
+    return { ...Object.fromEntries([...cpuPids].map(([who, pid]) => [who, cpuMs(pid)])), client: (self.user + self.system) / 1000 };
+  };
   const start = at();
   return () => Object.fromEntries(Object.entries(at()).map(([who, ms]) => [who, ms - (start[who] ?? 0)]));
 }

@@ -25,7 +25,7 @@ const env = z.object({
   HTTP_HOST: z.string().default('0.0.0.0'),
   HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   // Reconciles wait on the API server, storage and trainers, hardly on the CPU: 16 workers keep a burst of
-  // new FineTuneJobs from queueing behind a few slow calls (bench/RESULTS.md: p50 create → Job 17 s with 4).
+  // new FineTuneJobs from queueing behind a few slow calls (bench/RESULTS.md, the operator's p50 with 4 and 16).
   MAX_CONCURRENT_RECONCILES: z.coerce.number().int().min(1).max(64).default(16),
   TRAINER_IMAGE: z.string().min(1).default('ghcr.io/loraplane/trainer:0.1.0'),
   TRAINER_SERVICE_ACCOUNT: z.string().min(1).default('loraplane-trainer'),

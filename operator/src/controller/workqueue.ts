@@ -22,13 +22,10 @@ export class WorkQueue {
   /** urgent: ahead of every normal key; a key already queued as normal moves up. */
   add(key: string, urgent = false): void {
     if (this.shuttingDown) return;
-    if (this.dirty.has(key)) {
-      if (urgent) this.raise(key);
-      return;
-    }
+    const queued = this.dirty.has(key);
     this.dirty.add(key);
-    if (this.processing.has(key)) {
-      if (urgent) this.urgentOnDone.add(key);
+    if (queued || this.processing.has(key)) {
+      if (urgent) this.raise(key);
       return;
     }
     const waiter = this.waiters.shift();

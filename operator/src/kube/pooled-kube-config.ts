@@ -8,16 +8,20 @@ import { KubeConfig, type RequestContext } from '@kubernetes/client-node';
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 
 export class PooledKubeConfig extends KubeConfig {
-  private readonly pools = new Map<string, Dispatcher>();
+  // Keyed by the cluster and user objects themselves: loading a config makes new ones (and so new pools),
+  // and no request pays for serializing them.
+  private readonly pools = new WeakMap<object, WeakMap<object, Dispatcher>>();
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
     await super.applySecurityAuthentication(context);
     const fresh = context.getDispatcher();
-    if (!fresh) return;
-    // The same identity client-node keys its own https.Agent cache by, with the TLS material it names.
-    const key = JSON.stringify([this.getCurrentCluster(), this.getCurrentUser()]);
-    const pooled = this.pools.get(key);
+    const cluster = this.getCurrentCluster();
+    const user = this.getCurrentUser();
+    if (!fresh || !cluster || !user) return;
+    const byUser = this.pools.get(cluster) ?? new WeakMap<object, Dispatcher>();
+    this.pools.set(cluster, byUser);
+    const pooled = byUser.get(user);
     if (pooled) context.setDispatcher(pooled);
-    else this.pools.set(key, fresh);
+    else byUser.set(user, fresh);
   }
 }
