@@ -112,9 +112,9 @@ names the code behind each verb; the chart test holds the two equal).
 - apiGroups: [kueue.x-k8s.io]
   resources: [workloads]
   verbs: [list, watch, patch]
-# Events: recorded on the objects it manages; the Job controller's FailedCreate read to say why a
+# Events: recorded on the objects it manages; the Job controller's FailedCreate watched to say why a
 # trainer pod cannot be created.
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, list]
+  verbs: [create, list, watch]
 {{- end }}

@@ -19,6 +19,7 @@ export interface InformerOptions<T extends KubernetesObject> {
   /** Namespaces to watch; empty means all namespaces. */
   namespaces: string[];
   labelSelector?: string;
+  fieldSelector?: string;
   /** Applied to every listed and watched object before it is cached and handed to the handlers; after stripBookkeeping. */
   transform?: (obj: T) => T;
   log: Logger;
@@ -56,6 +57,9 @@ class TransformingWatch<T> extends Watch {
     return super.watch(path, params, wrapped, done);
   }
 }
+
+/** What the operator starts, waits on and stops, whatever an informer caches. */
+export type InformerLifecycle = Pick<Informer<KubernetesObject>, 'start' | 'stop' | 'hasSynced'>;
 
 export class Informer<T extends KubernetesObject> {
   private readonly caches = new Map<string, ListWatch<T>>();
@@ -121,7 +125,14 @@ export class Informer<T extends KubernetesObject> {
       this.markSynced(scope);
       return { ...result, items: result.items.map(this.transform) };
     };
-    const lw = new ListWatch<T>(this.opts.path(ns), new TransformingWatch<T>(this.kc, this.transform), list, false, this.opts.labelSelector);
+    const lw = new ListWatch<T>(
+      this.opts.path(ns),
+      new TransformingWatch<T>(this.kc, this.transform),
+      list,
+      false,
+      this.opts.labelSelector,
+      this.opts.fieldSelector,
+    );
     for (const event of ['add', 'update', 'delete'] as const) {
       lw.on(event, (obj: T) => {
         for (const h of this.handlers) h(obj, event);

@@ -1,12 +1,13 @@
 // Wires the caches of the trainer Jobs, their pods and Kueue's Workloads (each slimmed to what the
-// reconciler reads: cache-shapes.ts), the reconciler and its work queue. A FineTuneJob is reconciled on
-// its own changes and on those of the Job and pods it owns (found by the finetunejob label), and of the
-// Workload Kueue made for its Job.
+// reconciler reads: cache-shapes.ts) and of the Job controller's FailedCreate events, the reconciler and
+// its work queue. A FineTuneJob is reconciled on its own changes and on those of the Job and pods it owns
+// (found by the finetunejob label), of the Workload Kueue made for its Job, and of its Job's FailedCreate.
 import {
   ApiException,
   ApisApi,
   BatchV1Api,
   type CoreV1Api,
+  type CoreV1Event,
   type CustomObjectsApi,
   type KubeConfig,
   type KubernetesListObject,
@@ -17,7 +18,7 @@ import {
 import type { Logger } from 'pino';
 import type { CacheReader } from '../controller/cache.js';
 import { Controller } from '../controller/controller.js';
-import { Informer } from '../controller/informer.js';
+import { Informer, type InformerLifecycle } from '../controller/informer.js';
 import { ExponentialBackoff } from '../controller/rate-limiter.js';
 import { slimJob, slimPod, slimWorkload } from './cache-shapes.js';
 import type { EventRecorder } from '../kube/events.js';
@@ -70,6 +71,22 @@ export function createFineTuneJobController(o: FineTuneJobControllerOptions) {
     list: (n) => (n ? core.listNamespacedPod({ namespace: n, labelSelector: ownedSelector }) : core.listPodForAllNamespaces({ labelSelector: ownedSelector })),
   });
 
+  // Why the Job controller cannot create a trainer pod (missing ServiceAccount, PriorityClass, quota).
+  // Watched, not listed per reconcile: Event field selectors are not indexed, so a list walks every
+  // Event in the namespace, and at a thousand jobs per namespace that was most of the API server's CPU.
+  const failedCreateSelector = 'involvedObject.kind=Job,reason=FailedCreate';
+  const failedCreates = new Informer<CoreV1Event>(o.kc, {
+    name: 'failed-create-events',
+    namespaces,
+    log,
+    fieldSelector: failedCreateSelector,
+    path: (n) => `/api/v1${ns(n)}/events`,
+    list: (n) =>
+      n
+        ? core.listNamespacedEvent({ namespace: n, fieldSelector: failedCreateSelector })
+        : core.listEventForAllNamespaces({ fieldSelector: failedCreateSelector }),
+  });
+
   // Kueue's Workloads, read to say in a queued FineTuneJob's status what Kueue decided. Started only
   // when the cluster serves the Kueue API (discoverKueue()): without Kueue there is nothing to watch.
   const workloads = new Informer<Workload & KubernetesObject>(o.kc, {
@@ -97,13 +114,13 @@ export function createFineTuneJobController(o: FineTuneJobControllerOptions) {
     customObjects,
     events: o.events,
     trainer: o.trainer,
-    failedCreate: async (namespace, jobName) => {
-      const { items } = await core.listNamespacedEvent({
-        namespace,
-        fieldSelector: `involvedObject.kind=Job,involvedObject.name=${jobName},reason=FailedCreate`,
-      });
-      const time = (e: (typeof items)[number]) => new Date(e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp ?? 0).getTime();
-      return items.sort((a, b) => time(a) - time(b)).at(-1)?.message;
+    failedCreate: (namespace, jobName) => {
+      const time = (e: CoreV1Event) => new Date(e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp ?? 0).getTime();
+      return failedCreates
+        .list(namespace)
+        .filter((e) => e.involvedObject.name === jobName)
+        .sort((a, b) => time(a) - time(b))
+        .at(-1)?.message;
     },
     ensureServiceAccount: createServiceAccountEnsurer(core, o.trainer.serviceAccountName),
     ensureService: async (service) => {
@@ -130,6 +147,10 @@ export function createFineTuneJobController(o: FineTuneJobControllerOptions) {
   });
   jobs.on(enqueueOwner);
   pods.on(enqueueOwner);
+  failedCreates.on((event) => {
+    const job = event.metadata.namespace && event.involvedObject.name ? jobs.get(event.metadata.namespace, event.involvedObject.name) : undefined;
+    if (job) enqueueOwner(job);
+  });
   // A Workload is owned by the trainer Job, which names its FineTuneJob.
   workloads.on((wl) => {
     const jobName = jobNameOf(wl);
@@ -140,8 +161,8 @@ export function createFineTuneJobController(o: FineTuneJobControllerOptions) {
   return {
     controller,
     /** The caches to fill before the controller starts; Kueue's Workloads once discoverKueue() found the API. */
-    get informers(): Informer<KubernetesObject>[] {
-      return kueueServed ? [jobs, pods, workloads] : [jobs, pods];
+    get informers(): InformerLifecycle[] {
+      return kueueServed ? [jobs, pods, failedCreates, workloads] : [jobs, pods, failedCreates];
     },
     /** Whether the API server serves kueue.x-k8s.io/v1beta2; retried with back-off while discovery fails. */
     async discoverKueue(): Promise<boolean> {

@@ -238,7 +238,7 @@ describe('the reconciler never fights Kueue', () => {
       } as unknown as CustomObjectsApi,
       events: { record: () => {} } as unknown as EventRecorder,
       trainer: { image: 'img', serviceAccountName: 'sa', imagePullPolicy: 'IfNotPresent' },
-      failedCreate: async () => undefined,
+      failedCreate: () => undefined,
       ensureServiceAccount: async () => {},
       ensureService: async () => {},
       log: pino({ level: 'silent' }),

@@ -52,7 +52,7 @@ function runningTrainer(port: number, now: () => Date) {
     } as unknown as CustomObjectsApi,
     events: { record: () => {} } as unknown as EventRecorder,
     trainer: { image: 'img', serviceAccountName: 'sa', imagePullPolicy: 'IfNotPresent' },
-    failedCreate: async () => undefined,
+    failedCreate: () => undefined,
     ensureServiceAccount: async () => {},
     ensureService: async () => {},
     log: pino({ level: 'silent' }),

@@ -50,7 +50,7 @@ export interface FineTuneJobReconcilerDeps {
   events: EventRecorder;
   trainer: TrainerDefaults;
   /** The newest FailedCreate event of a Job: why the Job controller cannot create its pod (missing ServiceAccount, PriorityClass, quota). */
-  failedCreate: (namespace: string, jobName: string) => Promise<string | undefined>;
+  failedCreate: (namespace: string, jobName: string) => string | undefined;
   /** Makes the default trainer ServiceAccount exist in a namespace. */
   ensureServiceAccount: (namespace: string) => Promise<void>;
   /** Creates a multi-pod trainer Job's headless Service (one that exists already is left as is). */
@@ -252,7 +252,7 @@ export function createFineTuneJobReconciler(deps: FineTuneJobReconcilerDeps) {
     const pods = deps.pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_JOB_NAME] === jobName);
     let observation = observe(ftj, job, pods, workload ? kueueViewOf(workload, queueName) : undefined);
     if (observation.reason === 'PodCreating') {
-      const refused = await deps.failedCreate(namespace, jobName);
+      const refused = deps.failedCreate(namespace, jobName);
       if (refused) observation = { ...observation, reason: 'FailedCreate', message: `the Job controller cannot create the trainer pod: ${refused}` };
     }
     const extras: Extras = {};

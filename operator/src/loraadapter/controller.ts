@@ -13,7 +13,7 @@ import { GROUP, VERSION } from '@loraplane/api/group';
 import { LORAADAPTER } from '@loraplane/api/resources';
 import type { CacheReader } from '../controller/cache.js';
 import { Controller } from '../controller/controller.js';
-import { Informer } from '../controller/informer.js';
+import { Informer, type InformerLifecycle } from '../controller/informer.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { OperatorMetrics } from '../ops/metrics.js';
 import { endpointPolicy } from './endpoints.js';
@@ -82,6 +82,6 @@ export function createLoraAdapterController(o: LoraAdapterControllerOptions) {
   });
 
   /** The caches to fill before the controller starts. */
-  const informers: Informer<KubernetesObject>[] = [adapters];
+  const informers: InformerLifecycle[] = [adapters];
   return { controller, informers };
 }
