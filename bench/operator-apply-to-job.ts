@@ -361,22 +361,24 @@ async function phase(queued: boolean): Promise<Phase> {
     cpuPids.set(operatorKey(build.label), operators.at(-1)!.child.pid!);
   }
   const rows: Phase['rows'] = [];
+  // Each operator's memory is read right after its own run, the same moment of its life for every build: read at
+  // the end, an operator that ran earlier has had time to collect its garbage and the last one has not.
+  const rssMiB: number[] = [];
+  const heapMiB: { used: number; total: number }[] = [];
   for (const p of plan) {
     const direct = await directRun(p.n, p.direct, queued);
     const ops: Run[] = [];
-    for (const b of builds.keys()) ops.push(await operatorRun(p.n, p.ops[b]!, queued));
+    for (const b of builds.keys()) {
+      ops.push(await operatorRun(p.n, p.ops[b]!, queued));
+      const o = operators[b]!;
+      rssMiB[b] = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${o.child.pid}/status`, 'utf8'))![1]) / 1024;
+      heapMiB[b] = { used: (await o.metric('nodejs_heap_size_used_bytes')) / 2 ** 20, total: (await o.metric('nodejs_heap_size_total_bytes')) / 2 ** 20 };
+    }
     rows.push({ n: p.n, direct, ops });
     console.log(
       `[bench] ${queued ? 'create → admitted' : 'create → Job'} N=${p.n}: direct ${direct.totalMs.toFixed(0)} ms, ${builds.map((b, i) => `${b.label} ${ops[i]!.totalMs.toFixed(0)} ms`).join(', ')}`,
     );
   }
-  const rssMiB = operators.map((o) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${o.child.pid}/status`, 'utf8'))![1]) / 1024);
-  const heapMiB = await Promise.all(
-    operators.map(async (o) => ({
-      used: (await o.metric('nodejs_heap_size_used_bytes')) / 2 ** 20,
-      total: (await o.metric('nodejs_heap_size_total_bytes')) / 2 ** 20,
-    })),
-  );
   for (const o of operators) await o.stop();
   for (const build of builds) cpuPids.delete(operatorKey(build.label));
   return { queued, rows, rssMiB, heapMiB };
