@@ -51,8 +51,8 @@ export const SERVED_NAMESPACE_PERMISSIONS: Permission[] = [
   {
     apiGroup: '',
     resource: 'events',
-    verbs: ['create', 'list'],
-    why: "kube/events.ts: createNamespacedEvent; operator.ts: the Job controller's FailedCreate events (listNamespacedEvent)",
+    verbs: ['create', 'list', 'watch'],
+    why: "kube/events.ts: createNamespacedEvent; finetunejob/controller.ts: the informer of the Job controller's FailedCreate events",
   },
 ];
 
