@@ -72,8 +72,8 @@ export function createFineTuneJobController(o: FineTuneJobControllerOptions) {
   });
 
   // Why the Job controller cannot create a trainer pod (missing ServiceAccount, PriorityClass, quota).
-  // Watched, not listed per reconcile: Event field selectors are not indexed, so a list walks every
-  // Event in the namespace, and at a thousand jobs per namespace that was most of the API server's CPU.
+  // Watched, not listed per reconcile: Event field selectors are not indexed, so each list walked every
+  // Event in the namespace; watched, a FailedCreate also reconciles its FineTuneJob when it arrives.
   const failedCreateSelector = 'involvedObject.kind=Job,reason=FailedCreate';
   const failedCreates = new Informer<CoreV1Event>(o.kc, {
     name: 'failed-create-events',
@@ -147,16 +147,13 @@ export function createFineTuneJobController(o: FineTuneJobControllerOptions) {
   });
   jobs.on(enqueueOwner);
   pods.on(enqueueOwner);
-  failedCreates.on((event) => {
-    const job = event.metadata.namespace && event.involvedObject.name ? jobs.get(event.metadata.namespace, event.involvedObject.name) : undefined;
+  // A FailedCreate event and a Workload name the trainer Job, which names its FineTuneJob.
+  const enqueueOwnerOfJob = (namespace: string | undefined, jobName: string | undefined) => {
+    const job = namespace && jobName ? jobs.get(namespace, jobName) : undefined;
     if (job) enqueueOwner(job);
-  });
-  // A Workload is owned by the trainer Job, which names its FineTuneJob.
-  workloads.on((wl) => {
-    const jobName = jobNameOf(wl);
-    const job = jobName && wl.metadata?.namespace ? jobs.get(wl.metadata.namespace, jobName) : undefined;
-    if (job) enqueueOwner(job);
-  });
+  };
+  failedCreates.on((event) => enqueueOwnerOfJob(event.metadata.namespace, event.involvedObject.name));
+  workloads.on((wl) => enqueueOwnerOfJob(wl.metadata?.namespace, jobNameOf(wl)));
 
   return {
     controller,
